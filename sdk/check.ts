@@ -1,0 +1,21 @@
+import { readFileSync } from 'node:fs';
+import { generate } from '@graphql-codegen/cli';
+import config from '../codegen.js';
+
+// Regenerates the SDK in memory and compares it with the committed file.
+const outputs = (await generate({ ...config, silent: true }, false)) as { filename: string; content: string }[];
+let stale = false;
+for (const { filename, content } of outputs) {
+  let committed = '';
+  try {
+    committed = readFileSync(filename, 'utf8');
+  } catch {
+    // missing counts as stale
+  }
+  if (committed !== content) {
+    console.error(`${filename} is stale: run \`npm run schema:print\` and commit the result.`);
+    stale = true;
+  }
+}
+if (stale) process.exit(1);
+console.log('sdk/generated.ts matches schema/schema.graphql and sdk/operations');

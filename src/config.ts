@@ -1,0 +1,220 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { SANDBOX_APP } from './simulator/index.js';
+
+/**
+ * One typed configuration, read once from the environment and an optional JSON
+ * file. Secrets come only from here (file or env), never from GraphQL.
+ */
+
+export const SUBJECT_TYPES = [
+  'enterprise',
+  'individual',
+  'government',
+  'non-profit',
+  'public-institution',
+  'other',
+] as const;
+
+const appSchema = z
+  .object({
+    appid: z.string().regex(/^wx[0-9a-f]{16}$/, 'appid must look like wx followed by 16 hex characters'),
+    secret: z.string().min(1).optional(),
+    secretEnv: z.string().min(1).optional(),
+    product: z.enum(['quick', 'realtime']).default('quick'),
+    subjectType: z.enum(SUBJECT_TYPES).default('enterprise'),
+    category: z.string().optional(),
+    purposes: z.array(z.string().regex(/^[a-z][a-z0-9-]{0,63}$/)).min(1).default(['login']),
+  })
+  .strict();
+
+const fileSchema = z
+  .object({
+    apps: z.array(appSchema).default([]),
+    wechat: z
+      .object({
+        timeoutMs: z.number().int().min(100).max(60_000).optional(),
+        maxRetries: z.number().int().min(0).max(5).optional(),
+        sendOpenid: z.boolean().optional(),
+        tokenEndpoint: z.enum(['stable', 'legacy']).optional(),
+      })
+      .strict()
+      .optional(),
+    replayTtlSeconds: z.number().int().min(10).max(3600).optional(),
+  })
+  .strict();
+
+export type ConfigFile = z.infer<typeof fileSchema>;
+export type SubjectType = (typeof SUBJECT_TYPES)[number];
+
+export interface AppConfig {
+  appid: string;
+  secret: string;
+  product: 'quick' | 'realtime';
+  subjectType: SubjectType;
+  category: string | undefined;
+  purposes: readonly string[];
+}
+
+export interface JwtConfig {
+  secret: string | undefined;
+  jwksUrl: string | undefined;
+  issuer: string;
+  audience: string;
+  clockToleranceSeconds: number;
+}
+
+export interface GatewayConfig {
+  production: boolean;
+  /** Sandbox: no WECHAT_API_BASE, so a simulator runs in-process and stands in for WeChat. */
+  sandbox: boolean;
+  port: number;
+  host: string;
+  simulatorPort: number;
+  wechatApiBase: string | undefined;
+  databaseUrl: string;
+  redisUrl: string | undefined;
+  jwt: JwtConfig;
+  /** Root key for hashing codes/sessions and encrypting stored replay answers. */
+  dataKey: Buffer;
+  apps: ReadonlyMap<string, AppConfig>;
+  wechat: { timeoutMs: number; maxRetries: number; sendOpenid: boolean; tokenEndpoint: 'stable' | 'legacy' };
+  replayTtlSeconds: number;
+  configFile: string | undefined;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+// Public on purpose: these only ever protect sandbox data, and production refuses them.
+export const SANDBOX_JWT_SECRET = 'wxphone-sandbox-jwt-secret-do-not-use-in-production';
+const SANDBOX_DATA_KEY = Buffer.from('wxphone-sandbox-data-key-not-for-production!!').subarray(0, 32);
+export const DEFAULT_ISSUER = 'wxphone-sandbox';
+export const DEFAULT_AUDIENCE = 'wxphone';
+
+type Env = Record<string, string | undefined>;
+
+function intFromEnv(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${name} must be a port number, got "${raw}"`);
+  return n;
+}
+
+function readConfigFile(path: string): ConfigFile {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new ConfigError(`cannot read config file ${path}: ${(e as Error).message}`);
+  }
+  const parsed = fileSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => {
+      const where = i.path.join('.') || '(root)';
+      return i.code === 'unrecognized_keys' ? `${where}: unknown key(s) ${i.keys.join(', ')}` : `${where}: ${i.message}`;
+    });
+    throw new ConfigError(`invalid config file ${path}: ${issues.join('; ')}`);
+  }
+  return parsed.data;
+}
+
+function resolveApps(file: ConfigFile, env: Env, sandbox: boolean): Map<string, AppConfig> {
+  const apps = new Map<string, AppConfig>();
+  const missing: string[] = [];
+  for (const a of file.apps) {
+    if (apps.has(a.appid)) throw new ConfigError(`app ${a.appid} is configured twice`);
+    if (a.secret && a.secretEnv) throw new ConfigError(`app ${a.appid}: give either secret or secretEnv, not both`);
+    const secret = a.secret ?? (a.secretEnv ? env[a.secretEnv] : undefined);
+    if (!secret) {
+      missing.push(a.secretEnv ? `${a.secretEnv} (secret of app ${a.appid})` : `secret of app ${a.appid}`);
+      continue;
+    }
+    apps.set(a.appid, {
+      appid: a.appid,
+      secret,
+      product: a.product,
+      subjectType: a.subjectType,
+      category: a.category,
+      purposes: a.purposes,
+    });
+  }
+  if (missing.length) throw new ConfigError(`missing app secrets: ${missing.join(', ')}`);
+  if (sandbox && !apps.has(SANDBOX_APP.appid)) {
+    apps.set(SANDBOX_APP.appid, {
+      appid: SANDBOX_APP.appid,
+      secret: SANDBOX_APP.secret,
+      product: 'quick',
+      subjectType: 'enterprise',
+      category: undefined,
+      purposes: ['login', 'order-contact'],
+    });
+  }
+  return apps;
+}
+
+function dataKeyFrom(env: Env, production: boolean): Buffer | undefined {
+  const raw = env.WXPHONE_DATA_KEY;
+  if (!raw) return production ? undefined : SANDBOX_DATA_KEY;
+  const key = Buffer.from(raw, 'base64');
+  if (key.length < 32) throw new ConfigError('WXPHONE_DATA_KEY must be at least 32 bytes, base64-encoded');
+  return key;
+}
+
+/**
+ * Reads the configuration. `env` defaults to process.env; tests pass their own.
+ * In production every secret must be given explicitly: the error names each missing one.
+ */
+export function loadConfig(env: Env = process.env, cwd = process.cwd()): GatewayConfig {
+  const production = env.NODE_ENV === 'production';
+  const wechatApiBase = env.WECHAT_API_BASE || (production ? 'https://api.weixin.qq.com' : undefined);
+  const sandbox = !production && !wechatApiBase;
+
+  const explicitFile = env.WXPHONE_CONFIG;
+  const defaultFile = resolve(cwd, 'wxphone.config.json');
+  const configFile = explicitFile ? resolve(cwd, explicitFile) : existsSync(defaultFile) ? defaultFile : undefined;
+  if (explicitFile && !existsSync(configFile!)) throw new ConfigError(`WXPHONE_CONFIG points to ${configFile}, which does not exist`);
+  const file: ConfigFile = configFile ? readConfigFile(configFile) : { apps: [] };
+
+  const missing: string[] = [];
+  if (production && !env.JWT_SECRET && !env.JWT_JWKS_URL) missing.push('JWT_SECRET or JWT_JWKS_URL');
+  if (production && !env.WXPHONE_DATA_KEY) missing.push('WXPHONE_DATA_KEY');
+  if (production && !configFile) missing.push('WXPHONE_CONFIG (the apps and their secrets)');
+  if (env.JWT_SECRET && env.JWT_SECRET.length < 32) throw new ConfigError('JWT_SECRET must be at least 32 characters');
+  if (production && env.JWT_SECRET === SANDBOX_JWT_SECRET) missing.push('JWT_SECRET (the sandbox secret is refused in production)');
+  if (missing.length) throw new ConfigError(`production mode needs: ${missing.join(', ')}`);
+
+  const apps = resolveApps(file, env, sandbox);
+  if (production && apps.size === 0) throw new ConfigError('production mode needs at least one app in WXPHONE_CONFIG');
+
+  return {
+    production,
+    sandbox,
+    port: intFromEnv(env, 'PORT', 4000),
+    host: env.HOST || '127.0.0.1',
+    simulatorPort: intFromEnv(env, 'SIMULATOR_PORT', 4100),
+    wechatApiBase,
+    databaseUrl: env.DATABASE_URL || `file:${resolve(cwd, 'data/wxphone.db')}`,
+    redisUrl: env.REDIS_URL || undefined,
+    jwt: {
+      secret: env.JWT_SECRET || (env.JWT_JWKS_URL ? undefined : production ? undefined : SANDBOX_JWT_SECRET),
+      jwksUrl: env.JWT_JWKS_URL || undefined,
+      issuer: env.JWT_ISSUER || DEFAULT_ISSUER,
+      audience: env.JWT_AUDIENCE || DEFAULT_AUDIENCE,
+      clockToleranceSeconds: 5,
+    },
+    dataKey: dataKeyFrom(env, production)!,
+    apps,
+    wechat: {
+      timeoutMs: file.wechat?.timeoutMs ?? 5000,
+      maxRetries: file.wechat?.maxRetries ?? 2,
+      sendOpenid: file.wechat?.sendOpenid ?? false,
+      tokenEndpoint: file.wechat?.tokenEndpoint ?? 'stable',
+    },
+    replayTtlSeconds: file.replayTtlSeconds ?? 600,
+    configFile,
+  };
+}

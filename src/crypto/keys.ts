@@ -1,0 +1,45 @@
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+
+/**
+ * Keys derived from the one root data key, one per use, so that a hash of a code
+ * can never be compared with a hash of a session and a leak of one purpose's
+ * derived key says nothing about another's.
+ */
+export interface DataKeys {
+  /** Keyed hash of an (appid, code) pair: the claim's primary key; the code itself is never stored. */
+  codeHash(appid: string, code: string): string;
+  /** Keyed hash of a session subject (an openid): who claimed a code, without storing the openid. */
+  subjectHash(issuer: string, subject: string): string;
+  /** AES-256-GCM; `context` is bound as additional data so a row's ciphertext cannot be moved to another row. */
+  seal(plaintext: string, context: string): string;
+  open(sealed: string, context: string): string;
+}
+
+function derive(root: Buffer, purpose: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', root, Buffer.alloc(0), `wxphone:${purpose}`, 32));
+}
+
+export function createDataKeys(root: Buffer): DataKeys {
+  const codeKey = derive(root, 'code-hash');
+  const subjectKey = derive(root, 'subject-hash');
+  const sealKey = derive(root, 'replay-answer');
+  const hmac = (key: Buffer, ...parts: string[]) => createHmac('sha256', key).update(parts.join('\u0000')).digest('base64url');
+  return {
+    codeHash: (appid, code) => hmac(codeKey, appid, code),
+    subjectHash: (issuer, subject) => hmac(subjectKey, issuer, subject),
+    seal(plaintext, context) {
+      const iv = randomBytes(12);
+      const cipher = createCipheriv('aes-256-gcm', sealKey, iv);
+      cipher.setAAD(Buffer.from(context));
+      const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+      return Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64');
+    },
+    open(sealed, context) {
+      const raw = Buffer.from(sealed, 'base64');
+      const decipher = createDecipheriv('aes-256-gcm', sealKey, raw.subarray(0, 12));
+      decipher.setAAD(Buffer.from(context));
+      decipher.setAuthTag(raw.subarray(12, 28));
+      return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
+    },
+  };
+}

@@ -1,0 +1,46 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Prometheus metrics. Labels are bounded and never personal: endpoint names,
+ * outcome codes and appids (a public identifier), never codes, numbers or tokens.
+ */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'wxphone_process_' });
+  return {
+    registry,
+    exchanges: new Counter({
+      name: 'wxphone_exchanges_total',
+      help: 'Phone-number exchanges by flow and outcome (disclosed, replayed, or an ExchangeErrorCode).',
+      labelNames: ['flow', 'outcome'] as const,
+      registers: [registry],
+    }),
+    wechatCalls: new Histogram({
+      name: 'wxphone_wechat_call_seconds',
+      help: 'WeChat API call latency by endpoint and outcome.',
+      labelNames: ['endpoint', 'outcome'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    tokenFetches: new Counter({
+      name: 'wxphone_access_token_fetches_total',
+      help: 'Access tokens fetched from WeChat, per app.',
+      labelNames: ['appid'] as const,
+      registers: [registry],
+    }),
+    tokenCacheHits: new Counter({
+      name: 'wxphone_access_token_cache_hits_total',
+      help: 'Access tokens served from cache, by level (process or shared).',
+      labelNames: ['appid', 'level'] as const,
+      registers: [registry],
+    }),
+    tokenDegraded: new Counter({
+      name: 'wxphone_access_token_cache_errors_total',
+      help: 'Shared token cache or lock failures (tokens fell back to per-process single-flight).',
+      labelNames: ['appid'] as const,
+      registers: [registry],
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

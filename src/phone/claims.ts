@@ -1,0 +1,136 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.js';
+
+/**
+ * The claim on a phone code: the row whose insertion decides, across every
+ * gateway instance, who may send the code to WeChat. The primary key is a keyed
+ * hash of (appid, code); neither the code nor the session's openid is stored.
+ */
+export type ClaimResult =
+  /** This caller holds the lease and must send the code to WeChat, then settle the claim. */
+  | { kind: 'owner'; attempt: number }
+  /** Same session, already exchanged: the sealed answer (null once it has expired). */
+  | { kind: 'succeeded'; answerSealed: string | null }
+  /** Same session, an earlier attempt failed in a way that retrying cannot change. */
+  | { kind: 'failed'; errorCode: string }
+  /** Another session holds the code. */
+  | { kind: 'other_session' }
+  /** Same session, an attempt is running right now (in another request or instance). */
+  | { kind: 'in_progress'; leaseUntil: number };
+
+export interface ClaimRequest {
+  codeHash: string;
+  appid: string;
+  subjectHash: string;
+  purpose: string;
+  now: number;
+  leaseMs: number;
+}
+
+export interface ClaimSettlement {
+  codeHash: string;
+  attempt: number;
+  now: number;
+}
+
+export class ClaimStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async claim(req: ClaimRequest): Promise<ClaimResult> {
+    const inserted = await this.db
+      .insertInto('code_claims')
+      .values({
+        code_hash: req.codeHash,
+        appid: req.appid,
+        subject_hash: req.subjectHash,
+        purpose: req.purpose,
+        state: 'pending',
+        attempt: 1,
+        lease_until: req.now + req.leaseMs,
+        error_code: null,
+        error_retryable: 0,
+        answer_sealed: null,
+        answer_expires_at: null,
+        created_at: req.now,
+        updated_at: req.now,
+      })
+      .onConflict((oc) => oc.column('code_hash').doNothing())
+      .executeTakeFirst();
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 1) return { kind: 'owner', attempt: 1 };
+
+    // Someone had it first. A lost race on the takeover below re-reads, at most a few times.
+    for (let round = 0; round < 5; round++) {
+      const row = await this.db
+        .selectFrom('code_claims')
+        .select(['subject_hash', 'state', 'attempt', 'lease_until', 'error_code', 'error_retryable', 'answer_sealed', 'answer_expires_at'])
+        .where('code_hash', '=', req.codeHash)
+        .executeTakeFirst();
+      if (!row) return this.claim(req);
+      if (row.subject_hash !== req.subjectHash) return { kind: 'other_session' };
+      if (row.state === 'succeeded') {
+        const live = row.answer_expires_at !== null && row.answer_expires_at > req.now;
+        return { kind: 'succeeded', answerSealed: live ? row.answer_sealed : null };
+      }
+      if (row.state === 'failed' && !row.error_retryable) return { kind: 'failed', errorCode: row.error_code ?? 'UPSTREAM_UNAVAILABLE' };
+      if (row.state === 'pending' && row.lease_until > req.now) return { kind: 'in_progress', leaseUntil: row.lease_until };
+
+      // A retryable failure, or a pending attempt whose owner died (lease expired): take it over.
+      const next = row.attempt + 1;
+      const taken = await this.db
+        .updateTable('code_claims')
+        .set({ state: 'pending', attempt: next, lease_until: req.now + req.leaseMs, error_code: null, error_retryable: 0, updated_at: req.now })
+        .where('code_hash', '=', req.codeHash)
+        .where('attempt', '=', row.attempt)
+        .executeTakeFirst();
+      if (Number(taken.numUpdatedRows) === 1) return { kind: 'owner', attempt: next };
+    }
+    return { kind: 'in_progress', leaseUntil: req.now };
+  }
+
+  /** Records the answer; false when this attempt no longer owns the claim. */
+  async succeed(s: ClaimSettlement & { answerSealed: string; answerExpiresAt: number }): Promise<boolean> {
+    const r = await this.db
+      .updateTable('code_claims')
+      .set({ state: 'succeeded', answer_sealed: s.answerSealed, answer_expires_at: s.answerExpiresAt, updated_at: s.now })
+      .where('code_hash', '=', s.codeHash)
+      .where('attempt', '=', s.attempt)
+      .where('state', '=', 'pending')
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  /**
+   * Records a failed attempt. `codeMayBeRetried` says whether the same session may send
+   * the code again (WeChat did not consume it, or we cannot know); final failures are
+   * answered from the row from then on.
+   */
+  async fail(s: ClaimSettlement & { errorCode: string; codeMayBeRetried: boolean }): Promise<void> {
+    await this.db
+      .updateTable('code_claims')
+      .set({ state: 'failed', error_code: s.errorCode, error_retryable: s.codeMayBeRetried ? 1 : 0, lease_until: s.now, updated_at: s.now })
+      .where('code_hash', '=', s.codeHash)
+      .where('attempt', '=', s.attempt)
+      .where('state', '=', 'pending')
+      .execute();
+  }
+
+  /** The claim as a waiting duplicate sees it. */
+  async peek(codeHash: string) {
+    return this.db
+      .selectFrom('code_claims')
+      .select(['state', 'attempt', 'lease_until', 'error_code', 'error_retryable', 'answer_sealed', 'answer_expires_at'])
+      .where('code_hash', '=', codeHash)
+      .executeTakeFirst();
+  }
+
+  /** Drops stored answers past their replay window; the claim rows themselves stay. */
+  async purgeExpiredAnswers(now: number): Promise<number> {
+    const r = await this.db
+      .updateTable('code_claims')
+      .set({ answer_sealed: null, updated_at: now })
+      .where('answer_expires_at', '<=', now)
+      .where('answer_sealed', 'is not', null)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows);
+  }
+}

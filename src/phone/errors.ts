@@ -1,0 +1,110 @@
+/**
+ * Expected outcomes of an exchange that are not a phone number. Each is a class
+ * so the schema can map it to its own member of the result union; every one
+ * carries a stable code, a message safe to show, and whether retrying may help.
+ */
+export const EXCHANGE_ERROR_CODES = [
+  'INVALID_INPUT',
+  'INVALID_CODE',
+  'CODE_ALREADY_USED',
+  'APP_MISMATCH',
+  'WATERMARK_MISMATCH',
+  'RATE_LIMITED',
+  'UPSTREAM_UNAVAILABLE',
+  'IN_PROGRESS',
+  'SESSION_KEY_MISMATCH',
+  'BASE64_MANGLED',
+  'GATEWAY_MISCONFIGURED',
+] as const;
+
+export type ExchangeErrorCode = (typeof EXCHANGE_ERROR_CODES)[number];
+
+export abstract class ExchangeFailure extends Error {
+  abstract readonly code: ExchangeErrorCode;
+  abstract readonly retryable: boolean;
+}
+
+export class InvalidInputError extends ExchangeFailure {
+  readonly code = 'INVALID_INPUT';
+  readonly retryable = false;
+  constructor(
+    message: string,
+    readonly field: string,
+  ) {
+    super(message);
+  }
+}
+
+export class InvalidCodeError extends ExchangeFailure {
+  readonly code = 'INVALID_CODE';
+  readonly retryable = false;
+}
+
+export class CodeAlreadyUsedError extends ExchangeFailure {
+  readonly code = 'CODE_ALREADY_USED';
+  readonly retryable = false;
+}
+
+export class AppMismatchError extends ExchangeFailure {
+  readonly code = 'APP_MISMATCH';
+  readonly retryable = false;
+}
+
+export class WatermarkMismatchError extends ExchangeFailure {
+  readonly code = 'WATERMARK_MISMATCH';
+  readonly retryable = false;
+}
+
+export class RateLimitedError extends ExchangeFailure {
+  readonly code = 'RATE_LIMITED';
+  readonly retryable = true;
+}
+
+export class UpstreamUnavailableError extends ExchangeFailure {
+  readonly code = 'UPSTREAM_UNAVAILABLE';
+  readonly retryable = true;
+}
+
+export class InProgressError extends ExchangeFailure {
+  readonly code = 'IN_PROGRESS';
+  readonly retryable = true;
+}
+
+export class SessionKeyMismatchError extends ExchangeFailure {
+  readonly code = 'SESSION_KEY_MISMATCH';
+  readonly retryable = false;
+}
+
+export class Base64MangledError extends ExchangeFailure {
+  readonly code = 'BASE64_MANGLED';
+  readonly retryable = false;
+}
+
+export class GatewayMisconfiguredError extends ExchangeFailure {
+  readonly code = 'GATEWAY_MISCONFIGURED';
+  readonly retryable = false;
+}
+
+const BY_CODE: Record<ExchangeErrorCode, new (message: string) => ExchangeFailure> = {
+  INVALID_INPUT: class extends InvalidInputError {
+    constructor(message: string) {
+      super(message, 'input');
+    }
+  },
+  INVALID_CODE: InvalidCodeError,
+  CODE_ALREADY_USED: CodeAlreadyUsedError,
+  APP_MISMATCH: AppMismatchError,
+  WATERMARK_MISMATCH: WatermarkMismatchError,
+  RATE_LIMITED: RateLimitedError,
+  UPSTREAM_UNAVAILABLE: UpstreamUnavailableError,
+  IN_PROGRESS: InProgressError,
+  SESSION_KEY_MISMATCH: SessionKeyMismatchError,
+  BASE64_MANGLED: Base64MangledError,
+  GATEWAY_MISCONFIGURED: GatewayMisconfiguredError,
+};
+
+/** Rebuilds a stored outcome (only its code is stored) for a duplicate request. */
+export function failureFromCode(code: string, message: string): ExchangeFailure {
+  const Cls = BY_CODE[code as ExchangeErrorCode] ?? UpstreamUnavailableError;
+  return new Cls(message);
+}

@@ -1,0 +1,283 @@
+import type { AppConfig } from '../config.js';
+import type { Session } from '../../plugins/jwt-session/verify.js';
+import type { AccessTokenProvider } from '../../plugins/access-token/provider.js';
+import { AccessTokenUnavailableError } from '../../plugins/access-token/provider.js';
+import type { DataKeys } from '../crypto/keys.js';
+import type { PhoneInfo, WechatClient } from '../wechat/index.js';
+import { WechatApiError, WechatDecryptError, WechatUpstreamError, decryptPhoneData } from '../wechat/index.js';
+import type { ClaimStore } from './claims.js';
+import {
+  AppMismatchError,
+  Base64MangledError,
+  CodeAlreadyUsedError,
+  ExchangeFailure,
+  GatewayMisconfiguredError,
+  InProgressError,
+  InvalidCodeError,
+  InvalidInputError,
+  RateLimitedError,
+  SessionKeyMismatchError,
+  UpstreamUnavailableError,
+  WatermarkMismatchError,
+  failureFromCode,
+} from './errors.js';
+import { checkCode, checkPurpose, resolveApp } from './input.js';
+
+export interface VerifiedPhone extends PhoneInfo {
+  /** True when this answer was stored by an earlier request of the same session: WeChat was not called again. */
+  replayed: boolean;
+}
+
+export interface ExchangeInput {
+  code: string;
+  purpose: string;
+  appid?: string | null | undefined;
+}
+
+export interface LegacyDecryptInput {
+  loginCode: string;
+  encryptedData: string;
+  iv: string;
+  purpose: string;
+  appid?: string | null | undefined;
+}
+
+export type ExchangeOutcome = 'disclosed' | 'replayed' | ExchangeFailure['code'];
+
+export interface PhoneServiceOptions {
+  apps: ReadonlyMap<string, AppConfig>;
+  claims: ClaimStore;
+  keys: DataKeys;
+  tokens: AccessTokenProvider;
+  wechat: WechatClient;
+  /** How long a stored answer may be replayed to the same session. */
+  replayTtlMs: number;
+  /** How long one attempt owns a claim; longer than the slowest WeChat call with its retries. */
+  leaseMs: number;
+  /** How long a duplicate waits for a running attempt before answering IN_PROGRESS. */
+  duplicateWaitMs?: number;
+  now?: () => number;
+  onOutcome?: (flow: 'exchange' | 'legacy', outcome: ExchangeOutcome) => void;
+}
+
+const STORED_FAILURE_MESSAGES: Record<string, string> = {
+  INVALID_CODE: 'the code was already rejected by WeChat: it is expired, used, malformed or not a phone-number code',
+  APP_MISMATCH: 'the code belongs to another mini program',
+  WATERMARK_MISMATCH: "WeChat's answer was for another mini program; the number was withheld",
+  SESSION_KEY_MISMATCH: 'the encrypted data could not be decrypted with this login session',
+};
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Turns a one-time code into a verified phone number, at most one WeChat
+ * exchange per code across all instances. The claim row (see ClaimStore) decides
+ * who sends the code; the same session's retries get the stored answer; other
+ * sessions learn only that the code is used.
+ */
+export class PhoneService {
+  private readonly inflight = new Map<string, Promise<VerifiedPhone>>();
+  private readonly now: () => number;
+
+  constructor(private readonly opts: PhoneServiceOptions) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  async exchange(session: Session, input: ExchangeInput): Promise<VerifiedPhone> {
+    return this.report('exchange', async () => {
+      const code = checkCode(input.code);
+      const app = resolveApp(session, input.appid, this.opts.apps);
+      const purpose = checkPurpose(input.purpose, app);
+      return this.once(session, app, purpose, this.opts.keys.codeHash(app.appid, code), () => this.callWechat(app, code, session));
+    });
+  }
+
+  async decryptLegacy(session: Session, input: LegacyDecryptInput): Promise<VerifiedPhone> {
+    return this.report('legacy', async () => {
+      const loginCode = checkCode(input.loginCode, 'loginCode');
+      const app = resolveApp(session, input.appid, this.opts.apps);
+      const purpose = checkPurpose(input.purpose, app);
+      // Checked before the login code is spent: mangled base64 can never decrypt.
+      checkBase64(input.encryptedData, 'encryptedData', (n) => n > 0 && n % 16 === 0);
+      checkBase64(input.iv, 'iv', (n) => n === 16);
+      const codeHash = this.opts.keys.codeHash(app.appid, `legacy:${loginCode}`);
+      return this.once(session, app, purpose, codeHash, () => this.legacyDecrypt(app, loginCode, input, session));
+    });
+  }
+
+  private async report(flow: 'exchange' | 'legacy', run: () => Promise<VerifiedPhone>): Promise<VerifiedPhone> {
+    try {
+      const result = await run();
+      this.opts.onOutcome?.(flow, result.replayed ? 'replayed' : 'disclosed');
+      return result;
+    } catch (e) {
+      if (e instanceof ExchangeFailure) this.opts.onOutcome?.(flow, e.code);
+      throw e;
+    }
+  }
+
+  /** In-process duplicates share one promise; cross-process ones meet at the claim row. */
+  private once(session: Session, app: AppConfig, purpose: string, codeHash: string, attempt: () => Promise<PhoneInfo>) {
+    const subjectHash = this.opts.keys.subjectHash(session.issuer, session.subject);
+    const key = `${codeHash}|${subjectHash}`;
+    const running = this.inflight.get(key);
+    if (running) return running.then((r) => ({ ...r, replayed: true }));
+    const p = this.claimAndRun(app, purpose, codeHash, subjectHash, attempt).finally(() => this.inflight.delete(key));
+    this.inflight.set(key, p);
+    return p;
+  }
+
+  private async claimAndRun(
+    app: AppConfig,
+    purpose: string,
+    codeHash: string,
+    subjectHash: string,
+    attempt: () => Promise<PhoneInfo>,
+  ): Promise<VerifiedPhone> {
+    const claims = this.opts.claims;
+    const claim = await claims.claim({ codeHash, appid: app.appid, subjectHash, purpose, now: this.now(), leaseMs: this.opts.leaseMs });
+    switch (claim.kind) {
+      case 'other_session':
+        throw new CodeAlreadyUsedError('this code has already been used');
+      case 'succeeded':
+        return this.replay(codeHash, claim.answerSealed);
+      case 'failed':
+        throw failureFromCode(claim.errorCode, STORED_FAILURE_MESSAGES[claim.errorCode] ?? 'an earlier attempt with this code failed');
+      case 'in_progress':
+        return this.waitForOther(codeHash);
+      case 'owner':
+        break;
+    }
+
+    let info: PhoneInfo;
+    try {
+      info = await attempt();
+    } catch (e) {
+      const failure = toFailure(e);
+      if (!failure) {
+        // Unexpected (a bug, storage trouble): free the claim for a retry, surface the error masked.
+        await claims.fail({ codeHash, attempt: claim.attempt, now: this.now(), errorCode: 'UPSTREAM_UNAVAILABLE', codeMayBeRetried: true });
+        throw e;
+      }
+      await claims.fail({
+        codeHash,
+        attempt: claim.attempt,
+        now: this.now(),
+        errorCode: failure.code,
+        codeMayBeRetried: failure.retryable || failure instanceof GatewayMisconfiguredError,
+      });
+      throw failure;
+    }
+    if (info.watermark.appid !== app.appid) {
+      await claims.fail({ codeHash, attempt: claim.attempt, now: this.now(), errorCode: 'WATERMARK_MISMATCH', codeMayBeRetried: false });
+      throw new WatermarkMismatchError(STORED_FAILURE_MESSAGES.WATERMARK_MISMATCH!);
+    }
+    const now = this.now();
+    const stored = await claims.succeed({
+      codeHash,
+      attempt: claim.attempt,
+      now,
+      answerSealed: this.opts.keys.seal(JSON.stringify(info), codeHash),
+      answerExpiresAt: now + this.opts.replayTtlMs,
+    });
+    // Our lease ran out and another attempt took the claim: its outcome is the record, not ours.
+    if (!stored) throw new InProgressError('the exchange took too long and was taken over by a retry; retry to get its answer');
+    return { ...info, replayed: false };
+  }
+
+  private replay(codeHash: string, sealed: string | null): VerifiedPhone {
+    if (!sealed) throw new CodeAlreadyUsedError('this code was already exchanged and its stored answer has expired');
+    const info = JSON.parse(this.opts.keys.open(sealed, codeHash)) as PhoneInfo;
+    return { ...info, replayed: true };
+  }
+
+  /** Another request (maybe another instance) is exchanging this code for the same session: wait for it. */
+  private async waitForOther(codeHash: string): Promise<VerifiedPhone> {
+    const deadline = this.now() + (this.opts.duplicateWaitMs ?? 10_000);
+    let delay = 20;
+    while (this.now() < deadline) {
+      await sleep(delay);
+      delay = Math.min(delay * 2, 200);
+      const row = await this.opts.claims.peek(codeHash);
+      if (!row) break;
+      if (row.state === 'succeeded') {
+        return this.replay(codeHash, row.answer_expires_at && row.answer_expires_at > this.now() ? row.answer_sealed : null);
+      }
+      if (row.state === 'failed') {
+        const code = row.error_code ?? 'UPSTREAM_UNAVAILABLE';
+        throw failureFromCode(code, STORED_FAILURE_MESSAGES[code] ?? 'the concurrent attempt with this code failed; retry');
+      }
+      if (row.lease_until <= this.now()) break;
+    }
+    throw new InProgressError('another request with this code is still being exchanged; retry shortly');
+  }
+
+  private async callWechat(app: AppConfig, code: string, session: Session): Promise<PhoneInfo> {
+    // Sent to WeChat only if the adapter is configured to (sendOpenid); the session's subject is the openid.
+    const openid = session.appid === app.appid ? session.subject : undefined;
+    return this.opts.tokens.withToken(app.appid, (token) => this.opts.wechat.getUserPhoneNumber(token, { code, openid }));
+  }
+
+  private async legacyDecrypt(app: AppConfig, loginCode: string, input: LegacyDecryptInput, session: Session): Promise<PhoneInfo> {
+    const login = await this.opts.wechat.code2Session({ appid: app.appid, secret: app.secret, jsCode: loginCode });
+    if (session.appid === app.appid && login.openid !== session.subject) {
+      throw new InvalidCodeError('the login code belongs to another user than this session');
+    }
+    return decryptPhoneData({ sessionKey: login.sessionKey, encryptedData: input.encryptedData, iv: input.iv, appid: app.appid });
+  }
+}
+
+function checkBase64(value: unknown, field: string, lengthOk: (bytes: number) => boolean): void {
+  if (typeof value !== 'string' || value.length === 0) throw new InvalidInputError(`${field} is required`, field);
+  if (value.length > 16_384) throw new InvalidInputError(`${field} is too long`, field);
+  const clean = /^[A-Za-z0-9+/]+={0,2}$/.test(value) && value.length % 4 === 0;
+  if (!clean || !lengthOk(Buffer.from(value, 'base64').length)) {
+    const hint = / /.test(value) ? ' (it contains spaces: "+" characters were probably URL-decoded)' : '';
+    throw new Base64MangledError(`${field} is not intact base64${hint}; send it exactly as the button gave it, URL-encoded if in a query string`);
+  }
+}
+
+/** Maps what the adapter and token layer throw to the outcomes clients see. */
+function toFailure(e: unknown): ExchangeFailure | null {
+  if (e instanceof ExchangeFailure) return e;
+  if (e instanceof WechatApiError) {
+    switch (e.kind) {
+      case 'invalid_code':
+        return new InvalidCodeError(
+          `WeChat rejected the code (errcode ${e.errcode}): it is expired, already used, malformed or not a phone-number code (a wx.login code is a common mistake)`,
+        );
+      case 'app_mismatch':
+        return new AppMismatchError(`WeChat says the code belongs to another mini program (errcode ${e.errcode})`);
+      case 'rate_limited':
+        return new RateLimitedError(`WeChat is limiting calls (errcode ${e.errcode}); back off and retry`);
+      case 'busy':
+      case 'token':
+        return new UpstreamUnavailableError(`WeChat is unavailable (errcode ${e.errcode}); retry shortly`);
+      case 'credentials':
+      case 'ip_blocked':
+      case 'account_frozen':
+        return new GatewayMisconfiguredError(`WeChat refused the gateway's credentials for this app (errcode ${e.errcode}); operators must fix the configuration`);
+      case 'risk_blocked':
+        return new InvalidCodeError(`WeChat blocked this login as high-risk (errcode ${e.errcode})`);
+      default:
+        return new UpstreamUnavailableError(`WeChat answered an unexpected error (errcode ${e.errcode})`);
+    }
+  }
+  if (e instanceof WechatUpstreamError) return new UpstreamUnavailableError(`WeChat could not be reached (${e.kind}); retry shortly`);
+  if (e instanceof AccessTokenUnavailableError) return new UpstreamUnavailableError('no WeChat access token is available right now; retry shortly');
+  if (e instanceof WechatDecryptError) {
+    switch (e.reason) {
+      case 'BASE64_MANGLED':
+        return new Base64MangledError(e.message);
+      case 'WATERMARK_MISMATCH':
+        return new WatermarkMismatchError(STORED_FAILURE_MESSAGES.WATERMARK_MISMATCH!);
+      case 'SESSION_KEY_MISMATCH':
+        return new SessionKeyMismatchError(
+          'the encrypted data does not decrypt with this login: the session key rotated (wx.login was called again after the button), so get new encryptedData and iv',
+        );
+      default:
+        return new SessionKeyMismatchError('the encrypted data decrypted to something that is not a phone number');
+    }
+  }
+  return null;
+}

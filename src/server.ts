@@ -1,0 +1,263 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import type { GatewayConfig } from './config.js';
+import { createLogger, type Logger } from './log.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { openStore, type Store } from './store/db.js';
+import { ping } from './store/migrations.js';
+import { openCache, type Cache } from './store/cache.js';
+import { createDataKeys } from './crypto/keys.js';
+import { createWechatClient, isTokenError, type WechatClient } from './wechat/index.js';
+import { startSimulator, type RunningSimulator } from './simulator/index.js';
+import { ClaimStore } from './phone/claims.js';
+import { PhoneService } from './phone/service.js';
+import { AccessTokenProvider, useAccessTokens } from '../plugins/access-token/index.js';
+import { signSessionToken, useJwtSession } from '../plugins/jwt-session/index.js';
+import { buildSchema, type GraphQLContext, type Services } from '../schema/index.js';
+
+export interface Gateway {
+  config: GatewayConfig;
+  yoga: YogaServerInstance<Record<string, never>, GraphQLContext>;
+  services: Services;
+  tokens: AccessTokenProvider;
+  store: Store;
+  cache: Cache;
+  metrics: Metrics;
+  log: Logger;
+  /** Present in sandbox mode: the in-process WeChat simulator. */
+  simulator: RunningSimulator | undefined;
+  wechatApiBase: string;
+  /** Starts the HTTP listener (PORT/HOST from the config unless given). */
+  listen(port?: number, host?: string): Promise<{ url: string; server: Server }>;
+  close(): Promise<void>;
+}
+
+export interface GatewayOverrides {
+  log?: Logger;
+  /** Wall clock for claims and tokens; tests move it. */
+  now?: () => number;
+}
+
+// Large enough for any legitimate document here (the legacy flow's encryptedData is a few KB).
+const MAX_BODY_BYTES = 64 * 1024;
+const PURGE_INTERVAL_MS = 60_000;
+
+/** Wires config → storage, cache, WeChat adapter, token provider, services → yoga. */
+export async function createGateway(config: GatewayConfig, overrides: GatewayOverrides = {}): Promise<Gateway> {
+  const log = overrides.log ?? createLogger();
+  const metrics = createMetrics();
+  const now = overrides.now ?? Date.now;
+
+  let simulator: RunningSimulator | undefined;
+  let wechatApiBase = config.wechatApiBase;
+  if (!wechatApiBase) {
+    simulator = await startSimulator({
+      port: config.simulatorPort,
+      apps: [...config.apps.values()].map((a) => ({
+        appid: a.appid,
+        secret: a.secret,
+        product: a.product,
+        subjectType: a.subjectType,
+        ...(a.category ? { category: a.category } : {}),
+      })),
+    });
+    wechatApiBase = simulator.url;
+  }
+
+  const opened: { close(): Promise<void> }[] = simulator ? [simulator] : [];
+  const closeAll = async () => {
+    for (const r of opened.reverse()) await r.close().catch(() => {});
+  };
+  try {
+    const store = await openStore(config.databaseUrl);
+    opened.push(store);
+    const cache = await openCache(config.redisUrl);
+    opened.push(cache);
+
+    const wechat: WechatClient = createWechatClient({
+      baseUrl: wechatApiBase,
+      timeoutMs: config.wechat.timeoutMs,
+      maxRetries: config.wechat.maxRetries,
+      sendOpenid: config.wechat.sendOpenid,
+      onCall: (e) => metrics.wechatCalls.observe({ endpoint: e.endpoint, outcome: e.outcome }, e.ms / 1000),
+    });
+    opened.push(wechat);
+
+    const tokens = new AccessTokenProvider({
+      apps: config.apps,
+      fetchToken: (app) =>
+        config.wechat.tokenEndpoint === 'legacy'
+          ? wechat.getToken({ appid: app.appid, secret: app.secret })
+          : wechat.getStableToken({ appid: app.appid, secret: app.secret }),
+      cache: cache.keyv,
+      lock: cache.lock,
+      isTokenError,
+      now,
+      // One fetch may retry (maxRetries) and each attempt may take timeoutMs.
+      lockTtlMs: config.wechat.timeoutMs * (config.wechat.maxRetries + 1) + 2000,
+      events: {
+        fetched: (appid) => {
+          metrics.tokenFetches.inc({ appid });
+          log.info({ appid }, 'fetched a WeChat access token');
+        },
+        cacheHit: (appid, level) => metrics.tokenCacheHits.inc({ appid, level }),
+        invalidated: (appid) => log.warn({ appid }, 'WeChat rejected the access token; refreshing once'),
+        degraded: (appid, error) => {
+          metrics.tokenDegraded.inc({ appid });
+          log.warn({ appid, err: (error as Error)?.message }, 'shared token cache unavailable; using this process only');
+        },
+      },
+    });
+
+    const keys = createDataKeys(config.dataKey);
+    const claims = new ClaimStore(store.db);
+    const attemptMs = config.wechat.timeoutMs * (config.wechat.maxRetries + 1);
+    const phone = new PhoneService({
+      apps: config.apps,
+      claims,
+      keys,
+      tokens,
+      wechat,
+      now,
+      replayTtlMs: config.replayTtlSeconds * 1000,
+      // Token fetch and the exchange each may take a full attempt; then some slack.
+      leaseMs: 2 * attemptMs + 5000,
+      duplicateWaitMs: attemptMs + 1000,
+      onOutcome: (flow, outcome) => metrics.exchanges.inc({ flow, outcome }),
+    });
+    const services: Services = { phone };
+
+    const sandboxToken =
+      config.sandbox && config.jwt.secret
+        ? await signSessionToken(
+            { secret: config.jwt.secret, issuer: config.jwt.issuer, audience: config.jwt.audience },
+            { subject: 'o_sandbox_user', appid: [...config.apps.keys()][0], scopes: ['phone:exchange', 'quota:read'], ttl: '12h' },
+          )
+        : undefined;
+
+    const yoga = createYoga<Record<string, never>, GraphQLContext>({
+      schema: buildSchema(),
+      // `session` is added by useJwtSession before any resolver runs.
+      context: ({ request }) => ({ request, services }) as GraphQLContext,
+      plugins: [
+        useJwtSession({
+          secret: config.jwt.secret,
+          jwksUrl: config.jwt.jwksUrl,
+          issuer: config.jwt.issuer,
+          audience: config.jwt.audience,
+          clockToleranceSeconds: config.jwt.clockToleranceSeconds,
+        }),
+        useAccessTokens(tokens),
+      ],
+      graphiql: config.production ? false : { title: 'wxphone-gateway', ...(sandboxToken ? { headers: JSON.stringify({ Authorization: `Bearer ${sandboxToken}` }) } : {}) },
+      landingPage: false,
+      maskedErrors: true,
+      logging: {
+        debug: (...args) => log.debug({ yoga: args.map(String) }),
+        info: (...args) => log.info({ yoga: args.map(String) }),
+        warn: (...args) => log.warn({ yoga: args.map(String) }),
+        // Unexpected errors reach here with their stack; the message never holds request data.
+        error: (...args) => log.error({ err: args.map((a) => (a instanceof Error ? { name: a.name, message: a.message } : String(a))) }, 'graphql error'),
+      },
+    });
+
+    const purge = setInterval(() => {
+      claims.purgeExpiredAnswers(now()).catch((e) => log.warn({ err: (e as Error).message }, 'purging expired replay answers failed'));
+    }, PURGE_INTERVAL_MS);
+    purge.unref();
+
+    let httpServer: Server | undefined;
+    const handler = async (req: IncomingMessage, res: ServerResponse) => {
+      const path = (req.url ?? '/').split('?')[0];
+      if (path === '/health') return sendText(res, 200, 'ok\n');
+      if (path === '/ready') {
+        const checks = await readiness(store, cache);
+        return sendJson(res, checks.ok ? 200 : 503, checks);
+      }
+      if (path === '/metrics') {
+        res.writeHead(200, { 'content-type': metrics.registry.contentType });
+        return res.end(await metrics.registry.metrics());
+      }
+      const length = Number(req.headers['content-length'] ?? 0);
+      if (length > MAX_BODY_BYTES) return sendJson(res, 413, { errors: [{ message: 'request body too large' }] });
+      return yoga(req, res);
+    };
+
+    return {
+      config,
+      yoga,
+      services,
+      tokens,
+      store,
+      cache,
+      metrics,
+      log,
+      simulator,
+      wechatApiBase,
+      async listen(port = config.port, host = config.host) {
+        httpServer = createServer((req, res) => {
+          handler(req, res).catch((e) => {
+            log.error({ err: (e as Error).message }, 'request handler failed');
+            if (!res.headersSent) sendJson(res, 500, { errors: [{ message: 'internal error' }] });
+            else res.end();
+          });
+        });
+        httpServer.keepAliveTimeout = 65_000;
+        await new Promise<void>((resolve, reject) => {
+          httpServer!.once('error', reject);
+          httpServer!.listen(port, host, () => resolve());
+        });
+        const address = httpServer.address() as AddressInfo;
+        return { url: `http://${host}:${address.port}/graphql`, server: httpServer };
+      },
+      async close() {
+        clearInterval(purge);
+        if (httpServer) {
+          const s = httpServer;
+          await new Promise<void>((resolve) => {
+            s.close(() => resolve());
+            s.closeAllConnections();
+          });
+        }
+        await closeAll();
+      },
+    };
+  } catch (e) {
+    await closeAll();
+    throw e;
+  }
+}
+
+async function readiness(store: Store, cache: Cache) {
+  const check = async (f: () => Promise<void>) => {
+    try {
+      await withTimeout(f(), 1000);
+      return 'ok';
+    } catch {
+      return 'unavailable';
+    }
+  };
+  const [database, cacheState] = await Promise.all([check(() => ping(store.db)), check(() => cache.ping())]);
+  return { ok: database === 'ok' && cacheState === 'ok', database, cache: cacheState, cacheKind: cache.kind };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('timeout')), ms);
+    }),
+  ]);
+}
+
+function sendText(res: ServerResponse, status: number, body: string) {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
+  res.end(body);
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown) {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
+  res.end(JSON.stringify(body));
+}

@@ -1,0 +1,57 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import type { Database } from './schema.js';
+import { migrateToLatest } from './migrations.js';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface Store {
+  db: Kysely<Database>;
+  dialect: Dialect;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the database named by a URL (`postgres://…` or `file:PATH`, `file::memory:`)
+ * and brings its schema to the latest migration. Several gateway processes may
+ * migrate the same PostgreSQL database at once: Kysely's migrator takes a lock.
+ */
+export async function openStore(url: string, opts: { poolSize?: number } = {}): Promise<Store> {
+  let db: Kysely<Database>;
+  let dialect: Dialect;
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    const pg = await import('pg');
+    const Pool = pg.default.Pool;
+    // bigint (int8) columns hold epoch milliseconds: well inside 2^53, so numbers are exact.
+    const int8 = 20;
+    const pool = new Pool({
+      connectionString: url,
+      max: opts.poolSize ?? 10,
+      connectionTimeoutMillis: 5000,
+      types: {
+        getTypeParser: ((oid: number, format?: string) =>
+          oid === int8 ? (v: string) => Number(v) : pg.default.types.getTypeParser(oid, format as 'text')) as never,
+      },
+    });
+    // An idle client losing its connection must not crash the process.
+    pool.on('error', () => {});
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    dialect = 'postgres';
+  } else if (url.startsWith('file:')) {
+    const path = url.slice('file:'.length);
+    const { default: SQLite } = await import('better-sqlite3');
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    const sqlite = new SQLite(path);
+    sqlite.pragma('journal_mode = WAL');
+    // Several processes may share the file (tests, a CLI next to a server): wait rather than fail.
+    sqlite.pragma('busy_timeout = 5000');
+    sqlite.pragma('synchronous = NORMAL');
+    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    dialect = 'sqlite';
+  } else {
+    throw new Error('DATABASE_URL must start with postgres://, postgresql:// or file:');
+  }
+  await migrateToLatest(db);
+  return { db, dialect, close: () => db.destroy() };
+}
