@@ -1,0 +1,43 @@
+/**
+ * WeChat's error codes as the simulator answers them. The messages follow
+ * WeChat's wording without the " rid: …" suffix real WeChat appends, so tests
+ * can compare them exactly.
+ */
+export const ERRMSG: Readonly<Record<number, string>> = {
+  [-1]: 'system error',
+  40001: 'access_token is invalid or not latest',
+  40002: 'invalid grant_type',
+  40013: 'invalid appid',
+  40014: 'invalid access_token',
+  40029: 'invalid code',
+  40097: 'invalid args',
+  40125: 'invalid appsecret',
+  40163: 'code been used',
+  40164: 'invalid ip, not in whitelist',
+  40226: 'high risk user',
+  41002: 'appid missing',
+  41004: 'appsecret missing',
+  41008: 'missing code',
+  42001: 'access_token expired',
+  43002: 'require POST method',
+  45009: 'reach max api daily quota limit',
+  45011: 'api minute-quota reach limit  mustslower  retry next minute',
+  47001: 'data format error',
+  50004: 'user limited',
+  50007: 'account freezed',
+  89503: 'need admin confirm',
+};
+
+export interface WeChatError {
+  errcode: number;
+  errmsg: string;
+}
+
+export function wechatError(errcode: number): WeChatError {
+  return { errcode, errmsg: ERRMSG[errcode] ?? 'simulated error' };
+}
+
+/** Bad input to the simulator's own API (control endpoints, state methods): HTTP 400. */
+export class SimInputError extends Error {
+  override readonly name = 'SimInputError';
+}

@@ -1,0 +1,465 @@
+import {
+  DEFAULT_CHARGING_START_DATE,
+  SPU_ID_BY_PRODUCT,
+  cstMidnight,
+  exemption,
+  normalizeSubjectType,
+  packEffectiveAt,
+  packExpiresAt,
+  type ExemptionRule,
+  type Product,
+  type SubjectType,
+} from '../billing/rules.js';
+import { SimClock } from './clock.js';
+import { LoginBook, PhoneCodeBook, displayPhoneNumber, type PhoneInfo } from './codes.js';
+import { SimInputError, wechatError, type WeChatError } from './errors.js';
+import { FaultTable } from './faults.js';
+import { encryptPhonePayload, type EncryptedPhone } from './legacy-crypto.js';
+import { AppLedger, type UsageRow } from './ledger.js';
+import { TokenBook, type IssuedToken, type TokenCheck } from './tokens.js';
+
+/**
+ * Everything the simulated WeChat knows, with a clock tests can move. The
+ * HTTP layer (server.ts) only parses requests and serialises these answers,
+ * so tests can drive the same behaviour without HTTP.
+ */
+
+export type { SubjectType } from '../billing/rules.js';
+
+export interface SimAppInput {
+  appid: string;
+  secret: string;
+  subjectType?: SubjectType;
+  category?: string;
+  product?: 'quick' | 'realtime';
+}
+
+export interface SimAppSummary {
+  appid: string;
+  secret: string;
+  exempt: boolean;
+  product: Product;
+}
+
+export interface SimAppDetails extends SimAppSummary {
+  subjectType: SubjectType;
+  category: string | undefined;
+  exemptionRule: ExemptionRule | null;
+}
+
+export interface SimulatorStateOptions {
+  apps?: readonly SimAppInput[];
+  /** 'YYYY-MM-DD' (Asia/Shanghai); packs paid before it take effect on it. */
+  chargingStartDate?: string;
+  /** Initial simulated epoch time in ms; default: real time. */
+  startTime?: number;
+}
+
+export type PhoneCodeResult = { code: string; expiresAt: number } | { errno: 1400001; errMsg: string };
+
+/** Pack input in seconds, either as its window or as a purchase (validity counted per billing.md). */
+export type PackInput =
+  | { all: number; startTime: number; endTime: number }
+  | { all: number; paidAt: number; validityDays: number };
+
+export interface SimulatorStats {
+  tokensIssued: { stable: number; plain: number; forced: number };
+  calls: Record<string, number>;
+  codesIssued: number;
+  codesExchanged: number;
+}
+
+export interface PhoneNumberAnswer {
+  errcode: 0;
+  errmsg: 'ok';
+  phone_info: PhoneInfo;
+}
+
+export interface SessionAnswer {
+  openid: string;
+  session_key: string;
+}
+
+export interface UsageAnswer {
+  errcode: 0;
+  errmsg: 'ok';
+  all: string;
+  effectiveUse: string;
+  effectiveAll: string;
+  total: number;
+  detailList: UsageRow[];
+}
+
+export interface AverageAnswer {
+  errcode: 0;
+  errmsg: 'ok';
+  average: string;
+}
+
+type Params = Readonly<Record<string, unknown>>;
+
+interface SimApp {
+  appid: string;
+  secret: string;
+  subjectType: SubjectType;
+  category: string | undefined;
+  product: Product;
+  exempt: boolean;
+  exemptionRule: ExemptionRule | null;
+  ledger: AppLedger;
+}
+
+const NO_QUOTA = { errno: 1400001, errMsg: 'getPhoneNumber:fail no permission' } as const;
+const MAX_USAGE_PAGE = 20;
+
+export class SimulatorState {
+  readonly chargingStartDate: string;
+  readonly faults = new FaultTable();
+  private readonly clock: SimClock;
+  private readonly apps = new Map<string, SimApp>();
+  private readonly tokens = new TokenBook();
+  private readonly phoneCodes = new PhoneCodeBook();
+  private readonly logins = new LoginBook();
+  private calls: Record<string, number> = {};
+  private codesIssued = 0;
+  private codesExchanged = 0;
+  private nextPackId = 1;
+
+  constructor(opts: SimulatorStateOptions = {}) {
+    this.chargingStartDate = opts.chargingStartDate ?? DEFAULT_CHARGING_START_DATE;
+    cstMidnight(this.chargingStartDate); // fail at start-up, not at the first pack
+    this.clock = new SimClock(opts.startTime);
+    for (const app of opts.apps ?? []) this.registerApp(app);
+  }
+
+  // --- clock -----------------------------------------------------------------
+
+  now(): number {
+    return this.clock.now();
+  }
+
+  /** Moves simulated time forward; returns the new now (ms). */
+  advance(seconds: number): number {
+    try {
+      return this.clock.advance(seconds);
+    } catch (err) {
+      throw new SimInputError((err as Error).message);
+    }
+  }
+
+  // --- apps ------------------------------------------------------------------
+
+  /**
+   * Registers an app, or updates one already known (new secret, subject or
+   * product) keeping its tokens and its account: several test files and the
+   * sandbox may register the same app.
+   */
+  registerApp(input: SimAppInput): SimAppDetails {
+    const appid = requireString(input.appid, 'appid', 64);
+    if (/\s/.test(appid)) throw new SimInputError('appid must not contain spaces');
+    const secret = requireString(input.secret, 'secret', 128);
+    const subjectType = input.subjectType === undefined ? 'enterprise' : normalizeSubjectType(input.subjectType);
+    if (!subjectType) throw new SimInputError(`unknown subjectType ${JSON.stringify(input.subjectType)}`);
+    if (input.category !== undefined && typeof input.category !== 'string') throw new SimInputError('category must be a string');
+    const product = input.product ?? 'quick';
+    if (product !== 'quick' && product !== 'realtime') throw new SimInputError('product must be "quick" or "realtime"');
+    const { exempt, rule } = exemption({ subjectType, category: input.category });
+    const existing = this.apps.get(appid);
+    const app: SimApp = {
+      appid,
+      secret,
+      subjectType,
+      category: input.category,
+      product,
+      exempt,
+      exemptionRule: rule,
+      ledger: existing?.ledger ?? new AppLedger(this.now()),
+    };
+    this.apps.set(appid, app);
+    return details(app);
+  }
+
+  listApps(): SimAppSummary[] {
+    return [...this.apps.values()].map(({ appid, secret, exempt, product }) => ({ appid, secret, exempt, product }));
+  }
+
+  appDetails(appid: string): SimAppDetails | undefined {
+    const app = this.apps.get(appid);
+    return app && details(app);
+  }
+
+  // --- access tokens (§1) ------------------------------------------------------
+
+  /** POST /cgi-bin/stable_token with its JSON body. */
+  stableToken(body: Params): IssuedToken | WeChatError {
+    const app = this.authenticate(body, 'client_credential');
+    if ('errcode' in app) return app;
+    const force = body.force_refresh === true || body.force_refresh === 'true';
+    const result = this.tokens.stable(app.appid, force, this.now());
+    return 'errcode' in result ? wechatError(result.errcode) : result;
+  }
+
+  /** GET /cgi-bin/token with its query parameters. */
+  plainToken(query: Params): IssuedToken | WeChatError {
+    const app = this.authenticate(query, 'client_credential');
+    if ('errcode' in app) return app;
+    return this.tokens.plain(app.appid, this.now());
+  }
+
+  /** The token check of every business call; `expectedAppid` makes another app's token a 40001. */
+  checkToken(accessToken: string | null | undefined, expectedAppid?: string): TokenCheck {
+    return this.tokens.check(accessToken, this.now(), expectedAppid);
+  }
+
+  // --- phone codes (§2, §5) ------------------------------------------------------
+
+  /**
+   * The button's success callback: charges one unit (unless the app is exempt)
+   * and issues a code; with nothing left to draw from, 1400001 and no code.
+   */
+  mintPhoneCode(appid: string, phoneNumber: string, countryCode?: string | number, openid?: string): PhoneCodeResult {
+    const app = this.requireApp(appid);
+    const pure = purePhone(phoneNumber);
+    const cc = callingCode(countryCode);
+    const user = optionalString(openid, 'openid');
+    const now = this.now();
+    if (!app.exempt && app.ledger.charge(now) === null) return { ...NO_QUOTA };
+    this.codesIssued++;
+    return this.phoneCodes.mint({ appid, purePhoneNumber: pure, countryCode: cc, openid: user, mintedAt: now });
+  }
+
+  /** POST /wxa/business/getuserphonenumber. */
+  getUserPhoneNumber(accessToken: string | null | undefined, body: Params): PhoneNumberAnswer | WeChatError {
+    const token = this.checkToken(accessToken);
+    if (!token.ok) return wechatError(token.errcode);
+    const openid = body.openid;
+    if (openid !== undefined && openid !== null && typeof openid !== 'string') return wechatError(47001);
+    const result = this.phoneCodes.exchange(token.appid, body.code, openid || undefined, this.now());
+    if (!result.ok) return wechatError(result.errcode);
+    this.codesExchanged++;
+    return { errcode: 0, errmsg: 'ok', phone_info: result.phoneInfo };
+  }
+
+  // --- legacy login flow (§3) ------------------------------------------------------
+
+  /**
+   * Models wx.login: a login code, and the user's session key rotates. With a
+   * phone number, also what the button would give right after that login.
+   */
+  mintLoginCode(
+    appid: string,
+    openid: string,
+    phone?: { phoneNumber: string; countryCode?: string | number },
+  ): { code: string } | ({ code: string } & EncryptedPhone) {
+    this.requireApp(appid);
+    const user = requireString(openid, 'openid', 128);
+    const payload = phone && this.legacyPayload(appid, phone.phoneNumber, phone.countryCode);
+    const { code, sessionKey } = this.logins.login(appid, user, this.now());
+    return payload ? { code, ...encryptPhonePayload(sessionKey, payload) } : { code };
+  }
+
+  /** What the button gives without a new login: encrypted under the user's current session key. */
+  encryptedPhone(appid: string, openid: string, phoneNumber: string, countryCode?: string | number): EncryptedPhone {
+    this.requireApp(appid);
+    const user = requireString(openid, 'openid', 128);
+    const payload = this.legacyPayload(appid, phoneNumber, countryCode);
+    const sessionKey = this.logins.sessionKey(appid, user);
+    if (!sessionKey) throw new SimInputError('this user has no session yet: create a login code first');
+    return encryptPhonePayload(sessionKey, payload);
+  }
+
+  /** GET /sns/jscode2session with its query parameters. */
+  jscode2session(query: Params): SessionAnswer | WeChatError {
+    const app = this.authenticate(query, 'authorization_code');
+    if ('errcode' in app) return app;
+    const jsCode = query.js_code;
+    if (typeof jsCode !== 'string' || jsCode === '') return wechatError(41008);
+    const result = this.logins.exchange(app.appid, jsCode, this.now());
+    if (!result.ok) return wechatError(result.errcode);
+    return { openid: result.openid, session_key: result.sessionKey.toString('base64') };
+  }
+
+  // --- packs and usage (§4, billing.md) -------------------------------------------
+
+  addPack(appid: string, input: PackInput): { pkgId: number } {
+    const app = this.requireApp(appid);
+    const all = positiveInt(input.all, 'all');
+    let effectiveAt: number;
+    let expiresAt: number;
+    if ('paidAt' in input) {
+      effectiveAt = packEffectiveAt(seconds(input.paidAt, 'paidAt') * 1000, this.chargingStartDate);
+      expiresAt = packExpiresAt(effectiveAt, positiveInt(input.validityDays, 'validityDays'));
+    } else {
+      effectiveAt = seconds(input.startTime, 'startTime') * 1000;
+      expiresAt = seconds(input.endTime, 'endTime') * 1000;
+      if (expiresAt <= effectiveAt) throw new SimInputError('endTime must be after startTime');
+    }
+    const pkgId = this.nextPackId++;
+    app.ledger.addPack({ id: pkgId, all, used: 0, effectiveAt, expiresAt });
+    return { pkgId };
+  }
+
+  /** GET /wxa/charge/usage/get. Rows are the trial and each pack of the token's app for its product. */
+  usage(accessToken: string | null | undefined, query: Params): UsageAnswer | WeChatError {
+    const token = this.checkToken(accessToken);
+    if (!token.ok) return wechatError(token.errcode);
+    const app = this.apps.get(token.appid);
+    const spuId = optionalDigits(query.spuId);
+    const offset = optionalDigits(query.offset);
+    const limit = optionalDigits(query.limit);
+    if (spuId === null || offset === null || limit === null) return wechatError(40097);
+    const pageSize = limit === undefined ? MAX_USAGE_PAGE : Number(limit);
+    if (pageSize < 1 || pageSize > MAX_USAGE_PAGE) return wechatError(40097);
+    const start = offset === undefined ? 0 : Number(offset);
+
+    const now = this.now();
+    const appSpu = app ? SPU_ID_BY_PRODUCT[app.product] : undefined;
+    const mine = app !== undefined && (spuId === undefined || spuId === appSpu);
+    const rows = mine ? app.ledger.rows(appSpu!, now) : [];
+    const totals = mine ? app.ledger.totals(now) : { all: 0n, effectiveUse: 0n };
+    return {
+      errcode: 0,
+      errmsg: 'ok',
+      all: totals.all.toString(),
+      effectiveUse: totals.effectiveUse.toString(),
+      // Deprecated upstream; mirrors `all` so old readers see the same figure.
+      effectiveAll: totals.all.toString(),
+      total: rows.length,
+      detailList: rows.slice(start, start + pageSize),
+    };
+  }
+
+  /** GET /wxa/charge/usage/get_recent_average: units charged per day over the last 7 days. */
+  recentAverage(accessToken: string | null | undefined, query: Params): AverageAnswer | WeChatError {
+    const token = this.checkToken(accessToken);
+    if (!token.ok) return wechatError(token.errcode);
+    const spuId = optionalDigits(query.spuId);
+    if (spuId === null) return wechatError(40097);
+    const app = this.apps.get(token.appid);
+    const mine = app !== undefined && (spuId === undefined || spuId === SPU_ID_BY_PRODUCT[app.product]);
+    return { errcode: 0, errmsg: 'ok', average: mine ? app.ledger.recentAverage(this.now()).toString() : '0' };
+  }
+
+  /** An app's account as the simulator holds it, for tests and the control API. */
+  ledger(appid: string): AppLedger {
+    return this.requireApp(appid).ledger;
+  }
+
+  // --- stats and reset -------------------------------------------------------------
+
+  /** Counts a call to a WeChat path (faulted calls included). */
+  recordCall(path: string): void {
+    this.calls[path] = (this.calls[path] ?? 0) + 1;
+  }
+
+  stats(): SimulatorStats {
+    return {
+      tokensIssued: { ...this.tokens.issued },
+      calls: { ...this.calls },
+      codesIssued: this.codesIssued,
+      codesExchanged: this.codesExchanged,
+    };
+  }
+
+  /**
+   * Forgets everything but the registered apps: fresh trials, no packs, tokens,
+   * codes, sessions or faults, zeroed stats. The clock keeps its time, since
+   * clients hold expiry instants and time never runs backwards.
+   */
+  reset(): void {
+    const now = this.now();
+    for (const app of this.apps.values()) app.ledger = new AppLedger(now);
+    this.tokens.clear();
+    this.phoneCodes.clear();
+    this.logins.clear();
+    this.faults.clear();
+    this.calls = {};
+    this.codesIssued = 0;
+    this.codesExchanged = 0;
+    this.nextPackId = 1;
+  }
+
+  // --- helpers -----------------------------------------------------------------------
+
+  /** WeChat's credential checks, in the order the brief lists them. */
+  private authenticate(params: Params, grantType: string): SimApp | WeChatError {
+    if (params.grant_type !== grantType) return wechatError(40002);
+    const { appid, secret } = params;
+    if (typeof appid !== 'string' || appid === '') return wechatError(41002);
+    if (typeof secret !== 'string' || secret === '') return wechatError(41004);
+    const app = this.apps.get(appid);
+    if (!app) return wechatError(40013);
+    if (app.secret !== secret) return wechatError(40125);
+    return app;
+  }
+
+  private requireApp(appid: unknown): SimApp {
+    const app = typeof appid === 'string' ? this.apps.get(appid) : undefined;
+    if (!app) throw new SimInputError(`unknown appid ${JSON.stringify(appid)}`);
+    return app;
+  }
+
+  private legacyPayload(appid: string, phoneNumber: string, countryCode: string | number | undefined) {
+    const pure = purePhone(phoneNumber);
+    const cc = callingCode(countryCode);
+    return {
+      phoneNumber: displayPhoneNumber(pure, cc),
+      purePhoneNumber: pure,
+      countryCode: cc,
+      watermark: { appid, timestamp: Math.floor(this.now() / 1000) },
+    };
+  }
+}
+
+function details(app: SimApp): SimAppDetails {
+  const { appid, secret, exempt, product, subjectType, category, exemptionRule } = app;
+  return { appid, secret, exempt, product, subjectType, category, exemptionRule };
+}
+
+function requireString(value: unknown, name: string, maxLength: number): string {
+  if (typeof value !== 'string' || value === '') throw new SimInputError(`${name} is required (a non-empty string)`);
+  if (value.length > maxLength) throw new SimInputError(`${name} is longer than ${maxLength} characters`);
+  return value;
+}
+
+function optionalString(value: unknown, name: string): string | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string') throw new SimInputError(`${name} must be a string`);
+  return value;
+}
+
+function purePhone(value: unknown): string {
+  const text = typeof value === 'number' && Number.isSafeInteger(value) ? String(value) : value;
+  if (typeof text !== 'string' || !/^\d{4,20}$/.test(text)) {
+    throw new SimInputError('phoneNumber must be 4 to 20 digits, without the country code');
+  }
+  return text;
+}
+
+function callingCode(value: unknown): string {
+  if (value === undefined || value === null || value === '') return '86';
+  const text = String(value).replace(/^\+/, '');
+  if (!/^[1-9]\d{0,3}$/.test(text)) throw new SimInputError('countryCode must be a calling code such as 86 or "1"');
+  return text;
+}
+
+function positiveInt(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
+    throw new SimInputError(`${name} must be a positive integer`);
+  }
+  return value;
+}
+
+function seconds(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0 || value > 1e11) {
+    throw new SimInputError(`${name} must be an integer number of seconds since the epoch`);
+  }
+  return value;
+}
+
+/** undefined when absent, null when present but not a decimal integer. */
+function optionalDigits(value: unknown): string | undefined | null {
+  if (value === undefined || value === null || value === '') return undefined;
+  const text = typeof value === 'number' ? String(value) : value;
+  return typeof text === 'string' && /^\d{1,18}$/.test(text) ? text : null;
+}
