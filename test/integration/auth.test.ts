@@ -1,0 +1,81 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BACKENDS } from '../support/backends.js';
+import { signSessionToken } from '../../plugins/jwt-session/index.js';
+import { APP, mintCode, startTestGateway, type TestGateway } from '../support/gateway.js';
+
+const MUTATION = `mutation ($input: ExchangePhoneCodeInput!) {
+  exchangePhoneCode(input: $input) { __typename ... on ExchangeError { code message retryable } }
+}`;
+
+// In-process requests through yoga.fetch: the HTTP semantics without a socket.
+describe('session and scopes on /graphql', () => {
+  let t: TestGateway;
+  beforeAll(async () => {
+    t = await startTestGateway({ backend: BACKENDS[0]! });
+  });
+  afterAll(() => t?.close());
+
+  async function post(body: object, headers: Record<string, string> = {}) {
+    const res = await t.gateway.yoga.fetch('http://gateway/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', ...headers },
+      body: JSON.stringify(body),
+    });
+    return { status: res.status, headers: res.headers, body: (await res.json()) as { data?: any; errors?: any[] } };
+  }
+
+  it('no token: HTTP 401, UNAUTHENTICATED, WWW-Authenticate, and nothing executed', async () => {
+    const code = await mintCode(t.sim);
+    const r = await post({ query: MUTATION, variables: { input: { code, purpose: 'login' } } });
+    expect(r.status).toBe(401);
+    expect(r.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    expect(r.body.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    expect(r.body.data).toBeUndefined();
+    expect((await t.sim.stats()).calls['/wxa/business/getuserphonenumber'] ?? 0).toBe(0);
+  });
+
+  it('a bad, expired or foreign token: HTTP 401 UNAUTHENTICATED', async () => {
+    const expired = await t.token('o_user', { ttl: '-1m' });
+    const foreign = await signSessionToken({ secret: 'x'.repeat(40), issuer: t.config.jwt.issuer, audience: t.config.jwt.audience }, { subject: 'o_user', scopes: ['phone:exchange'] });
+    for (const token of ['garbage', 'a.b.c', expired, foreign]) {
+      const r = await post({ query: '{ session { subject } }' }, { authorization: `Bearer ${token}` });
+      expect(r.status, token).toBe(401);
+      expect(r.body.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    }
+    const basic = await post({ query: '{ session { subject } }' }, { authorization: 'Basic dXNlcjpwYXNz' });
+    expect(basic.status).toBe(401);
+  });
+
+  it('a token without phone:exchange: FORBIDDEN, and WeChat is not called', async () => {
+    const code = await mintCode(t.sim);
+    const token = await t.token('svc_quota', { scopes: ['quota:read'] });
+    const before = (await t.sim.stats()).calls['/wxa/business/getuserphonenumber'] ?? 0;
+    const r = await post({ query: MUTATION, variables: { input: { code, purpose: 'login' } } }, { authorization: `Bearer ${token}` });
+    expect(r.body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    expect(r.body.data?.exchangePhoneCode ?? null).toBeNull();
+    expect((await t.sim.stats()).calls['/wxa/business/getuserphonenumber'] ?? 0).toBe(before);
+  });
+
+  it('the session query reflects the verified token', async () => {
+    const token = await t.token('o_me', { scopes: ['phone:exchange'] });
+    const r = await post({ query: '{ session { subject appid scopes } }' }, { authorization: `Bearer ${token}` });
+    expect(r.status).toBe(200);
+    expect(r.body.data.session).toEqual({ subject: 'o_me', appid: APP, scopes: ['phone:exchange'] });
+  });
+
+  it('wrong variable types and unknown fields are GraphQL validation errors (HTTP 400), not crashes', async () => {
+    const token = await t.token('o_types');
+    const wrongType = await post({ query: MUTATION, variables: { input: { code: 123, purpose: 'login' } } }, { authorization: `Bearer ${token}` });
+    expect(wrongType.status).toBe(400);
+    expect(wrongType.body.errors?.[0]?.message).toMatch(/String/);
+    const unknown = await post({ query: '{ nope }' }, { authorization: `Bearer ${token}` });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.errors?.[0]?.message).toMatch(/nope/);
+    const malformed = await t.gateway.yoga.fetch('http://gateway/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: '{"query": ',
+    });
+    expect(malformed.status).toBe(400);
+  });
+});

@@ -1,0 +1,110 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { loadConfig, type GatewayConfig } from '../../src/config.js';
+import { createGateway, type Gateway } from '../../src/server.js';
+import { createLogger } from '../../src/log.js';
+import { SimulatorControl, startSimulator, type RunningSimulator, SANDBOX_APP } from '../../src/simulator/index.js';
+import { signSessionToken } from '../../plugins/jwt-session/index.js';
+import { createGatewayClient, type GatewayClient } from '../../sdk/client.js';
+import type { Backend } from './backends.js';
+
+export const APP: string = SANDBOX_APP.appid;
+/** A second app, for "code of another app" tests. */
+export const OTHER_APP = { appid: 'wx00000000000000b2', secret: 'other-app-secret-0123456789abcdef' };
+
+export interface TestGateway {
+  gateway: Gateway;
+  url: string;
+  sim: SimulatorControl;
+  simulator: RunningSimulator;
+  config: GatewayConfig;
+  /** Every log line the gateway wrote (for leak checks). */
+  logs: string[];
+  token(sub: string, opts?: { appid?: string | undefined; scopes?: string[]; ttl?: string }): Promise<string>;
+  client(sub: string, opts?: { appid?: string; scopes?: string[] }): Promise<GatewayClient>;
+  close(): Promise<void>;
+}
+
+export interface TestGatewayOptions {
+  backend: Backend;
+  /** Share another test gateway's simulator, database file and Redis prefix (a second instance). */
+  peerOf?: TestGateway;
+  env?: Record<string, string>;
+  configFile?: object;
+}
+
+/**
+ * A real gateway on a real port, talking real HTTP to its own simulator (or a
+ * peer's), with its own SQLite file or the shared PostgreSQL, and a Redis key
+ * prefix of its own so parallel test files never share tokens.
+ */
+export async function startTestGateway(opts: TestGatewayOptions): Promise<TestGateway> {
+  const peer = opts.peerOf;
+  const dir = mkdtempSync(join(tmpdir(), 'wxphone-test-'));
+  const simulator =
+    peer?.simulator ??
+    (await startSimulator({ apps: [SANDBOX_APP, { ...OTHER_APP, product: 'quick', subjectType: 'enterprise' }] }));
+  const apps = [
+    { appid: APP, secret: SANDBOX_APP.secret, purposes: ['login', 'order-contact'] },
+    { appid: OTHER_APP.appid, secret: OTHER_APP.secret, purposes: ['login'] },
+  ];
+  const configPath = join(dir, 'wxphone.config.json');
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(configPath, JSON.stringify(opts.configFile ?? { apps, wechat: { timeoutMs: 1500, maxRetries: 2 } }));
+  const env: Record<string, string> = {
+    WECHAT_API_BASE: simulator.url,
+    WXPHONE_CONFIG: configPath,
+    DATABASE_URL: peer?.config.databaseUrl ?? opts.backend.databaseUrl ?? `file:${join(dir, 'test.db')}`,
+    REDIS_KEY_PREFIX: peer?.config.redisKeyPrefix ?? `wxtest-${randomBytes(6).toString('hex')}`,
+    LOG_LEVEL: 'debug',
+    ...(opts.backend.redisUrl ? { REDIS_URL: opts.backend.redisUrl } : {}),
+    ...opts.env,
+  };
+  const config = loadConfig(env, dir);
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      logs.push(String(chunk));
+      cb();
+    },
+  });
+  const gateway = await createGateway(config, { log: createLogger({ level: 'debug', destination: sink }) });
+  const { url } = await gateway.listen(0, '127.0.0.1');
+  const token: TestGateway['token'] = (sub, o = {}) =>
+    signSessionToken(
+      { secret: config.jwt.secret!, issuer: config.jwt.issuer, audience: config.jwt.audience },
+      { subject: sub, appid: 'appid' in o ? o.appid : APP, scopes: o.scopes ?? ['phone:exchange'], ttl: o.ttl ?? '10m' },
+    );
+  return {
+    gateway,
+    url,
+    sim: new SimulatorControl(simulator.url),
+    simulator,
+    config,
+    logs,
+    token,
+    client: async (sub, o = {}) => createGatewayClient({ url, token: await token(sub, o) }),
+    async close() {
+      await gateway.close();
+      if (!peer) await simulator.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+let phoneSeq = 0;
+/** A distinct mainland number per call (13800000000 + n), so leak checks can look for each one. */
+export function nextPhone(): string {
+  phoneSeq += 1;
+  return String(13_800_000_000 + process.pid * 1000 + phoneSeq).slice(0, 11);
+}
+
+/** Mints a code the way the button's success callback would (one unit charged). */
+export async function mintCode(sim: SimulatorControl, phoneNumber = nextPhone(), appid = APP, openid?: string): Promise<string> {
+  const r = await sim.phoneCode({ appid, phoneNumber, ...(openid ? { openid } : {}) });
+  if (!('code' in r)) throw new Error(`simulator refused to mint a code: ${JSON.stringify(r)}`);
+  return r.code;
+}
