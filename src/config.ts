@@ -75,6 +75,8 @@ export interface GatewayConfig {
   wechatApiBase: string | undefined;
   databaseUrl: string;
   redisUrl: string | undefined;
+  /** Prefix of every Redis key, so deployments (or test runs) can share one Redis. */
+  redisKeyPrefix: string;
   jwt: JwtConfig;
   /** Root key for hashing codes/sessions and encrypting stored replay answers. */
   dataKey: Buffer;
@@ -199,6 +201,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Gateway
     wechatApiBase,
     databaseUrl: env.DATABASE_URL || `file:${resolve(cwd, 'data/wxphone.db')}`,
     redisUrl: env.REDIS_URL || undefined,
+    redisKeyPrefix: env.REDIS_KEY_PREFIX || 'wxphone',
     jwt: {
       secret: env.JWT_SECRET || (env.JWT_JWKS_URL ? undefined : production ? undefined : SANDBOX_JWT_SECRET),
       jwksUrl: env.JWT_JWKS_URL || undefined,

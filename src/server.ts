@@ -72,7 +72,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
   try {
     const store = await openStore(config.databaseUrl);
     opened.push(store);
-    const cache = await openCache(config.redisUrl);
+    const cache = await openCache(config.redisUrl, config.redisKeyPrefix);
     opened.push(cache);
 
     const wechat: WechatClient = createWechatClient({

@@ -44,11 +44,9 @@ class RedisLock implements DistributedLock {
   }
 }
 
-export const CACHE_NAMESPACE = 'wxphone';
-
-export async function openCache(redisUrl: string | undefined): Promise<Cache> {
+export async function openCache(redisUrl: string | undefined, namespace = 'wxphone'): Promise<Cache> {
   if (!redisUrl) {
-    const keyv = new Keyv({ namespace: CACHE_NAMESPACE });
+    const keyv = new Keyv({ namespace });
     return { kind: 'memory', keyv, lock: null, ping: async () => {}, close: async () => {} };
   }
   const client = createClient({
@@ -64,13 +62,13 @@ export async function openCache(redisUrl: string | undefined): Promise<Cache> {
   // Errors surface on the commands that fail; the client's own event must not crash the process.
   client.on('error', () => {});
   await client.connect();
-  const store = new KeyvRedis(client, { namespace: CACHE_NAMESPACE, keyPrefixSeparator: ':', throwOnErrors: true });
-  const keyv = new Keyv({ store, namespace: CACHE_NAMESPACE, useKeyPrefix: false, throwOnErrors: true });
+  const store = new KeyvRedis(client, { namespace, keyPrefixSeparator: ':', throwOnErrors: true });
+  const keyv = new Keyv({ store, namespace, useKeyPrefix: false, throwOnErrors: true });
   keyv.on('error', () => {});
   return {
     kind: 'redis',
     keyv,
-    lock: new RedisLock(client, `${CACHE_NAMESPACE}:lock:`),
+    lock: new RedisLock(client, `${namespace}:lock:`),
     ping: async () => {
       await client.ping();
     },
