@@ -1,0 +1,90 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, SANDBOX_JWT_SECRET } from '../../src/config.js';
+
+function withFile(content: unknown) {
+  const dir = mkdtempSync(join(tmpdir(), 'wxphone-config-'));
+  const path = join(dir, 'wxphone.config.json');
+  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content));
+  return { dir, path };
+}
+
+const APP = { appid: 'wx4f4bc4dec97d474b', secret: 's3cret', product: 'quick' };
+const PROD_KEYS = { NODE_ENV: 'production', JWT_SECRET: 'p'.repeat(40), WXPHONE_DATA_KEY: Buffer.alloc(32, 7).toString('base64') };
+
+describe('loadConfig', () => {
+  it('sandbox by default: simulator, SQLite under ./data, the sandbox app with its two purposes', () => {
+    const { dir } = withFile({ apps: [] });
+    const c = loadConfig({}, dir);
+    expect(c.sandbox).toBe(true);
+    expect(c.production).toBe(false);
+    expect(c.wechatApiBase).toBeUndefined();
+    expect(c.databaseUrl).toBe(`file:${join(dir, 'data/wxphone.db')}`);
+    expect(c.port).toBe(4000);
+    expect(c.simulatorPort).toBe(4100);
+    expect(c.apps.get('wxa1b2c3d4e5f60001')?.purposes).toEqual(['login', 'order-contact']);
+    expect(c.jwt).toMatchObject({ issuer: 'wxphone-sandbox', audience: 'wxphone', secret: SANDBOX_JWT_SECRET });
+  });
+
+  it('an unknown key in the config file is an error that names it', () => {
+    const { dir, path } = withFile({ apps: [{ ...APP, colour: 'red' }], extra: 1 });
+    expect(() => loadConfig({ WXPHONE_CONFIG: path }, dir)).toThrow(ConfigError);
+    try {
+      loadConfig({ WXPHONE_CONFIG: path }, dir);
+    } catch (e) {
+      expect((e as Error).message).toMatch(/colour/);
+      expect((e as Error).message).toMatch(/extra/);
+    }
+  });
+
+  it('reads secrets from the env var a config names, and names the ones missing', () => {
+    const { dir, path } = withFile({ apps: [{ appid: APP.appid, secretEnv: 'MY_APP_SECRET' }] });
+    expect(loadConfig({ WXPHONE_CONFIG: path, MY_APP_SECRET: 'from-env' }, dir).apps.get(APP.appid)?.secret).toBe('from-env');
+    expect(() => loadConfig({ WXPHONE_CONFIG: path }, dir)).toThrow(/MY_APP_SECRET/);
+  });
+
+  it('never puts a secret in a config error message', () => {
+    const { dir, path } = withFile({ apps: [{ ...APP, secret: 'super-secret-value', purposes: ['Bad Purpose'] }] });
+    try {
+      loadConfig({ WXPHONE_CONFIG: path }, dir);
+      throw new Error('expected a ConfigError');
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      expect((e as Error).message).not.toContain('super-secret-value');
+    }
+  });
+
+  it('production refuses to start without real secrets, naming each one', () => {
+    const empty = mkdtempSync(join(tmpdir(), 'wxphone-config-'));
+    let message = '';
+    try {
+      loadConfig({ NODE_ENV: 'production' }, empty);
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toMatch(/JWT_SECRET or JWT_JWKS_URL/);
+    expect(message).toMatch(/WXPHONE_DATA_KEY/);
+    expect(message).toMatch(/WXPHONE_CONFIG/);
+    const { dir, path } = withFile({ apps: [APP] });
+    expect(() => loadConfig({ ...PROD_KEYS, JWT_SECRET: SANDBOX_JWT_SECRET, WXPHONE_CONFIG: path }, dir)).toThrow(/sandbox secret/);
+    const ok = loadConfig({ ...PROD_KEYS, WXPHONE_CONFIG: path }, dir);
+    expect(ok).toMatchObject({ production: true, sandbox: false, wechatApiBase: 'https://api.weixin.qq.com' });
+    expect(ok.apps.has('wxa1b2c3d4e5f60001')).toBe(false);
+  });
+
+  it('WECHAT_API_BASE turns the simulator off; bad ports and short keys are refused', () => {
+    const { dir } = withFile({ apps: [] });
+    expect(loadConfig({ WECHAT_API_BASE: 'http://127.0.0.1:9' }, dir).sandbox).toBe(false);
+    expect(() => loadConfig({ PORT: 'eighty' }, dir)).toThrow(/PORT/);
+    expect(() => loadConfig({ JWT_SECRET: 'short' }, dir)).toThrow(/32/);
+    expect(() => loadConfig({ WXPHONE_DATA_KEY: 'c2hvcnQ=' }, dir)).toThrow(/32 bytes/);
+  });
+
+  it('a missing or malformed explicit config file is a clear error', () => {
+    const { dir } = withFile('{ not json');
+    expect(() => loadConfig({ WXPHONE_CONFIG: 'nope.json' }, dir)).toThrow(/does not exist/);
+    expect(() => loadConfig({ WXPHONE_CONFIG: 'wxphone.config.json' }, dir)).toThrow(/cannot read/);
+  });
+});
