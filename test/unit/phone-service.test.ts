@@ -1,0 +1,78 @@
+import { randomBytes } from 'node:crypto';
+import Keyv from 'keyv';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openStore, type Store } from '../../src/store/db.js';
+import { ClaimStore } from '../../src/phone/claims.js';
+import { PhoneService } from '../../src/phone/service.js';
+import { WatermarkMismatchError } from '../../src/phone/errors.js';
+import { createDataKeys } from '../../src/crypto/keys.js';
+import { AccessTokenProvider } from '../../plugins/access-token/index.js';
+import type { Session } from '../../plugins/jwt-session/index.js';
+import type { PhoneInfo, WechatClient } from '../../src/wechat/index.js';
+import type { AppConfig } from '../../src/config.js';
+
+const APPID = 'wx0000000000000001';
+const app: AppConfig = { appid: APPID, secret: 's', product: 'quick', subjectType: 'enterprise', category: undefined, purposes: ['login'] };
+const session: Session = { subject: 'o_user', issuer: 'test', appid: APPID, scopes: new Set(['phone:exchange']), expiresAt: Date.now() + 60_000 };
+
+// A stub adapter: this file tests the service's own decisions, not WeChat's.
+function stubWechat(answer: () => Promise<PhoneInfo>) {
+  const calls = { phone: 0 };
+  const wechat = {
+    getStableToken: async () => ({ accessToken: 'tok', expiresIn: 7200 }),
+    getUserPhoneNumber: async () => {
+      calls.phone += 1;
+      return answer();
+    },
+  } as unknown as WechatClient;
+  return { wechat, calls };
+}
+
+describe('PhoneService decisions', () => {
+  let store: Store;
+  beforeEach(async () => {
+    store = await openStore('file::memory:');
+  });
+  afterEach(() => store.close());
+
+  function service(wechat: WechatClient) {
+    const apps = new Map([[APPID, app]]);
+    const tokens = new AccessTokenProvider({
+      apps,
+      fetchToken: () => wechat.getStableToken({ appid: APPID, secret: 's' }),
+      cache: new Keyv(),
+      lock: null,
+      isTokenError: () => false,
+    });
+    return new PhoneService({ apps, claims: new ClaimStore(store.db), keys: createDataKeys(randomBytes(32)), tokens, wechat, replayTtlMs: 60_000, leaseMs: 10_000 });
+  }
+
+  it("withholds a number whose watermark names another app, and answers retries from the record", async () => {
+    const { wechat, calls } = stubWechat(async () => ({
+      phoneNumber: '13911112222',
+      purePhoneNumber: '13911112222',
+      countryCode: '86',
+      watermark: { appid: 'wx9999999999999999', timestamp: 1 },
+    }));
+    const phone = service(wechat);
+    const err = await phone.exchange(session, { code: 'c'.repeat(64), purpose: 'login' }).catch((e) => e);
+    expect(err).toBeInstanceOf(WatermarkMismatchError);
+    expect(String(err.message)).not.toContain('13911112222');
+    const again = await phone.exchange(session, { code: 'c'.repeat(64), purpose: 'login' }).catch((e) => e);
+    expect(again).toBeInstanceOf(WatermarkMismatchError);
+    expect(calls.phone).toBe(1);
+  });
+
+  it('an unexpected failure frees the claim (masked upstream), so the same session can try again', async () => {
+    let fail = true;
+    const { wechat, calls } = stubWechat(async () => {
+      if (fail) throw new TypeError('boom');
+      return { phoneNumber: '1', purePhoneNumber: '1', countryCode: '86', watermark: { appid: APPID, timestamp: 1 } };
+    });
+    const phone = service(wechat);
+    await expect(phone.exchange(session, { code: 'd'.repeat(64), purpose: 'login' })).rejects.toThrow('boom');
+    fail = false;
+    await expect(phone.exchange(session, { code: 'd'.repeat(64), purpose: 'login' })).resolves.toMatchObject({ replayed: false });
+    expect(calls.phone).toBe(2);
+  });
+});
