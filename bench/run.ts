@@ -90,7 +90,7 @@ for (let i = 0; i < 200; i++) {
   await viaGateway(mint());
   await direct(mint());
 }
-const rows = [];
+const rows: Awaited<ReturnType<typeof run>>[] = [];
 for (const c of CONCURRENCY) {
   rows.push(await run('direct to simulator', direct, c));
   rows.push(await run('through gateway', viaGateway, c));

@@ -25,6 +25,7 @@ export type ExchangeErrorCode =
   | 'INVALID_CODE'
   | 'INVALID_INPUT'
   | 'IN_PROGRESS'
+  | 'OUTCOME_UNKNOWN'
   | 'RATE_LIMITED'
   | 'SESSION_KEY_MISMATCH'
   | 'UPSTREAM_UNAVAILABLE'
@@ -53,6 +54,8 @@ type ExchangeErrorFields_InvalidCodeError_Fragment = { __typename: 'InvalidCodeE
 
 type ExchangeErrorFields_InvalidInputError_Fragment = { __typename: 'InvalidInputError', code: ExchangeErrorCode, message: string, retryable: boolean };
 
+type ExchangeErrorFields_OutcomeUnknownError_Fragment = { __typename: 'OutcomeUnknownError', code: ExchangeErrorCode, message: string, retryable: boolean };
+
 type ExchangeErrorFields_RateLimitedError_Fragment = { __typename: 'RateLimitedError', code: ExchangeErrorCode, message: string, retryable: boolean };
 
 type ExchangeErrorFields_SessionKeyMismatchError_Fragment = { __typename: 'SessionKeyMismatchError', code: ExchangeErrorCode, message: string, retryable: boolean };
@@ -69,6 +72,7 @@ export type ExchangeErrorFieldsFragment =
   | ExchangeErrorFields_GatewayMisconfiguredError_Fragment
   | ExchangeErrorFields_InvalidCodeError_Fragment
   | ExchangeErrorFields_InvalidInputError_Fragment
+  | ExchangeErrorFields_OutcomeUnknownError_Fragment
   | ExchangeErrorFields_RateLimitedError_Fragment
   | ExchangeErrorFields_SessionKeyMismatchError_Fragment
   | ExchangeErrorFields_UpstreamUnavailableError_Fragment
@@ -90,6 +94,7 @@ export type ExchangePhoneCodeMutation = { exchangePhoneCode:
     | { __typename: 'GatewayMisconfiguredError', code: ExchangeErrorCode, message: string, retryable: boolean }
     | { __typename: 'InvalidCodeError', code: ExchangeErrorCode, message: string, retryable: boolean }
     | { __typename: 'InvalidInputError', field: string, code: ExchangeErrorCode, message: string, retryable: boolean }
+    | { __typename: 'OutcomeUnknownError', code: ExchangeErrorCode, message: string, retryable: boolean }
     | { __typename: 'PhoneNumberVerified', phoneNumber: string, purePhoneNumber: string, countryCode: string, replayed: boolean, watermark: { appid: string, timestamp: number } }
     | { __typename: 'RateLimitedError', code: ExchangeErrorCode, message: string, retryable: boolean }
     | { __typename: 'SessionKeyMismatchError', code: ExchangeErrorCode, message: string, retryable: boolean }
@@ -110,6 +115,7 @@ export type DecryptPhoneNumberMutation = { decryptPhoneNumber:
     | { __typename: 'GatewayMisconfiguredError', code: ExchangeErrorCode, message: string, retryable: boolean }
     | { __typename: 'InvalidCodeError', code: ExchangeErrorCode, message: string, retryable: boolean }
     | { __typename: 'InvalidInputError', field: string, code: ExchangeErrorCode, message: string, retryable: boolean }
+    | { __typename: 'OutcomeUnknownError', code: ExchangeErrorCode, message: string, retryable: boolean }
     | { __typename: 'PhoneNumberVerified', phoneNumber: string, purePhoneNumber: string, countryCode: string, replayed: boolean, watermark: { appid: string, timestamp: number } }
     | { __typename: 'RateLimitedError', code: ExchangeErrorCode, message: string, retryable: boolean }
     | { __typename: 'SessionKeyMismatchError', code: ExchangeErrorCode, message: string, retryable: boolean }

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, loadConfig, type GatewayConfig } from './config.js';
+import { ConfigError, loadConfig } from './config.js';
 import { createGateway } from './server.js';
 import { createLogger } from './log.js';
 import { SANDBOX_APP, SimulatorControl, startSimulator } from './simulator/index.js';
@@ -76,19 +76,18 @@ async function serve(argv: string[]) {
 async function simulator(argv: string[]) {
   const { values } = parseArgs({ args: argv, options: { port: { type: 'string' }, host: { type: 'string' } } });
   const port = Number(portOption(values.port, 'port') ?? process.env.SIMULATOR_PORT ?? 4100);
-  const config = safeConfig();
-  const apps = config ? [...config.apps.values()].map((a) => ({ appid: a.appid, secret: a.secret, product: a.product, subjectType: a.subjectType, ...(a.category ? { category: a.category } : {}) })) : [SANDBOX_APP];
+  // The simulator needs only the apps: read them as sandbox mode would (the sandbox app plus the config file's).
+  const config = loadConfig({ ...process.env, WECHAT_API_BASE: '', NODE_ENV: '' });
+  const apps = [...config.apps.values()].map((a) => ({
+    appid: a.appid,
+    secret: a.secret,
+    product: a.product,
+    subjectType: a.subjectType,
+    ...(a.category ? { category: a.category } : {}),
+  }));
   const sim = await startSimulator({ port, host: values.host ?? '127.0.0.1', apps });
   onShutdown(() => sim.close());
   process.stdout.write(`WeChat simulator listening on ${sim.url} (control API under /__sim__; apps: ${apps.map((a) => a.appid).join(', ')})\n`);
-}
-
-function safeConfig(): GatewayConfig | undefined {
-  try {
-    return loadConfig();
-  } catch {
-    return undefined;
-  }
 }
 
 async function token(argv: string[]) {

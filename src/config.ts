@@ -107,11 +107,19 @@ function intFromEnv(env: Env, name: string, fallback: number): number {
 }
 
 function readConfigFile(path: string): ConfigFile {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read config file ${path}: ${(e as NodeJS.ErrnoException).code ?? 'read error'}`);
+  }
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
+    raw = JSON.parse(text);
   } catch (e) {
-    throw new ConfigError(`cannot read config file ${path}: ${(e as Error).message}`);
+    // JSON.parse quotes the text around the error, and this file holds secrets: say where, not what.
+    const position = /position (\d+)/.exec((e as Error).message)?.[1];
+    throw new ConfigError(`cannot read config file ${path}: not valid JSON${position ? ` (at character ${position})` : ''}`);
   }
   const parsed = fileSchema.safeParse(raw);
   if (!parsed.success) {
@@ -158,11 +166,13 @@ function resolveApps(file: ConfigFile, env: Env, sandbox: boolean): Map<string, 
   return apps;
 }
 
-function dataKeyFrom(env: Env, production: boolean): Buffer | undefined {
+function dataKeyFrom(env: Env, sandbox: boolean): Buffer | undefined {
   const raw = env.WXPHONE_DATA_KEY;
-  if (!raw) return production ? undefined : SANDBOX_DATA_KEY;
+  if (!raw) return sandbox ? SANDBOX_DATA_KEY : undefined;
   const key = Buffer.from(raw, 'base64');
-  if (key.length < 32) throw new ConfigError('WXPHONE_DATA_KEY must be at least 32 bytes, base64-encoded');
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(raw) || key.length < 32) {
+    throw new ConfigError('WXPHONE_DATA_KEY must be at least 32 bytes, base64-encoded');
+  }
   return key;
 }
 
@@ -181,13 +191,17 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Gateway
   if (explicitFile && !existsSync(configFile!)) throw new ConfigError(`WXPHONE_CONFIG points to ${configFile}, which does not exist`);
   const file: ConfigFile = configFile ? readConfigFile(configFile) : { apps: [] };
 
+  // The public sandbox keys protect only simulated data: once a real WeChat (or any
+  // WECHAT_API_BASE) is involved, the keys must be the operator's own.
   const missing: string[] = [];
-  if (production && !env.JWT_SECRET && !env.JWT_JWKS_URL) missing.push('JWT_SECRET or JWT_JWKS_URL');
-  if (production && !env.WXPHONE_DATA_KEY) missing.push('WXPHONE_DATA_KEY');
+  if (!sandbox && !env.JWT_SECRET && !env.JWT_JWKS_URL) missing.push('JWT_SECRET or JWT_JWKS_URL');
+  if (!sandbox && !env.WXPHONE_DATA_KEY) missing.push('WXPHONE_DATA_KEY');
   if (production && !configFile) missing.push('WXPHONE_CONFIG (the apps and their secrets)');
   if (env.JWT_SECRET && env.JWT_SECRET.length < 32) throw new ConfigError('JWT_SECRET must be at least 32 characters');
-  if (production && env.JWT_SECRET === SANDBOX_JWT_SECRET) missing.push('JWT_SECRET (the sandbox secret is refused in production)');
-  if (missing.length) throw new ConfigError(`production mode needs: ${missing.join(', ')}`);
+  if (!sandbox && env.JWT_SECRET === SANDBOX_JWT_SECRET) missing.push('JWT_SECRET (the sandbox secret is refused outside sandbox mode)');
+  if (missing.length) {
+    throw new ConfigError(`${production ? 'production' : 'WECHAT_API_BASE is set, so this'} mode needs: ${missing.join(', ')}`);
+  }
 
   const apps = resolveApps(file, env, sandbox);
   if (production && apps.size === 0) throw new ConfigError('production mode needs at least one app in WXPHONE_CONFIG');
@@ -203,13 +217,13 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Gateway
     redisUrl: env.REDIS_URL || undefined,
     redisKeyPrefix: env.REDIS_KEY_PREFIX || 'wxphone',
     jwt: {
-      secret: env.JWT_SECRET || (env.JWT_JWKS_URL ? undefined : production ? undefined : SANDBOX_JWT_SECRET),
+      secret: env.JWT_SECRET || (env.JWT_JWKS_URL || !sandbox ? undefined : SANDBOX_JWT_SECRET),
       jwksUrl: env.JWT_JWKS_URL || undefined,
       issuer: env.JWT_ISSUER || DEFAULT_ISSUER,
       audience: env.JWT_AUDIENCE || DEFAULT_AUDIENCE,
       clockToleranceSeconds: 5,
     },
-    dataKey: dataKeyFrom(env, production)!,
+    dataKey: dataKeyFrom(env, sandbox)!,
     apps,
     wechat: {
       timeoutMs: file.wechat?.timeoutMs ?? 5000,

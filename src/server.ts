@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { NoSchemaIntrospectionCustomRule } from 'graphql';
 import type { GatewayConfig } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -8,12 +9,14 @@ import { openStore, type Store } from './store/db.js';
 import { ping } from './store/migrations.js';
 import { openCache, type Cache } from './store/cache.js';
 import { createDataKeys } from './crypto/keys.js';
-import { createWechatClient, isTokenError, type WechatClient } from './wechat/index.js';
+import { withTimeout } from './util/timeout.js';
+import { createWechatClient, isTokenError, worstCaseCallMs, type WechatClient } from './wechat/index.js';
 import { startSimulator, type RunningSimulator } from './simulator/index.js';
 import { ClaimStore } from './phone/claims.js';
 import { PhoneService } from './phone/service.js';
-import { AccessTokenProvider, useAccessTokens } from '../plugins/access-token/index.js';
+import { AccessTokenProvider } from '../plugins/access-token/index.js';
 import { signSessionToken, useJwtSession } from '../plugins/jwt-session/index.js';
+import { useRedactedInputEchoes } from '../plugins/redact-input-echoes/index.js';
 import { buildSchema, type GraphQLContext, type Services } from '../schema/index.js';
 
 export interface Gateway {
@@ -42,6 +45,32 @@ export interface GatewayOverrides {
 // Large enough for any legitimate document here (the legacy flow's encryptedData is a few KB).
 const MAX_BODY_BYTES = 64 * 1024;
 const PURGE_INTERVAL_MS = 60_000;
+// A code lives 5 minutes; its claim is kept long after that only to answer late duplicates.
+const CLAIM_RETENTION_MS = 24 * 3600_000;
+// How long close() lets requests in flight finish before cutting connections.
+const SHUTDOWN_GRACE_MS = 10_000;
+
+/** Every timing that must cover a WeChat call, derived from one worst case so they stay consistent. */
+export function exchangeTimings(wechat: GatewayConfig['wechat']) {
+  const callMs = worstCaseCallMs({ timeoutMs: wechat.timeoutMs, maxRetries: wechat.maxRetries });
+  const attemptDeadlineMs = 2 * callMs + 2000; // a token fetch plus the exchange, or an exchange plus its one refresh-and-retry
+  return {
+    lockTtlMs: callMs + 2000,
+    attemptDeadlineMs,
+    // Longer than the deadline plus the time to record the outcome, so no takeover races a live attempt.
+    leaseMs: attemptDeadlineMs + 10_000,
+    duplicateWaitMs: Math.min(attemptDeadlineMs, 10_000),
+  };
+}
+
+/** Introspection is refused in production (the SDK is generated from the committed SDL instead). */
+function useNoIntrospection(): Plugin {
+  return {
+    onValidate({ addValidationRule }) {
+      addValidationRule(NoSchemaIntrospectionCustomRule);
+    },
+  };
+}
 
 /** Wires config → storage, cache, WeChat adapter, token provider, services → yoga. */
 export async function createGateway(config: GatewayConfig, overrides: GatewayOverrides = {}): Promise<Gateway> {
@@ -84,6 +113,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
     });
     opened.push(wechat);
 
+    const timings = exchangeTimings(config.wechat);
     const tokens = new AccessTokenProvider({
       apps: config.apps,
       fetchToken: (app) =>
@@ -94,8 +124,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       lock: cache.lock,
       isTokenError,
       now,
-      // One fetch may retry (maxRetries) and each attempt may take timeoutMs.
-      lockTtlMs: config.wechat.timeoutMs * (config.wechat.maxRetries + 1) + 2000,
+      lockTtlMs: timings.lockTtlMs,
       events: {
         fetched: (appid) => {
           metrics.tokenFetches.inc({ appid });
@@ -112,7 +141,6 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
 
     const keys = createDataKeys(config.dataKey);
     const claims = new ClaimStore(store.db);
-    const attemptMs = config.wechat.timeoutMs * (config.wechat.maxRetries + 1);
     const phone = new PhoneService({
       apps: config.apps,
       claims,
@@ -121,9 +149,9 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       wechat,
       now,
       replayTtlMs: config.replayTtlSeconds * 1000,
-      // Token fetch and the exchange each may take a full attempt; then some slack.
-      leaseMs: 2 * attemptMs + 5000,
-      duplicateWaitMs: attemptMs + 1000,
+      leaseMs: timings.leaseMs,
+      attemptDeadlineMs: timings.attemptDeadlineMs,
+      duplicateWaitMs: timings.duplicateWaitMs,
       onOutcome: (flow, outcome) => metrics.exchanges.inc({ flow, outcome }),
     });
     const services: Services = { phone };
@@ -148,11 +176,13 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
           audience: config.jwt.audience,
           clockToleranceSeconds: config.jwt.clockToleranceSeconds,
         }),
-        useAccessTokens(tokens),
+        useRedactedInputEchoes(),
+        ...(config.production ? [useNoIntrospection()] : []),
       ],
       graphiql: config.production ? false : { title: 'wxphone-gateway', ...(sandboxToken ? { headers: JSON.stringify({ Authorization: `Bearer ${sandboxToken}` }) } : {}) },
       landingPage: false,
-      maskedErrors: true,
+      // isDev would put original messages and stacks in responses whenever NODE_ENV=development.
+      maskedErrors: { isDev: false },
       logging: {
         debug: (...args) => log.debug({ yoga: args.map(String) }),
         info: (...args) => log.info({ yoga: args.map(String) }),
@@ -163,7 +193,10 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
     });
 
     const purge = setInterval(() => {
-      claims.purgeExpiredAnswers(now()).catch((e) => log.warn({ err: (e as Error).message }, 'purging expired replay answers failed'));
+      const t = now();
+      Promise.all([claims.purgeExpiredAnswers(t), claims.purgeOldClaims(t - CLAIM_RETENTION_MS)]).catch((e) =>
+        log.warn({ err: (e as Error).message }, 'purging expired replay answers or old claims failed'),
+      );
     }, PURGE_INTERVAL_MS);
     purge.unref();
 
@@ -179,10 +212,10 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
         res.writeHead(200, { 'content-type': metrics.registry.contentType });
         return res.end(await metrics.registry.metrics());
       }
-      const length = Number(req.headers['content-length'] ?? 0);
-      if (length > MAX_BODY_BYTES) return sendJson(res, 413, { errors: [{ message: 'request body too large' }] });
-      return yoga(req, res);
+      return serveGraphQL(yoga, req, res);
     };
+    let inFlight = 0;
+    let drained: (() => void) | undefined;
 
     return {
       config,
@@ -197,6 +230,11 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       wechatApiBase,
       async listen(port = config.port, host = config.host) {
         httpServer = createServer((req, res) => {
+          inFlight += 1;
+          res.once('close', () => {
+            inFlight -= 1;
+            if (inFlight === 0) drained?.();
+          });
           handler(req, res).catch((e) => {
             log.error({ err: (e as Error).message }, 'request handler failed');
             if (!res.headersSent) sendJson(res, 500, { errors: [{ message: 'internal error' }] });
@@ -204,9 +242,13 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
           });
         });
         httpServer.keepAliveTimeout = 65_000;
+        httpServer.on('error', (e) => log.error({ err: e.message }, 'HTTP server error'));
         await new Promise<void>((resolve, reject) => {
           httpServer!.once('error', reject);
-          httpServer!.listen(port, host, () => resolve());
+          httpServer!.listen(port, host, () => {
+            httpServer!.off('error', reject);
+            resolve();
+          });
         });
         const address = httpServer.address() as AddressInfo;
         return { url: `http://${host}:${address.port}/graphql`, server: httpServer };
@@ -214,11 +256,16 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       async close() {
         clearInterval(purge);
         if (httpServer) {
+          // Stop accepting, let requests in flight finish (an exchange may have spent its code
+          // already), then cut what is left.
           const s = httpServer;
-          await new Promise<void>((resolve) => {
-            s.close(() => resolve());
-            s.closeAllConnections();
-          });
+          const closed = new Promise<void>((resolve) => s.close(() => resolve()));
+          s.closeIdleConnections();
+          if (inFlight > 0) {
+            await Promise.race([new Promise<void>((r) => (drained = r)), new Promise((r) => setTimeout(r, SHUTDOWN_GRACE_MS).unref())]);
+          }
+          s.closeAllConnections();
+          await closed;
         }
         await closeAll();
       },
@@ -242,14 +289,45 @@ async function readiness(store: Store, cache: Cache) {
   return { ok: database === 'ok' && cacheState === 'ok', database, cache: cacheState, cacheKind: cache.kind };
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('timeout')), ms);
-    }),
-  ]);
+/**
+ * Reads the body with a cap (chunked bodies included, which carry no content-length),
+ * then hands the request to yoga's fetch API.
+ */
+async function serveGraphQL(yoga: Gateway['yoga'], req: IncomingMessage, res: ServerResponse) {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_BODY_BYTES) return tooLarge(req, res);
+  let body: Buffer | undefined;
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) return tooLarge(req, res);
+      chunks.push(chunk);
+    }
+    body = Buffer.concat(chunks);
+  }
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined || name === 'transfer-encoding' || name === 'content-length') continue;
+    headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+  }
+  const init: RequestInit = { method: req.method ?? 'GET', headers };
+  // GraphQL bodies here are JSON or form text (no uploads), so a string is exact.
+  if (body) init.body = body.toString('utf8');
+  const response = await yoga.fetch(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, init);
+  const out: Record<string, string> = {};
+  response.headers.forEach((value, name) => {
+    out[name] = value;
+  });
+  res.writeHead(response.status, out);
+  res.end(Buffer.from(await response.arrayBuffer()));
+}
+
+function tooLarge(req: IncomingMessage, res: ServerResponse) {
+  res.setHeader('connection', 'close');
+  sendJson(res, 413, { errors: [{ message: `request body larger than ${MAX_BODY_BYTES} bytes` }] });
+  req.resume();
 }
 
 function sendText(res: ServerResponse, status: number, body: string) {

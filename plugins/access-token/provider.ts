@@ -1,5 +1,6 @@
 import type Keyv from 'keyv';
 import type { DistributedLock } from '../../src/store/cache.js';
+import { withTimeout } from '../../src/util/timeout.js';
 
 export interface AccessTokenGrant {
   accessToken: string;
@@ -23,6 +24,8 @@ export interface AccessTokenProviderOptions {
   /** How long a process may hold the fetch lock; longer than one fetch with its retries. */
   lockTtlMs?: number;
   isTokenError(error: unknown): boolean;
+  /** A shared-cache or lock call slower than this counts as failed: a hung Redis must not hang exchanges. */
+  cacheTimeoutMs?: number;
   now?: () => number;
   events?: AccessTokenEvents;
 }
@@ -70,11 +73,13 @@ export class AccessTokenProvider {
   private readonly inflight = new Map<string, Promise<string>>();
   private readonly refreshAheadMs: number;
   private readonly lockTtlMs: number;
+  private readonly cacheTimeoutMs: number;
   private readonly now: () => number;
 
   constructor(private readonly opts: AccessTokenProviderOptions) {
     this.refreshAheadMs = (opts.refreshAheadSeconds ?? 300) * 1000;
     this.lockTtlMs = opts.lockTtlMs ?? 20_000;
+    this.cacheTimeoutMs = opts.cacheTimeoutMs ?? 500;
     this.now = opts.now ?? Date.now;
   }
 
@@ -150,7 +155,7 @@ export class AccessTokenProvider {
     for (;;) {
       let held: string | null;
       try {
-        held = await lock.tryAcquire(lockKey, this.lockTtlMs);
+        held = await withTimeout(lock.tryAcquire(lockKey, this.lockTtlMs), this.cacheTimeoutMs, 'token lock');
       } catch (error) {
         // The lock store went away mid-flight: fall back to this process's single-flight.
         this.opts.events?.degraded?.(appid, error);
@@ -163,7 +168,7 @@ export class AccessTokenProvider {
           if (this.usable(again, failedToken, this.now())) return this.adopt(appid, again, 'shared');
           return await this.fetchAndStore(app, true);
         } finally {
-          await lock.release(lockKey, held).catch(() => {});
+          await withTimeout(lock.release(lockKey, held), this.cacheTimeoutMs, 'token lock release').catch(() => {});
         }
       }
       await sleep(LOCK_POLL_MS + Math.floor(Math.random() * LOCK_POLL_MS));
@@ -187,7 +192,7 @@ export class AccessTokenProvider {
     this.local.set(app.appid, entry);
     if (writeShared) {
       try {
-        await this.opts.cache.set(this.key(app.appid), entry, Math.max(1000, lifetimeMs - EXPIRY_SAFETY_MS));
+        await withTimeout(this.opts.cache.set(this.key(app.appid), entry, Math.max(1000, lifetimeMs - EXPIRY_SAFETY_MS)), this.cacheTimeoutMs, 'token cache write');
       } catch (error) {
         this.opts.events?.degraded?.(app.appid, error);
       }
@@ -202,7 +207,7 @@ export class AccessTokenProvider {
   }
 
   private async readShared(appid: string): Promise<CachedToken | undefined> {
-    const v = (await this.opts.cache.get(this.key(appid))) as CachedToken | undefined;
+    const v = (await withTimeout(this.opts.cache.get(this.key(appid)), this.cacheTimeoutMs, 'token cache read')) as CachedToken | undefined;
     return v && typeof v.token === 'string' ? v : undefined;
   }
 

@@ -54,10 +54,8 @@ export function createSessionVerifier(opts: SessionVerifierOptions): SessionVeri
   return async (token) => {
     let payload;
     try {
-      payload =
-        typeof key === 'function'
-          ? (await jwtVerify(token, key, verifyOptions)).payload
-          : (await jwtVerify(token, key, verifyOptions)).payload;
+      // Two calls because jose's overloads take either a key or a key-resolver, not the union.
+      payload = typeof key === 'function' ? (await jwtVerify(token, key, verifyOptions)).payload : (await jwtVerify(token, key, verifyOptions)).payload;
     } catch (e) {
       throw toSessionError(e);
     }

@@ -6,8 +6,11 @@ import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } f
  * derived key says nothing about another's.
  */
 export interface DataKeys {
-  /** Keyed hash of an (appid, code) pair: the claim's primary key; the code itself is never stored. */
-  codeHash(appid: string, code: string): string;
+  /**
+   * Keyed hash of a code: the claim's primary key; the code itself is never stored.
+   * Not scoped by app, so one code sent under two appids is still one claim.
+   */
+  codeHash(...parts: string[]): string;
   /** Keyed hash of a session subject (an openid): who claimed a code, without storing the openid. */
   subjectHash(issuer: string, subject: string): string;
   /** AES-256-GCM; `context` is bound as additional data so a row's ciphertext cannot be moved to another row. */
@@ -25,7 +28,7 @@ export function createDataKeys(root: Buffer): DataKeys {
   const sealKey = derive(root, 'replay-answer');
   const hmac = (key: Buffer, ...parts: string[]) => createHmac('sha256', key).update(parts.join('\u0000')).digest('base64url');
   return {
-    codeHash: (appid, code) => hmac(codeKey, appid, code),
+    codeHash: (...parts) => hmac(codeKey, ...parts),
     subjectHash: (issuer, subject) => hmac(subjectKey, issuer, subject),
     seal(plaintext, context) {
       const iv = randomBytes(12);

@@ -65,7 +65,8 @@ export class ClaimStore {
         .select(['subject_hash', 'state', 'attempt', 'lease_until', 'error_code', 'error_retryable', 'answer_sealed', 'answer_expires_at'])
         .where('code_hash', '=', req.codeHash)
         .executeTakeFirst();
-      if (!row) return this.claim(req);
+      // Rows are deleted only long after their code expired (purgeOldClaims): a missing row here is a bug.
+      if (!row) throw new Error('claim row vanished during a claim');
       if (row.subject_hash !== req.subjectHash) return { kind: 'other_session' };
       if (row.state === 'succeeded') {
         const live = row.answer_expires_at !== null && row.answer_expires_at > req.now;
@@ -74,13 +75,16 @@ export class ClaimStore {
       if (row.state === 'failed' && !row.error_retryable) return { kind: 'failed', errorCode: row.error_code ?? 'UPSTREAM_UNAVAILABLE' };
       if (row.state === 'pending' && row.lease_until > req.now) return { kind: 'in_progress', leaseUntil: row.lease_until };
 
-      // A retryable failure, or a pending attempt whose owner died (lease expired): take it over.
+      // A retryable failure, or a pending attempt whose owner died (lease expired): take it over,
+      // but only from exactly the state we read: a slow owner may have settled it since.
       const next = row.attempt + 1;
       const taken = await this.db
         .updateTable('code_claims')
         .set({ state: 'pending', attempt: next, lease_until: req.now + req.leaseMs, error_code: null, error_retryable: 0, updated_at: req.now })
         .where('code_hash', '=', req.codeHash)
         .where('attempt', '=', row.attempt)
+        .where('state', '=', row.state)
+        .where('lease_until', '=', row.lease_until)
         .executeTakeFirst();
       if (Number(taken.numUpdatedRows) === 1) return { kind: 'owner', attempt: next };
     }
@@ -121,6 +125,15 @@ export class ClaimStore {
       .select(['state', 'attempt', 'lease_until', 'error_code', 'error_retryable', 'answer_sealed', 'answer_expires_at'])
       .where('code_hash', '=', codeHash)
       .executeTakeFirst();
+  }
+
+  /**
+   * Deletes claims created before `before`. A code is worthless after its 5 minutes,
+   * so a claim older than a day protects nothing; keeping it would only grow the table.
+   */
+  async purgeOldClaims(before: number): Promise<number> {
+    const r = await this.db.deleteFrom('code_claims').where('created_at', '<', before).executeTakeFirst();
+    return Number(r.numDeletedRows);
   }
 
   /** Drops stored answers past their replay window; the claim rows themselves stay. */

@@ -11,6 +11,7 @@ export const EXCHANGE_ERROR_CODES = [
   'WATERMARK_MISMATCH',
   'RATE_LIMITED',
   'UPSTREAM_UNAVAILABLE',
+  'OUTCOME_UNKNOWN',
   'IN_PROGRESS',
   'SESSION_KEY_MISMATCH',
   'BASE64_MANGLED',
@@ -65,6 +66,12 @@ export class UpstreamUnavailableError extends ExchangeFailure {
   readonly retryable = true;
 }
 
+/** WeChat may or may not have spent the code (timeout, broken connection): never resent; the user must tap again. */
+export class OutcomeUnknownError extends ExchangeFailure {
+  readonly code = 'OUTCOME_UNKNOWN';
+  readonly retryable = false;
+}
+
 export class InProgressError extends ExchangeFailure {
   readonly code = 'IN_PROGRESS';
   readonly retryable = true;
@@ -97,6 +104,7 @@ const BY_CODE: Record<ExchangeErrorCode, new (message: string) => ExchangeFailur
   WATERMARK_MISMATCH: WatermarkMismatchError,
   RATE_LIMITED: RateLimitedError,
   UPSTREAM_UNAVAILABLE: UpstreamUnavailableError,
+  OUTCOME_UNKNOWN: OutcomeUnknownError,
   IN_PROGRESS: InProgressError,
   SESSION_KEY_MISMATCH: SessionKeyMismatchError,
   BASE64_MANGLED: Base64MangledError,

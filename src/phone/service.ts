@@ -5,6 +5,7 @@ import { AccessTokenUnavailableError } from '../../plugins/access-token/provider
 import type { DataKeys } from '../crypto/keys.js';
 import type { PhoneInfo, WechatClient } from '../wechat/index.js';
 import { WechatApiError, WechatDecryptError, WechatUpstreamError, decryptPhoneData } from '../wechat/index.js';
+import { TimeoutError, withTimeout } from '../util/timeout.js';
 import type { ClaimStore } from './claims.js';
 import {
   AppMismatchError,
@@ -15,6 +16,7 @@ import {
   InProgressError,
   InvalidCodeError,
   InvalidInputError,
+  OutcomeUnknownError,
   RateLimitedError,
   SessionKeyMismatchError,
   UpstreamUnavailableError,
@@ -52,8 +54,10 @@ export interface PhoneServiceOptions {
   wechat: WechatClient;
   /** How long a stored answer may be replayed to the same session. */
   replayTtlMs: number;
-  /** How long one attempt owns a claim; longer than the slowest WeChat call with its retries. */
+  /** How long one attempt owns a claim; must exceed attemptDeadlineMs plus the time to record the outcome. */
   leaseMs: number;
+  /** An attempt still running after this is abandoned and recorded as OUTCOME_UNKNOWN, inside its lease. */
+  attemptDeadlineMs: number;
   /** How long a duplicate waits for a running attempt before answering IN_PROGRESS. */
   duplicateWaitMs?: number;
   now?: () => number;
@@ -65,6 +69,7 @@ const STORED_FAILURE_MESSAGES: Record<string, string> = {
   APP_MISMATCH: 'the code belongs to another mini program',
   WATERMARK_MISMATCH: "WeChat's answer was for another mini program; the number was withheld",
   SESSION_KEY_MISMATCH: 'the encrypted data could not be decrypted with this login session',
+  OUTCOME_UNKNOWN: 'an earlier attempt with this code ended without a clear answer from WeChat; the code may have been spent, so ask the user to tap again',
 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -88,7 +93,7 @@ export class PhoneService {
       const code = checkCode(input.code);
       const app = resolveApp(session, input.appid, this.opts.apps);
       const purpose = checkPurpose(input.purpose, app);
-      return this.once(session, app, purpose, this.opts.keys.codeHash(app.appid, code), () => this.callWechat(app, code, session));
+      return this.once(session, app, purpose, this.opts.keys.codeHash('phone', code), () => this.callWechat(app, code, session));
     });
   }
 
@@ -100,7 +105,8 @@ export class PhoneService {
       // Checked before the login code is spent: mangled base64 can never decrypt.
       checkBase64(input.encryptedData, 'encryptedData', (n) => n > 0 && n % 16 === 0);
       checkBase64(input.iv, 'iv', (n) => n === 16);
-      const codeHash = this.opts.keys.codeHash(app.appid, `legacy:${loginCode}`);
+      // The data is part of the key: the same login code with other data is another question, not a replay.
+      const codeHash = this.opts.keys.codeHash('legacy', loginCode, input.encryptedData, input.iv);
       return this.once(session, app, purpose, codeHash, () => this.legacyDecrypt(app, loginCode, input, session));
     });
   }
@@ -151,22 +157,19 @@ export class PhoneService {
 
     let info: PhoneInfo;
     try {
-      info = await attempt();
+      // Ends inside the lease, so no retry can take the claim over while this call may still reach WeChat.
+      info = await withTimeout(attempt(), this.opts.attemptDeadlineMs, 'exchange attempt');
     } catch (e) {
-      const failure = toFailure(e);
-      if (!failure) {
-        // Unexpected (a bug, storage trouble): free the claim for a retry, surface the error masked.
-        await claims.fail({ codeHash, attempt: claim.attempt, now: this.now(), errorCode: 'UPSTREAM_UNAVAILABLE', codeMayBeRetried: true });
-        throw e;
-      }
+      const known = classify(e);
       await claims.fail({
         codeHash,
         attempt: claim.attempt,
         now: this.now(),
-        errorCode: failure.code,
-        codeMayBeRetried: failure.retryable || failure instanceof GatewayMisconfiguredError,
+        errorCode: known?.failure.code ?? 'OUTCOME_UNKNOWN',
+        codeMayBeRetried: known?.codeUnspent ?? false,
       });
-      throw failure;
+      // Unexpected errors (bugs, storage) surface masked; the claim is final all the same.
+      throw known ? known.failure : e;
     }
     if (info.watermark.appid !== app.appid) {
       await claims.fail({ codeHash, attempt: claim.attempt, now: this.now(), errorCode: 'WATERMARK_MISMATCH', codeMayBeRetried: false });
@@ -237,46 +240,74 @@ function checkBase64(value: unknown, field: string, lengthOk: (bytes: number) =>
   }
 }
 
-/** Maps what the adapter and token layer throw to the outcomes clients see. */
-function toFailure(e: unknown): ExchangeFailure | null {
-  if (e instanceof ExchangeFailure) return e;
+// Transport failures that happen before a request is sent: the code cannot have reached WeChat.
+const NEVER_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+
+interface Classified {
+  failure: ExchangeFailure;
+  /** WeChat certainly did not spend the code, so the same session may send it again. */
+  codeUnspent: boolean;
+}
+
+/** Maps what the adapter and token layer throw to the outcomes clients see; null for the unexpected. */
+function classify(e: unknown): Classified | null {
+  const unspent = (failure: ExchangeFailure) => ({ failure, codeUnspent: true });
+  const spent = (failure: ExchangeFailure) => ({ failure, codeUnspent: false });
+  if (e instanceof ExchangeFailure) return spent(e);
   if (e instanceof WechatApiError) {
     switch (e.kind) {
       case 'invalid_code':
-        return new InvalidCodeError(
-          `WeChat rejected the code (errcode ${e.errcode}): it is expired, already used, malformed or not a phone-number code (a wx.login code is a common mistake)`,
+        return spent(
+          new InvalidCodeError(
+            `WeChat rejected the code (errcode ${e.errcode}): it is expired, already used, malformed or not a phone-number code (a wx.login code is a common mistake)`,
+          ),
         );
       case 'app_mismatch':
-        return new AppMismatchError(`WeChat says the code belongs to another mini program (errcode ${e.errcode})`);
+        return spent(new AppMismatchError(`WeChat says the code belongs to another mini program (errcode ${e.errcode})`));
       case 'rate_limited':
-        return new RateLimitedError(`WeChat is limiting calls (errcode ${e.errcode}); back off and retry`);
+        return unspent(new RateLimitedError(`WeChat is limiting calls (errcode ${e.errcode}); back off and retry`));
       case 'busy':
       case 'token':
-        return new UpstreamUnavailableError(`WeChat is unavailable (errcode ${e.errcode}); retry shortly`);
+        return unspent(new UpstreamUnavailableError(`WeChat is unavailable (errcode ${e.errcode}); retry shortly`));
       case 'credentials':
       case 'ip_blocked':
       case 'account_frozen':
-        return new GatewayMisconfiguredError(`WeChat refused the gateway's credentials for this app (errcode ${e.errcode}); operators must fix the configuration`);
+        return unspent(
+          new GatewayMisconfiguredError(`WeChat refused the gateway's credentials for this app (errcode ${e.errcode}); operators must fix the configuration`),
+        );
       case 'risk_blocked':
-        return new InvalidCodeError(`WeChat blocked this login as high-risk (errcode ${e.errcode})`);
+        return spent(new InvalidCodeError(`WeChat blocked this login as high-risk (errcode ${e.errcode})`));
       default:
-        return new UpstreamUnavailableError(`WeChat answered an unexpected error (errcode ${e.errcode})`);
+        return spent(new OutcomeUnknownError(`WeChat answered an unexpected error (errcode ${e.errcode}); ask the user to tap again`));
     }
   }
-  if (e instanceof WechatUpstreamError) return new UpstreamUnavailableError(`WeChat could not be reached (${e.kind}); retry shortly`);
-  if (e instanceof AccessTokenUnavailableError) return new UpstreamUnavailableError('no WeChat access token is available right now; retry shortly');
+  if (e instanceof WechatUpstreamError) {
+    // A 5xx means no answer from WeChat's application (the adapter already retried it, as the spec asks).
+    if (e.kind === 'http_status' || (e.detail !== undefined && NEVER_SENT.has(e.detail))) {
+      return unspent(new UpstreamUnavailableError(`WeChat could not be reached (${e.kind}); retry shortly`));
+    }
+    return spent(
+      new OutcomeUnknownError(`WeChat did not answer properly (${e.kind}): the code may have been spent, so it is not sent again; ask the user to tap again`),
+    );
+  }
+  if (e instanceof AccessTokenUnavailableError) return unspent(new UpstreamUnavailableError('no WeChat access token is available right now; retry shortly'));
+  if (e instanceof TimeoutError) {
+    return spent(new OutcomeUnknownError('the exchange took too long: the code may have been spent, so it is not sent again; ask the user to tap again'));
+  }
   if (e instanceof WechatDecryptError) {
     switch (e.reason) {
       case 'BASE64_MANGLED':
-        return new Base64MangledError(e.message);
+        return spent(new Base64MangledError(e.message));
       case 'WATERMARK_MISMATCH':
-        return new WatermarkMismatchError(STORED_FAILURE_MESSAGES.WATERMARK_MISMATCH!);
+        return spent(new WatermarkMismatchError(STORED_FAILURE_MESSAGES.WATERMARK_MISMATCH!));
       case 'SESSION_KEY_MISMATCH':
-        return new SessionKeyMismatchError(
-          'the encrypted data does not decrypt with this login: the session key rotated (wx.login was called again after the button), so get new encryptedData and iv',
+        return spent(
+          new SessionKeyMismatchError(
+            'the encrypted data does not decrypt with this login: the session key rotated (wx.login was called again after the button), so get new encryptedData and iv',
+          ),
         );
       default:
-        return new SessionKeyMismatchError('the encrypted data decrypted to something that is not a phone number');
+        return spent(new SessionKeyMismatchError('the encrypted data decrypted to something that is not a phone number'));
     }
   }
   return null;

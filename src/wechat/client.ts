@@ -79,6 +79,19 @@ const DEFAULT_TIMEOUT_MS = 5000;
 const DEFAULT_MAX_RETRIES = 2;
 const DEFAULT_RETRY_BASE_MS = 100;
 const MAX_RETRY_DELAY_MS = 5000;
+
+/**
+ * The longest one client call can take: every attempt timing out plus the
+ * longest backoffs between them. Leases and locks that cover a call derive from this.
+ */
+export function worstCaseCallMs(opts: Pick<WechatClientOptions, 'timeoutMs' | 'maxRetries' | 'retryBaseDelayMs'>): number {
+  const timeout = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const retries = opts.maxRetries ?? DEFAULT_MAX_RETRIES;
+  const base = opts.retryBaseDelayMs ?? DEFAULT_RETRY_BASE_MS;
+  let backoff = 0;
+  for (let n = 0; n < retries; n++) backoff += Math.min(MAX_RETRY_DELAY_MS, base * 2 ** n);
+  return timeout * (retries + 1) + backoff;
+}
 export const USAGE_PAGE_LIMIT = 20;
 /** 20,000 detail rows: far beyond any real account, small enough to stop a runaway `total`. */
 const MAX_USAGE_PAGES = 1000;

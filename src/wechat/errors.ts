@@ -108,6 +108,8 @@ export class WechatUpstreamError extends Error {
   /** Same as `kind`: the standard Error `cause` slot, so generic handlers see why too. */
   override readonly cause: UpstreamFailureKind;
   readonly status?: number;
+  /** The transport's error code (e.g. ECONNREFUSED), when there is one: tells "never sent" from "maybe sent". */
+  readonly detail?: string;
   readonly retryable = true as const;
 
   /** `detail` is adapter-made text (an error code, a field path), never a raw upstream message or URL. */
@@ -119,6 +121,7 @@ export class WechatUpstreamError extends Error {
     this.kind = kind;
     this.cause = kind;
     if (opts.status !== undefined) this.status = opts.status;
+    if (opts.detail !== undefined) this.detail = opts.detail;
   }
 }
 

@@ -1,6 +1,6 @@
 // The WeChat adapter's public surface; import from here, not from the files.
 
-export { createWechatClient, checkWatermark, USAGE_PAGE_LIMIT } from './client.js';
+export { createWechatClient, checkWatermark, worstCaseCallMs, USAGE_PAGE_LIMIT } from './client.js';
 export type { WechatClient, WechatClientOptions, WechatCallEvent, WechatCallOutcome } from './client.js';
 export { decryptPhoneData } from './decrypt.js';
 export type { DecryptPhoneDataInput } from './decrypt.js';

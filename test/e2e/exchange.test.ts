@@ -132,14 +132,37 @@ describe.each(BACKENDS)('exchangePhoneCode over real HTTP ($name)', (backend) =>
     expect(r).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', retryable: true });
   });
 
-  it('a WeChat timeout is a clear retryable error, never a hang or a crash', async () => {
+  it('a WeChat timeout is OUTCOME_UNKNOWN: the code may be spent, so it is never sent again', async () => {
     const code = await mintCode(t.sim);
     const alice = await t.client('o_alice_timeout');
     const before = await calls();
     await t.sim.fault(EXCHANGE_PATH, { delayMs: 2500, times: 1 }); // the test config's timeout is 1500 ms
     const r = (await alice.ExchangePhoneCode({ input: { code, purpose: 'login' } })).exchangePhoneCode;
+    expect(r).toMatchObject({ __typename: 'OutcomeUnknownError', code: 'OUTCOME_UNKNOWN', retryable: false });
+    const again = (await alice.ExchangePhoneCode({ input: { code, purpose: 'login' } })).exchangePhoneCode;
+    expect(again).toMatchObject({ code: 'OUTCOME_UNKNOWN', retryable: false });
+    expect((await calls()) - before).toBe(1);
+  });
+
+  it('a connection reset mid-request is OUTCOME_UNKNOWN too, and not resent', async () => {
+    const code = await mintCode(t.sim);
+    const alice = await t.client('o_alice_reset');
+    const before = await calls();
+    await t.sim.fault(EXCHANGE_PATH, { reset: true, times: 1 });
+    const r = (await alice.ExchangePhoneCode({ input: { code, purpose: 'login' } })).exchangePhoneCode;
+    expect(r).toMatchObject({ code: 'OUTCOME_UNKNOWN', retryable: false });
+    await alice.ExchangePhoneCode({ input: { code, purpose: 'login' } });
+    expect((await calls()) - before).toBe(1);
+  });
+
+  it('a 502 that persists past the retries is UPSTREAM_UNAVAILABLE, and the same session may retry', async () => {
+    const code = await mintCode(t.sim);
+    const alice = await t.client('o_alice_502_retry');
+    await t.sim.fault(EXCHANGE_PATH, { httpStatus: 503, times: 3 });
+    const r = (await alice.ExchangePhoneCode({ input: { code, purpose: 'login' } })).exchangePhoneCode;
     expect(r).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', retryable: true });
-    expect((await calls()) - before).toBe(1); // timeouts are not retried: the code may have been spent
+    const retry = (await alice.ExchangePhoneCode({ input: { code, purpose: 'login' } })).exchangePhoneCode;
+    expect(retry.__typename).toBe('PhoneNumberVerified');
   });
 
   it('an expired code (simulator clock +301 s) is INVALID_CODE, and a retry is answered without WeChat', async () => {
@@ -152,6 +175,17 @@ describe.each(BACKENDS)('exchangePhoneCode over real HTTP ($name)', (backend) =>
     const again = (await alice.ExchangePhoneCode({ input: { code, purpose: 'login' } })).exchangePhoneCode;
     expect(again).toMatchObject({ code: 'INVALID_CODE' });
     expect((await calls()) - before).toBe(1);
+  });
+
+  it('one code sent under two apps is still one claim: the second app gets CODE_ALREADY_USED without a WeChat call', async () => {
+    const code = await mintCode(t.sim);
+    const a = await t.client('o_two_apps', { appid: APP });
+    const b = await t.client('o_two_apps_b', { appid: OTHER_APP.appid });
+    expect((await a.ExchangePhoneCode({ input: { code, purpose: 'login' } })).exchangePhoneCode.__typename).toBe('PhoneNumberVerified');
+    const before = await calls();
+    const r = (await b.ExchangePhoneCode({ input: { code, purpose: 'login' } })).exchangePhoneCode;
+    expect(r).toMatchObject({ code: 'CODE_ALREADY_USED' });
+    expect((await calls()) - before).toBe(0);
   });
 
   it("a code of another app is refused and gives no number", async () => {

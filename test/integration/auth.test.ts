@@ -66,8 +66,22 @@ describe('session and scopes on /graphql', () => {
   it('wrong variable types and unknown fields are GraphQL validation errors (HTTP 400), not crashes', async () => {
     const token = await t.token('o_types');
     const wrongType = await post({ query: MUTATION, variables: { input: { code: 123, purpose: 'login' } } }, { authorization: `Bearer ${token}` });
+    const wrongType2 = await post({ query: MUTATION, variables: { input: { code: 987654321123, purpose: 'login' } } }, { authorization: `Bearer ${token}` });
+    expect(JSON.stringify(wrongType2.body)).not.toContain('987654321123');
     expect(wrongType.status).toBe(400);
     expect(wrongType.body.errors?.[0]?.message).toMatch(/String/);
+    expect(wrongType.body.errors?.[0]?.message).toMatch(/input\.code/);
+    const literal = await post(
+      { query: 'mutation { exchangePhoneCode(input: { code: 987654321123, purpose: "login" }) { __typename } }' },
+      { authorization: `Bearer ${token}` },
+    );
+    expect(literal.status).toBe(400);
+    for (const r of [wrongType, literal]) {
+      const text = JSON.stringify(r.body);
+      // The submitted value (a code, or a number) is never echoed back.
+      expect(text).not.toContain('987654321123');
+      expect(text).not.toMatch(/invalid value 123\b/);
+    }
     const unknown = await post({ query: '{ nope }' }, { authorization: `Bearer ${token}` });
     expect(unknown.status).toBe(400);
     expect(unknown.body.errors?.[0]?.message).toMatch(/nope/);

@@ -84,6 +84,36 @@ describe.each(BACKENDS)('ClaimStore on $name', (backend) => {
     expect(await claims.claim(req(codeHash, 'alice', 2_700))).toEqual({ kind: 'succeeded', answerSealed: 'ok' });
   });
 
+  it('a takeover loses to an owner that settles between the read and the update (no second send)', async () => {
+    const codeHash = uniq();
+    expect((await claims.claim(req(codeHash, 'alice', 0, 100))).kind).toBe('owner');
+    // A second connection whose first read with rows lets the slow owner settle before the takeover runs.
+    let hook: (() => Promise<void>) | null = async () => {
+      expect(await claims.succeed({ codeHash, attempt: 1, now: 150, answerSealed: 'sealed', answerExpiresAt: 100_000 })).toBe(true);
+    };
+    const second = await openStore(backend.databaseUrl ?? `file:${join(dir, 'c.db')}`);
+    try {
+      const racing = new ClaimStore(
+        second.db.withPlugin({
+          transformQuery: (a) => a.node,
+          async transformResult(a) {
+            if (hook && a.result.rows.length) {
+              const h = hook;
+              hook = null;
+              await h();
+            }
+            return a.result;
+          },
+        }),
+      );
+      const r = await racing.claim(req(codeHash, 'alice', 200, 100));
+      expect(r).toEqual({ kind: 'succeeded', answerSealed: 'sealed' });
+      expect((await claims.peek(codeHash))?.state).toBe('succeeded');
+    } finally {
+      await second.close();
+    }
+  });
+
   it('a final failure is answered from the row; a retryable one lets the same session try again', async () => {
     const final = uniq();
     await claims.claim(req(final, 'alice'));
@@ -95,5 +125,15 @@ describe.each(BACKENDS)('ClaimStore on $name', (backend) => {
     await claims.fail({ codeHash: transient, attempt: 1, now: 1_100, errorCode: 'RATE_LIMITED', codeMayBeRetried: true });
     expect(await claims.claim(req(transient, 'alice', 1_200))).toEqual({ kind: 'owner', attempt: 2 });
     expect((await claims.claim(req(transient, 'bob', 1_300))).kind).toBe('other_session');
+  });
+
+  it('old claims are purged; recent ones stay', async () => {
+    const old = uniq();
+    const recent = uniq();
+    await claims.claim(req(old, 'alice', 10));
+    await claims.claim(req(recent, 'alice', 10_000_000));
+    expect(await claims.purgeOldClaims(5_000_000)).toBeGreaterThanOrEqual(1);
+    expect(await claims.peek(old)).toBeUndefined();
+    expect(await claims.peek(recent)).toBeDefined();
   });
 });

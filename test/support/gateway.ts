@@ -60,6 +60,9 @@ export async function startTestGateway(opts: TestGatewayOptions): Promise<TestGa
     DATABASE_URL: peer?.config.databaseUrl ?? opts.backend.databaseUrl ?? `file:${join(dir, 'test.db')}`,
     REDIS_KEY_PREFIX: peer?.config.redisKeyPrefix ?? `wxtest-${randomBytes(6).toString('hex')}`,
     LOG_LEVEL: 'debug',
+    // Outside sandbox mode the keys must be given; these are the test run's own.
+    JWT_SECRET: 'test-jwt-secret-0123456789abcdef0123456789',
+    WXPHONE_DATA_KEY: Buffer.alloc(32, 42).toString('base64'),
     ...(opts.backend.redisUrl ? { REDIS_URL: opts.backend.redisUrl } : {}),
     ...opts.env,
   };

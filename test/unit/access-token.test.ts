@@ -152,3 +152,25 @@ describe('AccessTokenProvider', () => {
     expect(fetches).toHaveLength(0);
   });
 });
+
+describe('AccessTokenProvider with a hung shared cache', () => {
+  it('a Redis that stops answering degrades to this process within the cache timeout, instead of hanging', async () => {
+    const never = new Promise<never>(() => {});
+    const hung = { get: () => never, set: () => never } as unknown as Keyv;
+    const lock: DistributedLock = { tryAcquire: () => never, release: () => never };
+    const degraded: string[] = [];
+    const provider = new AccessTokenProvider({
+      apps: new Map([[APP.appid, APP]]),
+      fetchToken: async () => ({ accessToken: 'local', expiresIn: 7200 }),
+      cache: hung,
+      lock,
+      cacheTimeoutMs: 100,
+      isTokenError: () => false,
+      events: { degraded: (appid) => degraded.push(appid) },
+    });
+    const started = Date.now();
+    expect(await provider.get(APP.appid)).toBe('local');
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(degraded.length).toBeGreaterThan(0);
+  });
+});

@@ -76,15 +76,29 @@ describe('loadConfig', () => {
 
   it('WECHAT_API_BASE turns the simulator off; bad ports and short keys are refused', () => {
     const { dir } = withFile({ apps: [] });
-    expect(loadConfig({ WECHAT_API_BASE: 'http://127.0.0.1:9' }, dir).sandbox).toBe(false);
+    expect(() => loadConfig({ WECHAT_API_BASE: 'http://127.0.0.1:9' }, dir)).toThrow(/JWT_SECRET or JWT_JWKS_URL.*WXPHONE_DATA_KEY/);
+    expect(loadConfig({ WECHAT_API_BASE: 'http://127.0.0.1:9', ...PROD_KEYS, NODE_ENV: '' }, dir).sandbox).toBe(false);
     expect(() => loadConfig({ PORT: 'eighty' }, dir)).toThrow(/PORT/);
     expect(() => loadConfig({ JWT_SECRET: 'short' }, dir)).toThrow(/32/);
     expect(() => loadConfig({ WXPHONE_DATA_KEY: 'c2hvcnQ=' }, dir)).toThrow(/32 bytes/);
+  });
+
+  it('a config file that is not JSON is reported by position, never by quoting its text', () => {
+    const { dir, path } = withFile('{"apps":[{"appid":"wx4f4bc4dec97d474b","secret":SUPERSECRET}]}');
+    try {
+      loadConfig({ WXPHONE_CONFIG: path }, dir);
+      throw new Error('expected a ConfigError');
+    } catch (e) {
+      expect((e as Error).message).toMatch(/not valid JSON/);
+      expect((e as Error).message).not.toContain('SUPERSECRET');
+    }
   });
 
   it('a missing or malformed explicit config file is a clear error', () => {
     const { dir } = withFile('{ not json');
     expect(() => loadConfig({ WXPHONE_CONFIG: 'nope.json' }, dir)).toThrow(/does not exist/);
     expect(() => loadConfig({ WXPHONE_CONFIG: 'wxphone.config.json' }, dir)).toThrow(/cannot read/);
+    const clean = mkdtempSync(join(tmpdir(), 'wxphone-config-'));
+    expect(() => loadConfig({ WXPHONE_DATA_KEY: `${'A'.repeat(43)}!` }, clean)).toThrow(/WXPHONE_DATA_KEY/);
   });
 });

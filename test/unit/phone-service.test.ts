@@ -44,7 +44,7 @@ describe('PhoneService decisions', () => {
       lock: null,
       isTokenError: () => false,
     });
-    return new PhoneService({ apps, claims: new ClaimStore(store.db), keys: createDataKeys(randomBytes(32)), tokens, wechat, replayTtlMs: 60_000, leaseMs: 10_000 });
+    return new PhoneService({ apps, claims: new ClaimStore(store.db), keys: createDataKeys(randomBytes(32)), tokens, wechat, replayTtlMs: 60_000, leaseMs: 10_000, attemptDeadlineMs: 5_000 });
   }
 
   it("withholds a number whose watermark names another app, and answers retries from the record", async () => {
@@ -63,7 +63,7 @@ describe('PhoneService decisions', () => {
     expect(calls.phone).toBe(1);
   });
 
-  it('an unexpected failure frees the claim (masked upstream), so the same session can try again', async () => {
+  it('an unexpected failure is surfaced masked and the claim is final: the code is never sent twice', async () => {
     let fail = true;
     const { wechat, calls } = stubWechat(async () => {
       if (fail) throw new TypeError('boom');
@@ -72,7 +72,7 @@ describe('PhoneService decisions', () => {
     const phone = service(wechat);
     await expect(phone.exchange(session, { code: 'd'.repeat(64), purpose: 'login' })).rejects.toThrow('boom');
     fail = false;
-    await expect(phone.exchange(session, { code: 'd'.repeat(64), purpose: 'login' })).resolves.toMatchObject({ replayed: false });
-    expect(calls.phone).toBe(2);
+    await expect(phone.exchange(session, { code: 'd'.repeat(64), purpose: 'login' })).rejects.toMatchObject({ code: 'OUTCOME_UNKNOWN', retryable: false });
+    expect(calls.phone).toBe(1);
   });
 });
