@@ -2,20 +2,12 @@ import { readFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { SANDBOX_APP } from './simulator/index.js';
+import { SUBJECT_TYPES, type SubjectType } from './billing/rules.js';
 
 /**
  * One typed configuration, read once from the environment and an optional JSON
  * file. Secrets come only from here (file or env), never from GraphQL.
  */
-
-export const SUBJECT_TYPES = [
-  'enterprise',
-  'individual',
-  'government',
-  'non-profit',
-  'public-institution',
-  'other',
-] as const;
 
 const appSchema = z
   .object({
@@ -46,7 +38,6 @@ const fileSchema = z
   .strict();
 
 export type ConfigFile = z.infer<typeof fileSchema>;
-export type SubjectType = (typeof SUBJECT_TYPES)[number];
 
 export interface AppConfig {
   appid: string;
