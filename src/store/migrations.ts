@@ -30,6 +30,120 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropTable('code_claims').execute();
     },
   },
+  '0002_billing': {
+    async up(db: Kysely<any>) {
+      // Packs bought by an app, or by a procurement group (owner_kind 'group') and allocated to apps.
+      await db.schema
+        .createTable('packs')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('owner_kind', 'text', (c) => c.notNull())
+        .addColumn('owner_id', 'text', (c) => c.notNull())
+        .addColumn('product', 'text', (c) => c.notNull())
+        .addColumn('units_all', 'integer', (c) => c.notNull())
+        .addColumn('units_used', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('paid_at', 'bigint', (c) => c.notNull())
+        .addColumn('effective_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('validity_days', 'integer', (c) => c.notNull())
+        .addColumn('price_paid_milli', 'bigint', (c) => c.notNull())
+        .addColumn('wechat_pkg_id', 'text')
+        .addColumn('refund_state', 'text')
+        .addColumn('refund_requested_at', 'bigint')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('packs_owner').on('packs').columns(['owner_kind', 'owner_id', 'expires_at']).execute();
+
+      await db.schema
+        .createTable('procurement_groups')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('procurement_members')
+        .addColumn('group_id', 'text', (c) => c.notNull())
+        .addColumn('appid', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('procurement_members_pk', ['group_id', 'appid'])
+        .execute();
+      // Units of a group's pack given to one member app; drawn like the app's own packs.
+      await db.schema
+        .createTable('allocations')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('pack_id', 'text', (c) => c.notNull())
+        .addColumn('appid', 'text', (c) => c.notNull())
+        .addColumn('units_all', 'integer', (c) => c.notNull())
+        .addColumn('units_used', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addUniqueConstraint('allocations_pack_app', ['pack_id', 'appid'])
+        .execute();
+      await db.schema.createIndex('allocations_app').on('allocations').column('appid').execute();
+
+      await db.schema
+        .createTable('app_trials')
+        .addColumn('appid', 'text', (c) => c.primaryKey())
+        .addColumn('trial_used', 'integer', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+
+      // One row per code the gateway saw: the primary key makes a second charge of one code impossible.
+      await db.schema
+        .createTable('charges')
+        .addColumn('code_hash', 'text', (c) => c.primaryKey())
+        .addColumn('appid', 'text', (c) => c.notNull())
+        .addColumn('product', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('source', 'text')
+        .addColumn('pack_id', 'text')
+        .addColumn('allocation_id', 'text')
+        .addColumn('price_milli', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('charges_app_time').on('charges').columns(['appid', 'created_at']).execute();
+
+      await db.schema
+        .createTable('client_reports')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('appid', 'text', (c) => c.notNull())
+        .addColumn('outcome', 'text', (c) => c.notNull())
+        .addColumn('errno', 'integer')
+        .addColumn('client_event_id', 'text')
+        .addColumn('subject_hash', 'text', (c) => c.notNull())
+        .addColumn('occurred_at', 'bigint', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addUniqueConstraint('client_reports_event', ['appid', 'client_event_id'])
+        .execute();
+      await db.schema.createIndex('client_reports_app_time').on('client_reports').columns(['appid', 'occurred_at']).execute();
+
+      // WeChat's usage API, as synced: the history reconciliation measures growth against.
+      await db.schema
+        .createTable('usage_snapshots')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('appid', 'text', (c) => c.notNull())
+        .addColumn('synced_at', 'bigint', (c) => c.notNull())
+        .addColumn('all_units', 'text', (c) => c.notNull())
+        .addColumn('effective_use', 'text', (c) => c.notNull())
+        .addColumn('trial_all', 'integer', (c) => c.notNull())
+        .addColumn('trial_used', 'integer', (c) => c.notNull())
+        .addColumn('recent_average', 'text')
+        .addColumn('details', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('usage_snapshots_app_time').on('usage_snapshots').columns(['appid', 'synced_at']).execute();
+
+      await db.schema
+        .createTable('quota_alerts')
+        .addColumn('appid', 'text', (c) => c.primaryKey())
+        .addColumn('low', 'integer', (c) => c.notNull())
+        .addColumn('changed_at', 'bigint', (c) => c.notNull())
+        .addColumn('notified_at', 'bigint')
+        .execute();
+    },
+    async down(db: Kysely<any>) {
+      for (const t of ['quota_alerts', 'usage_snapshots', 'client_reports', 'charges', 'app_trials', 'allocations', 'procurement_members', 'procurement_groups', 'packs']) {
+        await db.schema.dropTable(t).execute();
+      }
+    },
+  },
 };
 
 class StaticMigrations implements MigrationProvider {

@@ -23,6 +23,112 @@ export interface CodeClaimsTable {
   updated_at: number;
 }
 
+export interface PacksTable {
+  id: string;
+  owner_kind: 'app' | 'group';
+  /** appid, or procurement group id */
+  owner_id: string;
+  product: 'quick' | 'realtime';
+  units_all: number;
+  units_used: number;
+  paid_at: number;
+  effective_at: number;
+  expires_at: number;
+  validity_days: number;
+  /** What was paid for the pack, in milli-yuan (厘). */
+  price_paid_milli: number;
+  /** The pack's id in WeChat's usage API, when known. */
+  wechat_pkg_id: string | null;
+  refund_state: 'requested' | null;
+  refund_requested_at: number | null;
+  created_at: number;
+}
+
+export interface ProcurementGroupsTable {
+  id: string;
+  name: string;
+  created_at: number;
+}
+
+export interface ProcurementMembersTable {
+  group_id: string;
+  appid: string;
+}
+
+export interface AllocationsTable {
+  id: string;
+  /** A pack owned by a procurement group. */
+  pack_id: string;
+  appid: string;
+  units_all: number;
+  units_used: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface AppTrialsTable {
+  appid: string;
+  trial_used: number;
+  updated_at: number;
+}
+
+export interface ChargesTable {
+  /** Same key as the code's claim: one charge per code, ever. */
+  code_hash: string;
+  appid: string;
+  product: 'quick' | 'realtime';
+  /** confirmed: exchanged (errcode 0); unconfirmed: rejected with 40029 (expired, so charged, or bogus). */
+  status: 'confirmed' | 'unconfirmed';
+  /** Where a confirmed charge was drawn from; null for unconfirmed ones (not drawn). */
+  source: 'trial' | 'pack' | 'allocation' | 'exempt' | 'unfunded' | null;
+  pack_id: string | null;
+  allocation_id: string | null;
+  /** List price of the call in milli-yuan (0 for trial and exempt). */
+  price_milli: number;
+  created_at: number;
+}
+
+export interface ClientReportsTable {
+  id: string;
+  appid: string;
+  outcome: 'success' | 'user_deny' | 'no_quota' | 'privacy' | 'other';
+  errno: number | null;
+  client_event_id: string | null;
+  subject_hash: string;
+  occurred_at: number;
+  created_at: number;
+}
+
+export interface UsageSnapshotsTable {
+  id: string;
+  appid: string;
+  synced_at: number;
+  /** 64-bit counters from WeChat, kept as decimal strings to stay exact. */
+  all_units: string;
+  effective_use: string;
+  trial_all: number;
+  trial_used: number;
+  recent_average: string | null;
+  /** JSON of the detail rows (packs as WeChat sees them). */
+  details: string;
+}
+
+export interface QuotaAlertsTable {
+  appid: string;
+  low: number;
+  changed_at: number;
+  notified_at: number | null;
+}
+
 export interface Database {
   code_claims: CodeClaimsTable;
+  packs: PacksTable;
+  procurement_groups: ProcurementGroupsTable;
+  procurement_members: ProcurementMembersTable;
+  allocations: AllocationsTable;
+  app_trials: AppTrialsTable;
+  charges: ChargesTable;
+  client_reports: ClientReportsTable;
+  usage_snapshots: UsageSnapshotsTable;
+  quota_alerts: QuotaAlertsTable;
 }
