@@ -13,6 +13,7 @@ export const builder = new SchemaBuilder<{
   AuthScopes: { scope: Scope };
   DefaultFieldNullability: false;
   DefaultInputFieldRequiredness: true;
+  Scalars: { DateTime: { Input: number; Output: number } };
 }>({
   plugins: [ScopeAuthPlugin, ErrorsPlugin],
   defaultFieldNullability: false,

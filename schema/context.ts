@@ -1,13 +1,37 @@
+import type DataLoader from 'dataloader';
+import type { AppConfig } from '../src/config.js';
+import type { DataKeys } from '../src/crypto/keys.js';
 import type { Session } from '../plugins/jwt-session/verify.js';
 import type { PhoneService } from '../src/phone/service.js';
+import type { BillingLedger } from '../src/billing/ledger.js';
+import type { UsageSync } from '../src/billing/usage-sync.js';
+import type { Quota, QuotaService } from '../src/billing/quota.js';
+import type { ClientReports } from '../src/billing/client-reports.js';
+import type { Reconciliation } from '../src/billing/reconciliation.js';
 
 /** What resolvers may use: the verified session and the domain services (no I/O clients directly). */
 export interface Services {
   phone: PhoneService;
+  keys: DataKeys;
+  apps: ReadonlyMap<string, AppConfig>;
+  now: () => number;
+  billing: {
+    ledger: BillingLedger;
+    usage: UsageSync;
+    quota: QuotaService;
+    reports: ClientReports;
+    reconciliation: Reconciliation;
+  };
+}
+
+/** Per-request batch loaders: every quota asked for in one request is one database query. */
+export interface Loaders {
+  quota: DataLoader<string, Quota>;
 }
 
 export interface GraphQLContext {
   request: Request;
   session: Session;
   services: Services;
+  loaders: Loaders;
 }

@@ -1,10 +1,25 @@
+import DataLoader from 'dataloader';
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
 import { builder } from './builder.js';
+import './scalars.js';
 import './exchange-errors.js';
 import './phone.js';
 import './session.js';
+import './quota.js';
+import './packs.js';
+import './procurement.js';
+import './reports.js';
+import './reconciliation.js';
+import type { Loaders, Services } from './context.js';
 
-export type { GraphQLContext, Services } from './context.js';
+export type { GraphQLContext, Loaders, Services } from './context.js';
+
+/** Fresh per request: batching within a request, no caching across requests or sessions. */
+export function createLoaders(services: Services): Loaders {
+  return {
+    quota: new DataLoader((appids: readonly string[]) => services.billing.quota.load(appids)),
+  };
+}
 
 let built: GraphQLSchema | undefined;
 

@@ -18,6 +18,14 @@ const appSchema = z
     subjectType: z.enum(SUBJECT_TYPES).default('enterprise'),
     category: z.string().optional(),
     purposes: z.array(z.string().regex(/^[a-z][a-z0-9-]{0,63}$/)).min(1).default(['login']),
+    lowQuota: z.lazy(() => thresholdsSchema).optional(),
+  })
+  .strict();
+
+const thresholdsSchema = z
+  .object({
+    unitsBelow: z.number().int().min(0).optional(),
+    daysBelow: z.number().int().min(0).optional(),
   })
   .strict();
 
@@ -34,6 +42,16 @@ const fileSchema = z
       .strict()
       .optional(),
     replayTtlSeconds: z.number().int().min(10).max(3600).optional(),
+    billing: z
+      .object({
+        chargingStartDate: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional(),
+        syncIntervalSeconds: z.number().int().min(0).max(86_400).optional(),
+        lowQuota: thresholdsSchema.optional(),
+        webhookUrl: z.string().url().optional(),
+        webhookUrlEnv: z.string().min(1).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -46,6 +64,18 @@ export interface AppConfig {
   subjectType: SubjectType;
   category: string | undefined;
   purposes: readonly string[];
+  /** Low-quota alert thresholds for this app (overrides billing.lowQuota). */
+  lowQuota: { unitsBelow?: number; daysBelow?: number } | undefined;
+}
+
+export interface BillingConfig {
+  /** WeChat's charging start date (Asia/Shanghai); packs paid before it take effect on it. */
+  chargingStartDate: string;
+  /** How often every app's usage is pulled from WeChat; 0 = only on demand. */
+  syncIntervalSeconds: number;
+  lowQuota: { unitsBelow?: number; daysBelow?: number } | undefined;
+  /** Where low-quota crossings are posted (may embed a token: never logged). */
+  webhookUrl: string | undefined;
 }
 
 export interface JwtConfig {
@@ -74,6 +104,7 @@ export interface GatewayConfig {
   apps: ReadonlyMap<string, AppConfig>;
   wechat: { timeoutMs: number; maxRetries: number; sendOpenid: boolean; tokenEndpoint: 'stable' | 'legacy' };
   replayTtlSeconds: number;
+  billing: BillingConfig;
   configFile: string | undefined;
 }
 
@@ -141,6 +172,7 @@ function resolveApps(file: ConfigFile, env: Env, sandbox: boolean): Map<string, 
       subjectType: a.subjectType,
       category: a.category,
       purposes: a.purposes,
+      lowQuota: a.lowQuota,
     });
   }
   if (missing.length) throw new ConfigError(`missing app secrets: ${missing.join(', ')}`);
@@ -152,9 +184,20 @@ function resolveApps(file: ConfigFile, env: Env, sandbox: boolean): Map<string, 
       subjectType: 'enterprise',
       category: undefined,
       purposes: ['login', 'order-contact'],
+      lowQuota: undefined,
     });
   }
   return apps;
+}
+
+function webhookUrl(file: ConfigFile, env: Env): string | undefined {
+  const b = file.billing;
+  if (b?.webhookUrl && b.webhookUrlEnv) throw new ConfigError('billing: give either webhookUrl or webhookUrlEnv, not both');
+  if (!b?.webhookUrlEnv) return b?.webhookUrl;
+  const url = env[b.webhookUrlEnv];
+  if (!url) throw new ConfigError(`missing ${b.webhookUrlEnv} (billing.webhookUrlEnv)`);
+  if (!/^https?:\/\//.test(url)) throw new ConfigError(`${b.webhookUrlEnv} must be an http(s) URL`);
+  return url;
 }
 
 function dataKeyFrom(env: Env, sandbox: boolean): Buffer | undefined {
@@ -223,6 +266,12 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Gateway
       tokenEndpoint: file.wechat?.tokenEndpoint ?? 'stable',
     },
     replayTtlSeconds: file.replayTtlSeconds ?? 600,
+    billing: {
+      chargingStartDate: file.billing?.chargingStartDate ?? '2023-08-28',
+      syncIntervalSeconds: file.billing?.syncIntervalSeconds ?? 900,
+      lowQuota: file.billing?.lowQuota,
+      webhookUrl: webhookUrl(file, env),
+    },
     configFile,
   };
 }

@@ -14,10 +14,17 @@ import { createWechatClient, isTokenError, worstCaseCallMs, type WechatClient } 
 import { startSimulator, type RunningSimulator } from './simulator/index.js';
 import { ClaimStore } from './phone/claims.js';
 import { PhoneService } from './phone/service.js';
+import { BillingLedger } from './billing/ledger.js';
+import { chargeHooks } from './billing/charge-hooks.js';
+import { UsageSync } from './billing/usage-sync.js';
+import { QuotaService } from './billing/quota.js';
+import { QuotaAlerts } from './billing/alerts.js';
+import { ClientReports } from './billing/client-reports.js';
+import { Reconciliation } from './billing/reconciliation.js';
 import { AccessTokenProvider } from '../plugins/access-token/index.js';
 import { signSessionToken, useJwtSession } from '../plugins/jwt-session/index.js';
 import { useRedactedInputEchoes } from '../plugins/redact-input-echoes/index.js';
-import { buildSchema, type GraphQLContext, type Services } from '../schema/index.js';
+import { buildSchema, createLoaders, type GraphQLContext, type Services } from '../schema/index.js';
 
 export interface Gateway {
   config: GatewayConfig;
@@ -49,6 +56,8 @@ const PURGE_INTERVAL_MS = 60_000;
 const CLAIM_RETENTION_MS = 24 * 3600_000;
 // How long close() lets requests in flight finish before cutting connections.
 const SHUTDOWN_GRACE_MS = 10_000;
+// How often quota is re-evaluated for low-quota alerts (between usage syncs too, as charges accrue).
+const QUOTA_WATCH_INTERVAL_MS = 60_000;
 
 /** Every timing that must cover a WeChat call, derived from one worst case so they stay consistent. */
 export function exchangeTimings(wechat: GatewayConfig['wechat']) {
@@ -141,6 +150,29 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
 
     const keys = createDataKeys(config.dataKey);
     const claims = new ClaimStore(store.db);
+    const ledger = new BillingLedger(store.db, config.apps, { chargingStartDate: config.billing.chargingStartDate });
+    await ledger.registerApps(now());
+    const thresholds = (appid: string) => config.apps.get(appid)?.lowQuota ?? config.billing.lowQuota;
+    const alerts = new QuotaAlerts({ db: store.db, thresholds, webhookUrl: config.billing.webhookUrl, registry: metrics.registry, log, now });
+    let quota: QuotaService;
+    const watchQuota = async (appids: readonly string[]) => {
+      for (const q of await quota.load(appids)) {
+        if (q instanceof Error) continue;
+        await alerts.observe({ appid: q.appid, remaining: q.estimatedRemaining, daysLeft: q.daysLeft, exempt: q.exempt });
+      }
+    };
+    const usage = new UsageSync({
+      db: store.db,
+      cache: cache.keyv,
+      lock: cache.lock,
+      tokens,
+      wechat,
+      apps: config.apps,
+      log,
+      now,
+      onSynced: (appid) => watchQuota([appid]).catch((e) => log.warn({ appid, err: (e as Error).message }, 'quota alert evaluation failed')),
+    });
+    quota = new QuotaService(store.db, config.apps, usage, thresholds, now);
     const phone = new PhoneService({
       apps: config.apps,
       claims,
@@ -153,8 +185,20 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       attemptDeadlineMs: timings.attemptDeadlineMs,
       duplicateWaitMs: timings.duplicateWaitMs,
       onOutcome: (flow, outcome) => metrics.exchanges.inc({ flow, outcome }),
+      hooks: [chargeHooks(ledger)],
     });
-    const services: Services = { phone };
+    const services: Services = {
+      phone,
+      keys,
+      apps: config.apps,
+      now,
+      billing: { ledger, usage, quota, reports: new ClientReports(store.db), reconciliation: new Reconciliation(store.db, config.apps) },
+    };
+    usage.start(config.billing.syncIntervalSeconds * 1000);
+    const quotaWatch = setInterval(() => {
+      watchQuota([...config.apps.keys()]).catch((e) => log.warn({ err: (e as Error).message }, 'quota alert evaluation failed'));
+    }, QUOTA_WATCH_INTERVAL_MS);
+    quotaWatch.unref();
 
     const sandboxToken =
       config.sandbox && config.jwt.secret
@@ -167,7 +211,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
     const yoga = createYoga<Record<string, never>, GraphQLContext>({
       schema: buildSchema(),
       // `session` is added by useJwtSession before any resolver runs.
-      context: ({ request }) => ({ request, services }) as GraphQLContext,
+      context: ({ request }) => ({ request, services, loaders: createLoaders(services) }) as GraphQLContext,
       plugins: [
         useJwtSession({
           secret: config.jwt.secret,
@@ -255,6 +299,8 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       },
       async close() {
         clearInterval(purge);
+        clearInterval(quotaWatch);
+        usage.stop();
         if (httpServer) {
           // Stop accepting, let requests in flight finish (an exchange may have spent its code
           // already), then cut what is left.
@@ -267,6 +313,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
           s.closeAllConnections();
           await closed;
         }
+        await alerts.flush().catch(() => {});
         await closeAll();
       },
     };

@@ -209,11 +209,23 @@ export function comparePacksForCharging(a: BillingPack, b: BillingPack): number 
   return compareIds(a.id, b.id);
 }
 
+const ALL_DIGITS = /^\d+$/;
+
+/**
+ * Pack ids as a total order, so the scan in {@link choosePackToCharge} picks
+ * the same pack whatever order the caller lists packs in (the gateway mixes an
+ * app's own packs, numeric ids, with procurement allocations, whose ids may be
+ * strings). Each id is compared by its string form: all-digit ids first, those
+ * as numbers (shorter first, then digit by digit, which is numeric order for
+ * the usage API's pkgIds, '9' before '10'), then every other id by plain
+ * string order. Comparing numbers as numbers and the rest as strings, as an
+ * earlier version did, is not transitive ('9' < '10' < '1a' < '9').
+ */
 function compareIds(a: number | string, b: number | string): number {
-  if (typeof a === 'number' && typeof b === 'number') return a === b ? 0 : a < b ? -1 : 1;
   const [sa, sb] = [String(a), String(b)];
-  // Numeric strings (ids from the usage API) compare as numbers, shorter first.
-  if (/^\d+$/.test(sa) && /^\d+$/.test(sb) && sa.length !== sb.length) return sa.length < sb.length ? -1 : 1;
+  const [da, db] = [ALL_DIGITS.test(sa), ALL_DIGITS.test(sb)];
+  if (da !== db) return da ? -1 : 1;
+  if (da && sa.length !== sb.length) return sa.length < sb.length ? -1 : 1;
   return sa === sb ? 0 : sa < sb ? -1 : 1;
 }
 
@@ -243,10 +255,198 @@ export function chargeSource<P extends BillingPack>(
 }
 
 /**
- * Refund rule: only within 7 days after payment and only if not a single unit
- * was used. "Within 7 days" is read as less than 7×24 h after payment.
+ * Where one charge of an app comes from, exemption included (billing.md
+ * "Where a charge is drawn from"): an exempt app is never charged, so it never
+ * touches its trial; otherwise the trial, then the in-effect pack that expires
+ * soonest. `packs` may mix an app's own packs with its procurement allocations:
+ * billing.md draws both in the same expiry order, so one list is one order.
+ * 'none' means the tap is refused with 1400001.
  */
+export function planCharge<P extends BillingPack>(input: {
+  exempt: boolean;
+  trialUsed: number;
+  packs: readonly P[];
+  nowMs: number;
+}): { source: 'exempt' } | { source: 'trial' } | { source: 'pack'; pack: P } | { source: 'none' } {
+  if (input.exempt) return { source: 'exempt' };
+  // A negative or fractional count would read as "trial left" and hand out
+  // free units, so a corrupt counter fails loudly instead.
+  assertCount(input.trialUsed, 'trialUsed');
+  assertInstant(input.nowMs, 'nowMs');
+  return chargeSource(input.trialUsed, input.packs, input.nowMs) ?? { source: 'none' };
+}
+
+function assertCount(n: number, name: string): void {
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`${name} must be a non-negative integer, got ${n}`);
+}
+
+// ---------------------------------------------------------------------------
+// Refunds
+
+export type RefundRule = 'ALREADY_REQUESTED' | 'PACK_USED' | 'REFUND_WINDOW_PASSED';
+
+export type RefundDecision = { refundable: true } | { refundable: false; rule: RefundRule };
+
+/**
+ * Refund rule (billing.md "Packs"): only within 7 days after payment and only
+ * if not a single unit was used. "Within 7 days" is read as less than 7×24 h
+ * after payment. When several rules forbid a refund, the first below is named:
+ * a pending or granted request first (asking again changes nothing), then use
+ * (a fact about the pack the user can check), then the window. An instant
+ * before payment is outside the window too: it can only be clock skew or bad
+ * data, and money questions fail closed.
+ */
+export function refundDecision(
+  pack: { paidAt: number; used: number; refundState?: 'requested' | null; refundedAt?: number | null },
+  nowMs: number,
+): RefundDecision {
+  if (pack.refundState != null || pack.refundedAt != null) return { refundable: false, rule: 'ALREADY_REQUESTED' };
+  if (pack.used !== 0) return { refundable: false, rule: 'PACK_USED' };
+  const sincePayment = nowMs - pack.paidAt;
+  if (!(sincePayment >= 0 && sincePayment < REFUND_WINDOW_MS)) {
+    return { refundable: false, rule: 'REFUND_WINDOW_PASSED' };
+  }
+  return { refundable: true };
+}
+
+/** Whether a pack may be refunded now; {@link refundDecision} says why not. */
 export function refundable(pack: { paidAt: number; used: number; refundedAt?: number | null }, nowMs: number): boolean {
-  if (pack.refundedAt != null) return false;
-  return pack.used === 0 && nowMs >= pack.paidAt && nowMs - pack.paidAt < REFUND_WINDOW_MS;
+  return refundDecision(pack, nowMs).refundable;
+}
+
+// ---------------------------------------------------------------------------
+// Prices
+
+/**
+ * List price per successful call in milli-yuan (厘): packs sell per unit in
+ * fractions of a fen, so fen would already need rounding.
+ */
+export const LIST_PRICE_MILLI: Readonly<Record<Product, number>> = {
+  quick: 30,
+  realtime: 40,
+};
+
+/** Milli-yuan as a yuan amount with all three decimals ('0.030'), exact for any safe integer. */
+export function formatYuan(milli: number): string {
+  if (!Number.isSafeInteger(milli)) throw new RangeError(`milli must be an integer, got ${milli}`);
+  // Split the magnitude, not the signed value: % keeps the sign in JS and -30 must read '-0.030'.
+  const magnitude = Math.abs(milli);
+  const yuan = (magnitude - (magnitude % 1000)) / 1000;
+  const fraction = String(magnitude % 1000).padStart(3, '0');
+  return `${milli < 0 ? '-' : ''}${yuan}.${fraction}`;
+}
+
+// ---------------------------------------------------------------------------
+// Forecast
+
+/** Averages are taken to this many parts of a unit per day (0.001 unit/day). */
+const AVERAGE_SCALE = 1000;
+/** 10000-01-01 00:00 UTC: from here on a date no longer fits 'YYYY-MM-DD'. */
+const FIRST_5_DIGIT_YEAR_MS = 253_402_300_800_000;
+
+export interface ExhaustionForecast {
+  /** Whole days the remaining units last at the average rate; null when the rate is zero. */
+  daysLeft: number | null;
+  /** CST calendar date nowMs + daysLeft days; null when the rate is zero, or past 9999-12-31. */
+  exhaustionDate: string | null;
+}
+
+/**
+ * When quota runs out at the recent daily average. daysLeft =
+ * floor(remaining / dailyAverage), computed in integers: the average is first
+ * rounded half up to the nearest 0.001 unit/day. A measured average holds no
+ * finer information, and the rounding absorbs binary noise (1.1 × 1000 is
+ * 1100.0000000000002 in floating point, but 11 units at 1.1/day last 10 days,
+ * not 9). Rounding half up can move an exact boundary one day earlier (2 units
+ * at 2/3 a day: 0.667/day, 2 days, not 3); an early warning is the safe side.
+ * A positive average below 0.0005 counts as 0.001 rather than 0, so only a
+ * true zero reads as "never runs out". With nothing remaining the quota is
+ * exhausted today, at any rate.
+ */
+export function forecastExhaustion(input: { remaining: number; dailyAverage: number; nowMs: number }): ExhaustionForecast {
+  const { remaining, dailyAverage, nowMs } = input;
+  assertCount(remaining, 'remaining');
+  assertInstant(nowMs, 'nowMs');
+  if (!Number.isFinite(dailyAverage) || dailyAverage < 0) {
+    throw new RangeError(`dailyAverage must be a finite non-negative number, got ${dailyAverage}`);
+  }
+  // Nothing left is exhausted now, whatever the rate; only then does a zero rate mean "never".
+  if (remaining === 0) return { daysLeft: 0, exhaustionDate: cstDate(nowMs) };
+  if (dailyAverage === 0) return { daysLeft: null, exhaustionDate: null };
+  const perDay = Math.max(1, Math.round(dailyAverage * AVERAGE_SCALE));
+  if (!Number.isSafeInteger(perDay)) throw new RangeError(`dailyAverage too large: ${dailyAverage}`);
+  // BigInt: remaining × 1000 may pass 2^53, and floating division could round up to the next day.
+  // The quotient itself only leaves the safe range past 9 × 10^15 days, which no date can name anyway.
+  const daysLeft = Number((BigInt(remaining) * BigInt(AVERAGE_SCALE)) / BigInt(perDay));
+  return { daysLeft, exhaustionDate: dateAfterDays(nowMs, daysLeft) };
+}
+
+/** The CST date whole days after an instant; CST has no daylight saving, so a day is always DAY_MS. */
+function dateAfterDays(nowMs: number, days: number): string | null {
+  // Compare in days first: days × DAY_MS could leave the safe-integer range.
+  if (days >= FIRST_5_DIGIT_YEAR_MS / DAY_MS) return null;
+  const at = nowMs + days * DAY_MS;
+  return at + CST_OFFSET_MS < FIRST_5_DIGIT_YEAR_MS ? cstDate(at) : null;
+}
+
+// ---------------------------------------------------------------------------
+// Reconciliation (计费误差排查)
+
+export interface ReconcileInput {
+  /** WeChat's effectiveUse growth over the period: what WeChat actually charged. */
+  wechatCharged: number;
+  /** Codes the gateway exchanged with errcode 0. */
+  confirmed: number;
+  /** Codes the gateway saw rejected with 40029: expired (charged) or bogus (not). */
+  unconfirmed: number;
+  /** Client-reported successful taps whose codes never reached the gateway. */
+  reportedSuccessUnseen: number;
+}
+
+export interface Reconciliation {
+  explained: number;
+  unexplained: number;
+  unconfirmedCharged: number;
+  overCounted: number;
+}
+
+/**
+ * Which of WeChat's charges for a period the gateway can account for
+ * (billing.md "When a charge happens", "Reconciliation"). The three kinds of
+ * evidence are disjoint sets of codes: a code the gateway saw is never also
+ * "reported but unseen". The balance always holds:
+ * explained + unexplained − overCounted = wechatCharged.
+ */
+export function reconcile(input: ReconcileInput): Reconciliation {
+  const { wechatCharged, confirmed, unconfirmed, reportedSuccessUnseen } = input;
+  assertCount(wechatCharged, 'wechatCharged');
+  assertCount(confirmed, 'confirmed');
+  assertCount(unconfirmed, 'unconfirmed');
+  assertCount(reportedSuccessUnseen, 'reportedSuccessUnseen');
+
+  // Every confirmed code was charged: the success callback that produced it is
+  // the charge. If WeChat shows less growth than that, its usage figures lag
+  // (or the app is exempt), which the report must show, not absorb.
+  const overCounted = Math.max(0, confirmed - wechatCharged);
+
+  // A 40029 code is either expired (paid for) or bogus (never issued, never
+  // paid). WeChat's growth is the only evidence which: count as charged only
+  // as many as the growth has room for. This gives unconfirmed codes the
+  // benefit of the doubt, so when some are bogus they can cover unseen
+  // charges, and `unexplained` is then a lower bound, never an overstatement
+  // of the gateway's blind spot.
+  const afterSeen = Math.max(0, wechatCharged - confirmed);
+  const unconfirmedCharged = Math.min(unconfirmed, afterSeen);
+
+  // Unseen charges are the growth left after everything the gateway saw. A
+  // client's report of a success is a code issued, hence a charge; but a
+  // report cannot explain more than WeChat actually charged.
+  const stillOpen = afterSeen - unconfirmedCharged;
+  const reportedExplained = Math.min(reportedSuccessUnseen, stillOpen);
+
+  const explained = confirmed + unconfirmedCharged + reportedExplained;
+  // What is left is charges no evidence accounts for: codes issued to clients
+  // that neither brought them nor reported them.
+  const unexplained = Math.max(0, wechatCharged - explained);
+  return { explained, unexplained, unconfirmedCharged, overCounted };
 }

@@ -36,6 +36,11 @@ export interface ClaimSettlement {
 export class ClaimStore {
   constructor(private readonly db: Kysely<Database>) {}
 
+  /** Runs `work` in one transaction: a claim's settlement and whatever must commit with it. */
+  transaction<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute(work);
+  }
+
   async claim(req: ClaimRequest): Promise<ClaimResult> {
     const inserted = await this.db
       .insertInto('code_claims')
@@ -92,8 +97,8 @@ export class ClaimStore {
   }
 
   /** Records the answer; false when this attempt no longer owns the claim. */
-  async succeed(s: ClaimSettlement & { answerSealed: string; answerExpiresAt: number }): Promise<boolean> {
-    const r = await this.db
+  async succeed(s: ClaimSettlement & { answerSealed: string; answerExpiresAt: number }, db: Kysely<Database> = this.db): Promise<boolean> {
+    const r = await db
       .updateTable('code_claims')
       .set({ state: 'succeeded', answer_sealed: s.answerSealed, answer_expires_at: s.answerExpiresAt, updated_at: s.now })
       .where('code_hash', '=', s.codeHash)
@@ -108,14 +113,15 @@ export class ClaimStore {
    * the code again (WeChat did not consume it, or we cannot know); final failures are
    * answered from the row from then on.
    */
-  async fail(s: ClaimSettlement & { errorCode: string; codeMayBeRetried: boolean }): Promise<void> {
-    await this.db
+  async fail(s: ClaimSettlement & { errorCode: string; codeMayBeRetried: boolean }, db: Kysely<Database> = this.db): Promise<boolean> {
+    const r = await db
       .updateTable('code_claims')
       .set({ state: 'failed', error_code: s.errorCode, error_retryable: s.codeMayBeRetried ? 1 : 0, lease_until: s.now, updated_at: s.now })
       .where('code_hash', '=', s.codeHash)
       .where('attempt', '=', s.attempt)
       .where('state', '=', 'pending')
-      .execute();
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
   }
 
   /** The claim as a waiting duplicate sees it. */

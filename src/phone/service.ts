@@ -1,4 +1,6 @@
+import type { Kysely } from 'kysely';
 import type { AppConfig } from '../config.js';
+import type { Database } from '../store/schema.js';
 import type { Session } from '../../plugins/jwt-session/verify.js';
 import type { AccessTokenProvider } from '../../plugins/access-token/provider.js';
 import { AccessTokenUnavailableError } from '../../plugins/access-token/provider.js';
@@ -46,6 +48,25 @@ export interface LegacyDecryptInput {
 
 export type ExchangeOutcome = 'disclosed' | 'replayed' | ExchangeFailure['code'];
 
+export interface SettlementContext {
+  flow: 'exchange' | 'legacy';
+  codeHash: string;
+  app: AppConfig;
+  subjectHash: string;
+  purpose: string;
+  now: number;
+}
+
+/**
+ * Work that must commit with a claim's settlement, in its transaction: the charge
+ * (billing ledger), the consent record. A hook that throws rolls the settlement back,
+ * so nothing is disclosed that was not recorded.
+ */
+export interface SettlementHooks {
+  disclosed?(trx: Kysely<Database>, c: SettlementContext & { info: PhoneInfo }): Promise<unknown>;
+  refused?(trx: Kysely<Database>, c: SettlementContext & { failure: ExchangeFailure }): Promise<unknown>;
+}
+
 export interface PhoneServiceOptions {
   apps: ReadonlyMap<string, AppConfig>;
   claims: ClaimStore;
@@ -62,6 +83,7 @@ export interface PhoneServiceOptions {
   duplicateWaitMs?: number;
   now?: () => number;
   onOutcome?: (flow: 'exchange' | 'legacy', outcome: ExchangeOutcome) => void;
+  hooks?: readonly SettlementHooks[];
 }
 
 const STORED_FAILURE_MESSAGES: Record<string, string> = {
@@ -93,7 +115,7 @@ export class PhoneService {
       const code = checkCode(input.code);
       const app = resolveApp(session, input.appid, this.opts.apps);
       const purpose = checkPurpose(input.purpose, app);
-      return this.once(session, app, purpose, this.opts.keys.codeHash('phone', code), () => this.callWechat(app, code, session));
+      return this.once('exchange', session, app, purpose, this.opts.keys.codeHash('phone', code), () => this.callWechat(app, code, session));
     });
   }
 
@@ -107,7 +129,7 @@ export class PhoneService {
       checkBase64(input.iv, 'iv', (n) => n === 16);
       // The data is part of the key: the same login code with other data is another question, not a replay.
       const codeHash = this.opts.keys.codeHash('legacy', loginCode, input.encryptedData, input.iv);
-      return this.once(session, app, purpose, codeHash, () => this.legacyDecrypt(app, loginCode, input, session));
+      return this.once('legacy', session, app, purpose, codeHash, () => this.legacyDecrypt(app, loginCode, input, session));
     });
   }
 
@@ -123,17 +145,25 @@ export class PhoneService {
   }
 
   /** In-process duplicates share one promise; cross-process ones meet at the claim row. */
-  private once(session: Session, app: AppConfig, purpose: string, codeHash: string, attempt: () => Promise<PhoneInfo>) {
+  private once(
+    flow: SettlementContext['flow'],
+    session: Session,
+    app: AppConfig,
+    purpose: string,
+    codeHash: string,
+    attempt: () => Promise<PhoneInfo>,
+  ) {
     const subjectHash = this.opts.keys.subjectHash(session.issuer, session.subject);
     const key = `${codeHash}|${subjectHash}`;
     const running = this.inflight.get(key);
     if (running) return running.then((r) => ({ ...r, replayed: true }));
-    const p = this.claimAndRun(app, purpose, codeHash, subjectHash, attempt).finally(() => this.inflight.delete(key));
+    const p = this.claimAndRun(flow, app, purpose, codeHash, subjectHash, attempt).finally(() => this.inflight.delete(key));
     this.inflight.set(key, p);
     return p;
   }
 
   private async claimAndRun(
+    flow: SettlementContext['flow'],
     app: AppConfig,
     purpose: string,
     codeHash: string,
@@ -161,31 +191,39 @@ export class PhoneService {
       info = await withTimeout(attempt(), this.opts.attemptDeadlineMs, 'exchange attempt');
     } catch (e) {
       const known = classify(e);
-      await claims.fail({
-        codeHash,
-        attempt: claim.attempt,
-        now: this.now(),
-        errorCode: known?.failure.code ?? 'OUTCOME_UNKNOWN',
-        codeMayBeRetried: known?.codeUnspent ?? false,
-      });
+      const failure = known?.failure ?? new OutcomeUnknownError(STORED_FAILURE_MESSAGES.OUTCOME_UNKNOWN!);
+      await this.settleFailure({ flow, codeHash, app, subjectHash, purpose, now: this.now() }, claim.attempt, failure, known?.codeUnspent ?? false);
       // Unexpected errors (bugs, storage) surface masked; the claim is final all the same.
       throw known ? known.failure : e;
     }
     if (info.watermark.appid !== app.appid) {
-      await claims.fail({ codeHash, attempt: claim.attempt, now: this.now(), errorCode: 'WATERMARK_MISMATCH', codeMayBeRetried: false });
-      throw new WatermarkMismatchError(STORED_FAILURE_MESSAGES.WATERMARK_MISMATCH!);
+      const failure = new WatermarkMismatchError(STORED_FAILURE_MESSAGES.WATERMARK_MISMATCH!);
+      await this.settleFailure({ flow, codeHash, app, subjectHash, purpose, now: this.now() }, claim.attempt, failure, false);
+      throw failure;
     }
     const now = this.now();
-    const stored = await claims.succeed({
-      codeHash,
-      attempt: claim.attempt,
-      now,
-      answerSealed: this.opts.keys.seal(JSON.stringify(info), codeHash),
-      answerExpiresAt: now + this.opts.replayTtlMs,
+    const context: SettlementContext = { flow, codeHash, app, subjectHash, purpose, now };
+    const stored = await claims.transaction(async (trx) => {
+      const owned = await claims.succeed(
+        { codeHash, attempt: claim.attempt, now, answerSealed: this.opts.keys.seal(JSON.stringify(info), codeHash), answerExpiresAt: now + this.opts.replayTtlMs },
+        trx,
+      );
+      if (owned) for (const h of this.opts.hooks ?? []) await h.disclosed?.(trx, { ...context, info });
+      return owned;
     });
     // Our lease ran out and another attempt took the claim: its outcome is the record, not ours.
     if (!stored) throw new InProgressError('the exchange took too long and was taken over by a retry; retry to get its answer');
     return { ...info, replayed: false };
+  }
+
+  private async settleFailure(context: SettlementContext, attempt: number, failure: ExchangeFailure, codeUnspent: boolean): Promise<void> {
+    await this.opts.claims.transaction(async (trx) => {
+      const owned = await this.opts.claims.fail(
+        { codeHash: context.codeHash, attempt, now: context.now, errorCode: failure.code, codeMayBeRetried: codeUnspent },
+        trx,
+      );
+      if (owned) for (const h of this.opts.hooks ?? []) await h.refused?.(trx, { ...context, failure });
+    });
   }
 
   private replay(codeHash: string, sealed: string | null): VerifiedPhone {

@@ -108,6 +108,7 @@ const migrations: Record<string, Migration> = {
         .addColumn('outcome', 'text', (c) => c.notNull())
         .addColumn('errno', 'integer')
         .addColumn('client_event_id', 'text')
+        .addColumn('code_hash', 'text')
         .addColumn('subject_hash', 'text', (c) => c.notNull())
         .addColumn('occurred_at', 'bigint', (c) => c.notNull())
         .addColumn('created_at', 'bigint', (c) => c.notNull())

@@ -94,6 +94,8 @@ export interface ClientReportsTable {
   outcome: 'success' | 'user_deny' | 'no_quota' | 'privacy' | 'other';
   errno: number | null;
   client_event_id: string | null;
+  /** Keyed hash of the reported code (same key as its claim), when the backend sent the code. */
+  code_hash: string | null;
   subject_hash: string;
   occurred_at: number;
   created_at: number;

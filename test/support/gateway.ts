@@ -53,7 +53,8 @@ export async function startTestGateway(opts: TestGatewayOptions): Promise<TestGa
   ];
   const configPath = join(dir, 'wxphone.config.json');
   const { writeFileSync } = await import('node:fs');
-  writeFileSync(configPath, JSON.stringify(opts.configFile ?? { apps, wechat: { timeoutMs: 1500, maxRetries: 2 } }));
+  // No scheduled usage sync: tests count WeChat calls and sync when they mean to.
+  writeFileSync(configPath, JSON.stringify(opts.configFile ?? { apps, wechat: { timeoutMs: 1500, maxRetries: 2 }, billing: { syncIntervalSeconds: 0 } }));
   const env: Record<string, string> = {
     WECHAT_API_BASE: simulator.url,
     WXPHONE_CONFIG: configPath,

@@ -12,7 +12,7 @@ import type { PhoneInfo, WechatClient } from '../../src/wechat/index.js';
 import type { AppConfig } from '../../src/config.js';
 
 const APPID = 'wx0000000000000001';
-const app: AppConfig = { appid: APPID, secret: 's', product: 'quick', subjectType: 'enterprise', category: undefined, purposes: ['login'] };
+const app: AppConfig = { appid: APPID, secret: 's', product: 'quick', subjectType: 'enterprise', category: undefined, purposes: ['login'], lowQuota: undefined };
 const session: Session = { subject: 'o_user', issuer: 'test', appid: APPID, scopes: new Set(['phone:exchange']), expiresAt: Date.now() + 60_000 };
 
 // A stub adapter: this file tests the service's own decisions, not WeChat's.

@@ -1,0 +1,68 @@
+import { builder } from './builder.js';
+import { DateTime } from './scalars.js';
+import { InvalidInputError } from '../src/phone/errors.js';
+import { checkCode, resolveApp } from '../src/phone/input.js';
+
+const ButtonOutcomeEnum = builder.enumType('ButtonOutcome', {
+  description: "What the getPhoneNumber button's callback gave the mini program.",
+  values: {
+    SUCCESS: { description: 'A code was issued (WeChat charged one unit).' },
+    USER_DENY: { description: 'errMsg "getPhoneNumber:fail user deny" (or ":fail:user deny" on Android).' },
+    NO_QUOTA: { description: 'errno 1400001: no quota left.' },
+    PRIVACY: { description: 'errno 104 or 112: privacy agreement not authorised / API not declared.' },
+    OTHER: { description: 'Any other failure (give errno).' },
+  },
+});
+
+const OUTCOME = { SUCCESS: 'success', USER_DENY: 'user_deny', NO_QUOTA: 'no_quota', PRIVACY: 'privacy', OTHER: 'other' } as const;
+
+const ReportButtonOutcomeInput = builder.inputType('ReportButtonOutcomeInput', {
+  fields: (t) => ({
+    outcome: t.field({ type: ButtonOutcomeEnum }),
+    errno: t.int({ required: false }),
+    code: t.string({ required: false, description: 'For SUCCESS: the code the button gave. Only its keyed hash is kept; it links the report to the code.' }),
+    clientEventId: t.string({ required: false, description: 'Your id for this tap: a repeated report with the same id is counted once.' }),
+    occurredAt: t.field({ type: DateTime, required: false, description: 'When the user tapped; defaults to now.' }),
+    appid: t.string({ required: false }),
+  }),
+});
+
+const Recorded = builder.objectRef<{ id: string; duplicate: boolean }>('ButtonOutcomeRecorded').implement({
+  fields: (t) => ({ id: t.exposeID('id'), duplicate: t.exposeBoolean('duplicate') }),
+});
+
+const MAX_AGE_MS = 30 * 86_400_000;
+const MAX_SKEW_MS = 5 * 60_000;
+
+builder.mutationField('reportButtonOutcome', (t) =>
+  t.field({
+    type: Recorded,
+    description: 'Tells the gateway what the button gave, so reconciliation can explain charges for codes it never saw.',
+    authScopes: { scope: 'phone:exchange' },
+    args: { input: t.arg({ type: ReportButtonOutcomeInput }) },
+    errors: { types: [InvalidInputError], union: { name: 'ReportButtonOutcomeResult' } },
+    resolve: async (_r, { input }, ctx) => {
+      const { services, session } = ctx;
+      const app = resolveApp(session, input.appid, services.apps);
+      const now = services.now();
+      const occurredAt = input.occurredAt ?? now;
+      if (occurredAt > now + MAX_SKEW_MS || occurredAt < now - MAX_AGE_MS) {
+        throw new InvalidInputError('occurredAt must be within the last 30 days', 'occurredAt');
+      }
+      if (input.code != null && input.outcome !== 'SUCCESS') throw new InvalidInputError('only a SUCCESS has a code', 'code');
+      const code = input.code == null ? null : checkCode(input.code);
+      const clientEventId = input.clientEventId == null ? null : checkCode(input.clientEventId, 'clientEventId');
+      if (input.errno != null && (!Number.isSafeInteger(input.errno) || input.errno < 0)) throw new InvalidInputError('errno must be a non-negative integer', 'errno');
+      return services.billing.reports.record({
+        appid: app.appid,
+        subjectHash: services.keys.subjectHash(session.issuer, session.subject),
+        outcome: OUTCOME[input.outcome],
+        errno: input.errno ?? null,
+        clientEventId,
+        codeHash: code ? services.keys.codeHash('phone', code) : null,
+        occurredAt,
+        now,
+      });
+    },
+  }),
+);

@@ -1,0 +1,452 @@
+import { randomUUID } from 'node:crypto';
+import { sql, type Kysely } from 'kysely';
+import type { AppConfig } from '../config.js';
+import type { Database, PacksTable } from '../store/schema.js';
+import {
+  type BillingPack,
+  type PackStatus,
+  TRIAL_UNITS,
+  choosePackToCharge,
+  exemption,
+  packEffectiveAt,
+  packExpiresAt,
+  packStatus,
+  refundable,
+  LIST_PRICE_MILLI,
+} from './rules.js';
+
+export class LedgerInputError extends Error {
+  override name = 'LedgerInputError';
+}
+
+export interface ChargeRecord {
+  codeHash: string;
+  appid: string;
+  status: 'confirmed' | 'unconfirmed';
+  source: 'trial' | 'pack' | 'allocation' | 'exempt' | 'unfunded' | null;
+  packId: string | null;
+  allocationId: string | null;
+  priceMilli: number;
+  /** False when the code had been recorded before: nothing was drawn this time. */
+  recorded: boolean;
+}
+
+/** A pack as one app sees it: its own, or its allocation of a procurement group's pack. */
+export interface PackView {
+  id: string;
+  kind: 'own' | 'allocation';
+  appid: string;
+  /** For allocations: the group's pack the units come from. */
+  packId: string;
+  groupId: string | null;
+  product: AppConfig['product'];
+  unitsAll: number;
+  unitsUsed: number;
+  paidAt: number;
+  effectiveAt: number;
+  expiresAt: number;
+  validityDays: number;
+  pricePaidMilli: number;
+  wechatPkgId: string | null;
+  refundRequestedAt: number | null;
+  status: PackStatus;
+}
+
+export interface PackPurchase {
+  owner: { kind: 'app'; appid: string } | { kind: 'group'; groupId: string };
+  units: number;
+  paidAt: number;
+  validityDays: number;
+  pricePaidMilli: number;
+  wechatPkgId?: string | null;
+  product?: AppConfig['product'];
+}
+
+export type RefundOutcome = { ok: true; pack: PacksTable } | { ok: false; rule: 'ALREADY_REQUESTED' | 'PACK_USED' | 'REFUND_WINDOW_PASSED' };
+
+// A draw that loses a race for a pack's last unit re-reads and tries the next pack; bounded.
+const MAX_DRAW_ROUNDS = 8;
+
+/**
+ * The gateway's mirror of WeChat's charges. Every code the gateway sees gets one
+ * charge row (keyed like its claim, so never two), and a confirmed charge draws one
+ * unit in WeChat's order: exempt → trial → the in-effect pack or allocation that
+ * expires soonest. Draws are conditional updates (`used < all`), so concurrent
+ * exchanges never overdraw, on SQLite or PostgreSQL.
+ */
+export class BillingLedger {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly apps: ReadonlyMap<string, AppConfig>,
+    private readonly opts: { chargingStartDate?: string } = {},
+  ) {}
+
+  /** Makes sure every configured app has its trial counter row (the driving table of quota queries). */
+  async registerApps(now: number): Promise<void> {
+    for (const appid of this.apps.keys()) {
+      await this.db
+        .insertInto('app_trials')
+        .values({ appid, trial_used: 0, updated_at: now })
+        .onConflict((oc) => oc.column('appid').doNothing())
+        .execute();
+    }
+  }
+
+  /**
+   * Records what the gateway saw of one code, inside the caller's transaction (the one
+   * that settles the code's claim). Confirmed charges draw a unit; unconfirmed ones
+   * (40029: an expired code was charged, a bogus one was not) are recorded, not drawn.
+   */
+  async recordCharge(
+    trx: Kysely<Database>,
+    c: { codeHash: string; appid: string; status: 'confirmed' | 'unconfirmed'; now: number },
+  ): Promise<ChargeRecord> {
+    const app = this.app(c.appid);
+    const inserted = await trx
+      .insertInto('charges')
+      .values({
+        code_hash: c.codeHash,
+        appid: c.appid,
+        product: app.product,
+        status: c.status,
+        source: null,
+        pack_id: null,
+        allocation_id: null,
+        price_milli: 0,
+        created_at: c.now,
+      })
+      .onConflict((oc) => oc.column('code_hash').doNothing())
+      .executeTakeFirst();
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0) !== 1) {
+      const existing = await trx.selectFrom('charges').selectAll().where('code_hash', '=', c.codeHash).executeTakeFirstOrThrow();
+      return { ...toRecord(existing), recorded: false };
+    }
+    if (c.status === 'unconfirmed') {
+      return { codeHash: c.codeHash, appid: c.appid, status: 'unconfirmed', source: null, packId: null, allocationId: null, priceMilli: 0, recorded: true };
+    }
+    const draw = await this.draw(trx, app, c.now);
+    const priceMilli = draw.source === 'pack' || draw.source === 'allocation' || draw.source === 'unfunded' ? LIST_PRICE_MILLI[app.product] : 0;
+    await trx
+      .updateTable('charges')
+      .set({ source: draw.source, pack_id: draw.packId, allocation_id: draw.allocationId, price_milli: priceMilli })
+      .where('code_hash', '=', c.codeHash)
+      .execute();
+    return { codeHash: c.codeHash, appid: c.appid, status: 'confirmed', ...draw, priceMilli, recorded: true };
+  }
+
+  private async draw(
+    trx: Kysely<Database>,
+    app: AppConfig,
+    now: number,
+  ): Promise<{ source: NonNullable<ChargeRecord['source']>; packId: string | null; allocationId: string | null }> {
+    if (exemption({ subjectType: app.subjectType, category: app.category }).exempt) {
+      return { source: 'exempt', packId: null, allocationId: null };
+    }
+    await trx.insertInto('app_trials').values({ appid: app.appid, trial_used: 0, updated_at: now }).onConflict((oc) => oc.column('appid').doNothing()).execute();
+    const trial = await trx
+      .updateTable('app_trials')
+      .set({ trial_used: sql`trial_used + 1`, updated_at: now })
+      .where('appid', '=', app.appid)
+      .where('trial_used', '<', TRIAL_UNITS)
+      .executeTakeFirst();
+    if (Number(trial.numUpdatedRows) === 1) return { source: 'trial', packId: null, allocationId: null };
+
+    for (let round = 0; round < MAX_DRAW_ROUNDS; round++) {
+      const candidates = await this.drawable(trx, app.appid);
+      const chosen = choosePackToCharge(candidates, now);
+      if (!chosen) break;
+      const table = chosen.kind === 'own' ? 'packs' : 'allocations';
+      const taken = await trx
+        .updateTable(table)
+        .set({ units_used: sql`units_used + 1` })
+        .where('id', '=', chosen.id)
+        .where(sql<boolean>`units_used < units_all`)
+        .executeTakeFirst();
+      if (Number(taken.numUpdatedRows) === 1) {
+        return chosen.kind === 'own'
+          ? { source: 'pack', packId: chosen.id, allocationId: null }
+          : { source: 'allocation', packId: chosen.packId, allocationId: chosen.id };
+      }
+    }
+    // WeChat issued the code, so it charged something the mirror has no units for: the
+    // mirror is behind (a pack not recorded here). Reconciliation and quota show it.
+    return { source: 'unfunded', packId: null, allocationId: null };
+  }
+
+  /** The app's own packs and allocations, shaped for the consumption-order rules. */
+  private async drawable(db: Kysely<Database>, appid: string): Promise<(BillingPack & { id: string; kind: 'own' | 'allocation'; packId: string })[]> {
+    const own = await db
+      .selectFrom('packs')
+      .select(['id', 'units_all', 'units_used', 'effective_at', 'expires_at', 'refund_requested_at'])
+      .where('owner_kind', '=', 'app')
+      .where('owner_id', '=', appid)
+      .where(sql<boolean>`units_used < units_all`)
+      .execute();
+    const allocated = await db
+      .selectFrom('allocations as a')
+      .innerJoin('packs as p', 'p.id', 'a.pack_id')
+      .select(['a.id', 'a.pack_id', 'a.units_all', 'a.units_used', 'p.effective_at', 'p.expires_at', 'p.refund_requested_at'])
+      .where('a.appid', '=', appid)
+      .where(sql<boolean>`a.units_used < a.units_all`)
+      .execute();
+    return [
+      ...own.map((p) => ({ ...billingPack(p.id, p), id: p.id, kind: 'own' as const, packId: p.id })),
+      ...allocated.map((a) => ({ ...billingPack(a.id, a), id: a.id, kind: 'allocation' as const, packId: a.pack_id })),
+    ];
+  }
+
+  async recordPackPurchase(input: PackPurchase, now: number): Promise<PacksTable> {
+    if (!Number.isSafeInteger(input.units) || input.units <= 0) throw new LedgerInputError('units must be a positive integer');
+    if (!Number.isSafeInteger(input.validityDays) || input.validityDays <= 0) throw new LedgerInputError('validityDays must be a positive integer');
+    if (!Number.isSafeInteger(input.pricePaidMilli) || input.pricePaidMilli < 0) throw new LedgerInputError('pricePaidMilli must be a non-negative integer');
+    let product: AppConfig['product'];
+    if (input.owner.kind === 'app') {
+      product = this.app(input.owner.appid).product;
+    } else {
+      await this.group(input.owner.groupId);
+      product = input.product ?? 'quick';
+    }
+    if (input.product && input.product !== product) throw new LedgerInputError(`the app uses the ${product} product`);
+    const effectiveAt = packEffectiveAt(input.paidAt, this.opts.chargingStartDate);
+    const row: PacksTable = {
+      id: `pk_${randomUUID()}`,
+      owner_kind: input.owner.kind,
+      owner_id: input.owner.kind === 'app' ? input.owner.appid : input.owner.groupId,
+      product,
+      units_all: input.units,
+      units_used: 0,
+      paid_at: input.paidAt,
+      effective_at: effectiveAt,
+      expires_at: packExpiresAt(effectiveAt, input.validityDays),
+      validity_days: input.validityDays,
+      price_paid_milli: input.pricePaidMilli,
+      wechat_pkg_id: input.wechatPkgId ?? null,
+      refund_state: null,
+      refund_requested_at: null,
+      created_at: now,
+    };
+    await this.db.insertInto('packs').values(row).execute();
+    return row;
+  }
+
+  /**
+   * Records a refund request when WeChat's rules allow one (7 days, no unit used). The
+   * gateway tracks the request; the money moves in WeChat's console, 3–5 working days later.
+   */
+  async requestRefund(packId: string, now: number): Promise<RefundOutcome> {
+    return this.db.transaction().execute(async (trx) => {
+      const pack = await trx.selectFrom('packs').selectAll().where('id', '=', packId).executeTakeFirst();
+      if (!pack) throw new LedgerInputError('no such pack');
+      if (pack.refund_state) return { ok: false, rule: 'ALREADY_REQUESTED' } as const;
+      const used = pack.owner_kind === 'app' ? pack.units_used : await this.allocatedUsed(trx, pack.id);
+      if (used > 0) return { ok: false, rule: 'PACK_USED' } as const;
+      if (!refundable({ paidAt: pack.paid_at, used }, now)) return { ok: false, rule: 'REFUND_WINDOW_PASSED' } as const;
+      // Conditional on no unit drawn meanwhile: a draw and a refund must not both win.
+      const r = await trx
+        .updateTable('packs')
+        .set({ refund_state: 'requested', refund_requested_at: now })
+        .where('id', '=', packId)
+        .where('refund_state', 'is', null)
+        .where('units_used', '=', 0)
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) !== 1) return { ok: false, rule: 'PACK_USED' } as const;
+      return { ok: true, pack: { ...pack, refund_state: 'requested', refund_requested_at: now } } as const;
+    });
+  }
+
+  async createGroup(name: string, members: readonly string[], now: number) {
+    if (!name.trim()) throw new LedgerInputError('a procurement group needs a name');
+    for (const appid of members) this.app(appid);
+    const id = `pg_${randomUUID()}`;
+    await this.db.transaction().execute(async (trx) => {
+      const clash = await trx.selectFrom('procurement_groups').select('id').where('name', '=', name).executeTakeFirst();
+      if (clash) throw new LedgerInputError(`a procurement group named "${name}" exists`);
+      await trx.insertInto('procurement_groups').values({ id, name, created_at: now }).execute();
+      for (const appid of new Set(members)) await trx.insertInto('procurement_members').values({ group_id: id, appid }).execute();
+    });
+    return { id, name, createdAt: now, members: [...new Set(members)] };
+  }
+
+  /** Gives `units` of a group's pack to a member app (adds to its allocation of that pack). */
+  async allocate(packId: string, appid: string, units: number, now: number) {
+    if (!Number.isSafeInteger(units) || units <= 0) throw new LedgerInputError('units must be a positive integer');
+    this.app(appid);
+    return this.db.transaction().execute(async (trx) => {
+      const pack = await trx.selectFrom('packs').selectAll().where('id', '=', packId).executeTakeFirst();
+      if (!pack || pack.owner_kind !== 'group') throw new LedgerInputError('allocations come from a pack owned by a procurement group');
+      if (pack.refund_state) throw new LedgerInputError('the pack is being refunded');
+      const member = await trx.selectFrom('procurement_members').select('appid').where('group_id', '=', pack.owner_id).where('appid', '=', appid).executeTakeFirst();
+      if (!member) throw new LedgerInputError(`app ${appid} is not a member of the pack's group`);
+      await this.lockPack(trx, packId);
+      const allocated = await this.allocatedUnits(trx, packId);
+      if (allocated + units > pack.units_all) {
+        throw new LedgerInputError(`only ${pack.units_all - allocated} units of the pack are unallocated`);
+      }
+      const existing = await trx.selectFrom('allocations').selectAll().where('pack_id', '=', packId).where('appid', '=', appid).executeTakeFirst();
+      if (existing) {
+        await trx.updateTable('allocations').set({ units_all: sql`units_all + ${units}`, updated_at: now }).where('id', '=', existing.id).execute();
+        return { ...existing, units_all: existing.units_all + units, updated_at: now };
+      }
+      const row = { id: `al_${randomUUID()}`, pack_id: packId, appid, units_all: units, units_used: 0, created_at: now, updated_at: now };
+      await trx.insertInto('allocations').values(row).execute();
+      return row;
+    });
+  }
+
+  /** Moves unused units of one allocation to another member app of the same group. */
+  async moveUnits(allocationId: string, toAppid: string, units: number, now: number) {
+    if (!Number.isSafeInteger(units) || units <= 0) throw new LedgerInputError('units must be a positive integer');
+    this.app(toAppid);
+    return this.db.transaction().execute(async (trx) => {
+      const from = await trx.selectFrom('allocations').selectAll().where('id', '=', allocationId).executeTakeFirst();
+      if (!from) throw new LedgerInputError('no such allocation');
+      if (from.appid === toAppid) throw new LedgerInputError('the allocation already belongs to that app');
+      const pack = await trx.selectFrom('packs').select(['owner_id']).where('id', '=', from.pack_id).executeTakeFirstOrThrow();
+      const member = await trx.selectFrom('procurement_members').select('appid').where('group_id', '=', pack.owner_id).where('appid', '=', toAppid).executeTakeFirst();
+      if (!member) throw new LedgerInputError(`app ${toAppid} is not a member of the pack's group`);
+      // Never below what was used: conditional, so a concurrent draw cannot be taken back.
+      const shrunk = await trx
+        .updateTable('allocations')
+        .set({ units_all: sql`units_all - ${units}`, updated_at: now })
+        .where('id', '=', allocationId)
+        .where(sql<boolean>`units_all - ${units} >= units_used`)
+        .executeTakeFirst();
+      if (Number(shrunk.numUpdatedRows) !== 1) throw new LedgerInputError(`the allocation has fewer than ${units} unused units`);
+      const target = await trx.selectFrom('allocations').selectAll().where('pack_id', '=', from.pack_id).where('appid', '=', toAppid).executeTakeFirst();
+      if (target) {
+        await trx.updateTable('allocations').set({ units_all: sql`units_all + ${units}`, updated_at: now }).where('id', '=', target.id).execute();
+      } else {
+        await trx
+          .insertInto('allocations')
+          .values({ id: `al_${randomUUID()}`, pack_id: from.pack_id, appid: toAppid, units_all: units, units_used: 0, created_at: now, updated_at: now })
+          .execute();
+      }
+      const after = await trx.selectFrom('allocations').selectAll().where('pack_id', '=', from.pack_id).where('appid', 'in', [from.appid, toAppid]).execute();
+      return { from: after.find((a) => a.appid === from.appid)!, to: after.find((a) => a.appid === toAppid)! };
+    });
+  }
+
+  /** The app's packs (own and allocated) with their status now. */
+  async packsFor(appid: string, now: number): Promise<PackView[]> {
+    this.app(appid);
+    const own = await this.db.selectFrom('packs').selectAll().where('owner_kind', '=', 'app').where('owner_id', '=', appid).execute();
+    const allocated = await this.db
+      .selectFrom('allocations as a')
+      .innerJoin('packs as p', 'p.id', 'a.pack_id')
+      .selectAll('p')
+      .select(['a.id as allocation_id', 'a.units_all as alloc_all', 'a.units_used as alloc_used'])
+      .where('a.appid', '=', appid)
+      .execute();
+    const views: PackView[] = [
+      ...own.map((p) => packView(p, { id: p.id, kind: 'own', appid, unitsAll: p.units_all, unitsUsed: p.units_used, groupId: null }, now)),
+      ...allocated.map((p) =>
+        packView(p, { id: p.allocation_id, kind: 'allocation', appid, unitsAll: p.alloc_all, unitsUsed: p.alloc_used, groupId: p.owner_id }, now),
+      ),
+    ];
+    return views.sort((a, b) => a.expiresAt - b.expiresAt || a.effectiveAt - b.effectiveAt || a.id.localeCompare(b.id));
+  }
+
+  async groups() {
+    const groups = await this.db.selectFrom('procurement_groups').selectAll().orderBy('name').execute();
+    const members = await this.db.selectFrom('procurement_members').selectAll().execute();
+    const packs = await this.db.selectFrom('packs').selectAll().where('owner_kind', '=', 'group').execute();
+    const allocations = await this.db.selectFrom('allocations').selectAll().execute();
+    return groups.map((g) => ({
+      id: g.id,
+      name: g.name,
+      createdAt: g.created_at,
+      members: members.filter((m) => m.group_id === g.id).map((m) => m.appid).sort(),
+      packs: packs
+        .filter((p) => p.owner_id === g.id)
+        .map((p) => {
+          const own = allocations.filter((a) => a.pack_id === p.id);
+          return {
+            pack: p,
+            allocated: own.reduce((n, a) => n + a.units_all, 0),
+            used: own.reduce((n, a) => n + a.units_used, 0),
+            allocations: own,
+          };
+        }),
+    }));
+  }
+
+  private async group(groupId: string) {
+    const g = await this.db.selectFrom('procurement_groups').select('id').where('id', '=', groupId).executeTakeFirst();
+    if (!g) throw new LedgerInputError('no such procurement group');
+    return g;
+  }
+
+  private async allocatedUnits(trx: Kysely<Database>, packId: string): Promise<number> {
+    const r = await trx.selectFrom('allocations').select((eb) => eb.fn.sum<number>('units_all').as('n')).where('pack_id', '=', packId).executeTakeFirst();
+    return Number(r?.n ?? 0);
+  }
+
+  private async allocatedUsed(trx: Kysely<Database>, packId: string): Promise<number> {
+    const r = await trx.selectFrom('allocations').select((eb) => eb.fn.sum<number>('units_used').as('n')).where('pack_id', '=', packId).executeTakeFirst();
+    return Number(r?.n ?? 0);
+  }
+
+  /** Serialises allocations of one pack (PostgreSQL row lock; SQLite transactions are serial already). */
+  private async lockPack(trx: Kysely<Database>, packId: string): Promise<void> {
+    await trx.updateTable('packs').set({ units_used: sql`units_used` }).where('id', '=', packId).execute();
+  }
+
+  private app(appid: string): AppConfig {
+    const app = this.apps.get(appid);
+    if (!app) throw new LedgerInputError(`app ${appid} is not configured`);
+    return app;
+  }
+}
+
+// A pack with a refund requested is out of use at once (its money is on the way back).
+function billingPack(
+  id: string,
+  r: { units_all: number; units_used: number; effective_at: number; expires_at: number; refund_requested_at: number | null },
+): BillingPack {
+  return {
+    id,
+    all: r.units_all,
+    used: r.units_used,
+    effectiveAt: r.effective_at,
+    expiresAt: r.expires_at,
+    ...(r.refund_requested_at !== null ? { refundedAt: r.refund_requested_at } : {}),
+  };
+}
+
+function packView(
+  p: PacksTable,
+  as: { id: string; kind: 'own' | 'allocation'; appid: string; unitsAll: number; unitsUsed: number; groupId: string | null },
+  now: number,
+): PackView {
+  return {
+    id: as.id,
+    kind: as.kind,
+    appid: as.appid,
+    packId: p.id,
+    groupId: as.groupId,
+    product: p.product,
+    unitsAll: as.unitsAll,
+    unitsUsed: as.unitsUsed,
+    paidAt: p.paid_at,
+    effectiveAt: p.effective_at,
+    expiresAt: p.expires_at,
+    validityDays: p.validity_days,
+    pricePaidMilli: p.price_paid_milli,
+    wechatPkgId: p.wechat_pkg_id,
+    refundRequestedAt: p.refund_requested_at,
+    status: packStatus(billingPack(p.id, { ...p, units_all: as.unitsAll, units_used: as.unitsUsed }), now),
+  };
+}
+
+function toRecord(r: Database['charges']): Omit<ChargeRecord, 'recorded'> {
+  return {
+    codeHash: r.code_hash,
+    appid: r.appid,
+    status: r.status,
+    source: r.source,
+    packId: r.pack_id,
+    allocationId: r.allocation_id,
+    priceMilli: r.price_milli,
+  };
+}
+

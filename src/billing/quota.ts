@@ -1,0 +1,164 @@
+import { sql, type Kysely } from 'kysely';
+import type { AppConfig } from '../config.js';
+import type { Database } from '../store/schema.js';
+import { DAY_MS, TRIAL_UNITS, exemption, forecastExhaustion, type ExemptionRule } from './rules.js';
+import type { UsageSync } from './usage-sync.js';
+import { isLow, type AlertThresholds } from './alerts.js';
+
+export interface Quota {
+  appid: string;
+  exempt: boolean;
+  exemptionRule: ExemptionRule | null;
+  /** WECHAT: from the last usage sync; LEDGER: never synced, so the mirror's own ledger. */
+  basis: 'WECHAT' | 'LEDGER';
+  trialUsed: number;
+  trialRemaining: number;
+  packsRemaining: number;
+  remaining: number;
+  /** Charges the gateway recorded since the sync (units drawn; exempt ones excluded). */
+  chargesSinceSync: number;
+  estimatedRemaining: number;
+  dailyAverage: number;
+  daysLeft: number | null;
+  forecastExhaustionDate: string | null;
+  lowQuota: boolean;
+  syncedAt: number | null;
+  lastSyncAttemptAt: number | null;
+  lastSyncError: string | null;
+}
+
+interface Row {
+  appid: string;
+  trial_used: number;
+  synced_at: number | null;
+  all_units: string | null;
+  effective_use: string | null;
+  snap_trial_all: number | null;
+  snap_trial_used: number | null;
+  recent_average: string | null;
+  charged_since_sync: number | string;
+  charged_last_week: number | string;
+  own_left: number | string;
+  allocated_left: number | string;
+}
+
+/**
+ * Quota for any number of apps in ONE database query (and one cache round trip for the
+ * sync status), so `apps` costs the same for 1 or 50 apps. Numbers come from WeChat's
+ * last usage sync, minus the charges the gateway recorded since; before any sync, from
+ * the mirror's own ledger.
+ */
+export class QuotaService {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly apps: ReadonlyMap<string, AppConfig>,
+    private readonly usage: UsageSync,
+    private readonly thresholds: (appid: string) => AlertThresholds | undefined,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async load(appids: readonly string[]): Promise<(Quota | Error)[]> {
+    const now = this.now();
+    const known = appids.filter((a) => this.apps.has(a));
+    const [rows, statuses] = await Promise.all([known.length ? this.query(known, now) : Promise.resolve([] as Row[]), this.usage.statuses(known)]);
+    const byApp = new Map(rows.map((r) => [r.appid, r]));
+    return appids.map((appid) => {
+      const app = this.apps.get(appid);
+      if (!app) return new Error(`app ${appid} is not configured`);
+      // Rows exist for every configured app (registered at start-up); a missing one reads as untouched.
+      const row = byApp.get(appid) ?? emptyRow(appid);
+      return this.toQuota(app, row, statuses.get(appid), now);
+    });
+  }
+
+  private async query(appids: string[], now: number): Promise<Row[]> {
+    const weekAgo = now - 7 * DAY_MS;
+    const { rows } = await sql<Row>`
+      select t.appid, t.trial_used,
+        s.synced_at, s.all_units, s.effective_use, s.trial_all as snap_trial_all, s.trial_used as snap_trial_used, s.recent_average,
+        (select count(*) from charges c
+          where c.appid = t.appid and c.status = 'confirmed' and c.source <> 'exempt'
+            and c.created_at > coalesce(s.synced_at, -1)) as charged_since_sync,
+        (select count(*) from charges c
+          where c.appid = t.appid and c.status = 'confirmed' and c.created_at > ${weekAgo}) as charged_last_week,
+        (select coalesce(sum(p.units_all - p.units_used), 0) from packs p
+          where p.owner_kind = 'app' and p.owner_id = t.appid and p.refund_requested_at is null
+            and p.effective_at <= ${now} and p.expires_at > ${now}) as own_left,
+        (select coalesce(sum(a.units_all - a.units_used), 0) from allocations a join packs gp on gp.id = a.pack_id
+          where a.appid = t.appid and gp.refund_requested_at is null
+            and gp.effective_at <= ${now} and gp.expires_at > ${now}) as allocated_left
+      from app_trials t
+      left join usage_snapshots s on s.id = (
+        select s2.id from usage_snapshots s2 where s2.appid = t.appid order by s2.synced_at desc, s2.id desc limit 1)
+      where t.appid in (${sql.join(appids)})
+    `.execute(this.db);
+    return rows;
+  }
+
+  private toQuota(app: AppConfig, r: Row, status: { lastAttemptAt: number; lastError: string | null } | undefined, now: number): Quota {
+    const ex = exemption({ subjectType: app.subjectType, category: app.category });
+    const chargesSinceSync = Number(r.charged_since_sync);
+    let basis: Quota['basis'];
+    let trialUsed: number;
+    let trialRemaining: number;
+    let remaining: number;
+    let estimatedRemaining: number;
+    if (r.synced_at !== null && r.all_units !== null && r.effective_use !== null) {
+      basis = 'WECHAT';
+      trialUsed = r.snap_trial_used ?? 0;
+      trialRemaining = Math.max(0, (r.snap_trial_all ?? TRIAL_UNITS) - trialUsed);
+      remaining = clampToNumber(BigInt(r.all_units) - BigInt(r.effective_use));
+      estimatedRemaining = Math.max(0, remaining - chargesSinceSync);
+    } else {
+      basis = 'LEDGER';
+      trialUsed = r.trial_used;
+      trialRemaining = Math.max(0, TRIAL_UNITS - trialUsed);
+      remaining = trialRemaining + Number(r.own_left) + Number(r.allocated_left);
+      estimatedRemaining = remaining;
+    }
+    const dailyAverage = r.recent_average !== null ? Number(r.recent_average) : Number(r.charged_last_week) / 7;
+    const forecast = ex.exempt ? { daysLeft: null, exhaustionDate: null } : forecastExhaustion({ remaining: estimatedRemaining, dailyAverage, nowMs: now });
+    return {
+      appid: app.appid,
+      exempt: ex.exempt,
+      exemptionRule: ex.rule,
+      basis,
+      trialUsed,
+      trialRemaining,
+      packsRemaining: Math.max(0, remaining - trialRemaining),
+      remaining,
+      chargesSinceSync,
+      estimatedRemaining,
+      dailyAverage,
+      daysLeft: forecast.daysLeft,
+      forecastExhaustionDate: forecast.exhaustionDate,
+      lowQuota: isLow({ appid: app.appid, remaining: estimatedRemaining, daysLeft: forecast.daysLeft, exempt: ex.exempt }, this.thresholds(app.appid)),
+      syncedAt: r.synced_at,
+      lastSyncAttemptAt: status?.lastAttemptAt ?? null,
+      lastSyncError: status?.lastError ?? null,
+    };
+  }
+}
+
+function emptyRow(appid: string): Row {
+  return {
+    appid,
+    trial_used: 0,
+    synced_at: null,
+    all_units: null,
+    effective_use: null,
+    snap_trial_all: null,
+    snap_trial_used: null,
+    recent_average: null,
+    charged_since_sync: 0,
+    charged_last_week: 0,
+    own_left: 0,
+    allocated_left: 0,
+  };
+}
+
+/** GraphQL Int is 32-bit; unit counts beyond it are clamped rather than wrapped. */
+function clampToNumber(v: bigint): number {
+  if (v < 0n) return 0;
+  return v > 2_147_483_647n ? 2_147_483_647 : Number(v);
+}

@@ -1,0 +1,158 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BACKENDS } from '../support/backends.js';
+import { openStore, type Store } from '../../src/store/db.js';
+import { BillingLedger, LedgerInputError } from '../../src/billing/ledger.js';
+import type { AppConfig } from '../../src/config.js';
+import { DAY_MS } from '../../src/billing/rules.js';
+
+const NOW = Date.parse('2026-06-01T04:00:00Z');
+const hex = () => randomBytes(8).toString('hex');
+const uniq = () => randomBytes(12).toString('base64url');
+
+function appConfig(overrides: Partial<AppConfig> = {}): AppConfig {
+  return { appid: `wx${hex()}`, secret: 's', product: 'quick', subjectType: 'enterprise', category: undefined, purposes: ['login'], lowQuota: undefined, ...overrides };
+}
+
+describe.each(BACKENDS)('BillingLedger on $name', (backend) => {
+  let store: Store;
+  let dir: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'wxphone-ledger-'));
+    store = await openStore(backend.databaseUrl ?? `file:${join(dir, 'l.db')}`, { poolSize: 20 });
+  });
+  afterAll(async () => {
+    await store?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function ledgerFor(...apps: AppConfig[]) {
+    return new BillingLedger(store.db, new Map(apps.map((a) => [a.appid, a])));
+  }
+  const charge = (ledger: BillingLedger, appid: string, status: 'confirmed' | 'unconfirmed' = 'confirmed', codeHash = uniq()) =>
+    store.db.transaction().execute((trx) => ledger.recordCharge(trx, { codeHash, appid, status, now: NOW }));
+  const setTrialUsed = (appid: string, used: number) =>
+    store.db.insertInto('app_trials').values({ appid, trial_used: used, updated_at: NOW }).onConflict((oc) => oc.column('appid').doUpdateSet({ trial_used: used })).execute();
+  const buy = (ledger: BillingLedger, appid: string, units: number, paidDaysAgo: number, validityDays: number) =>
+    ledger.recordPackPurchase({ owner: { kind: 'app', appid }, units, paidAt: NOW - paidDaysAgo * DAY_MS, validityDays, pricePaidMilli: units * 30 }, NOW);
+
+  it('draws the trial first, then the pack that expires soonest, then records the charge as unfunded', async () => {
+    const app = appConfig();
+    const ledger = ledgerFor(app);
+    await ledger.registerApps(NOW);
+    await setTrialUsed(app.appid, 999);
+    const b = await buy(ledger, app.appid, 2, 1, 10); // expires in 9 days
+    const c = await buy(ledger, app.appid, 1, 1, 5); // expires in 4 days: drawn first
+    const sources = [];
+    for (let i = 0; i < 5; i++) sources.push(await charge(ledger, app.appid));
+    expect(sources.map((s) => [s.source, s.packId])).toEqual([
+      ['trial', null],
+      ['pack', c.id],
+      ['pack', b.id],
+      ['pack', b.id],
+      ['unfunded', null],
+    ]);
+    expect(sources.map((s) => s.priceMilli)).toEqual([0, 30, 30, 30, 30]);
+  });
+
+  it('exempt apps draw nothing and cost nothing (a government app, 50 charges)', async () => {
+    const app = appConfig({ subjectType: 'government' });
+    const ledger = ledgerFor(app);
+    await ledger.registerApps(NOW);
+    for (let i = 0; i < 50; i++) expect(await charge(ledger, app.appid)).toMatchObject({ source: 'exempt', priceMilli: 0 });
+    const trial = await store.db.selectFrom('app_trials').select('trial_used').where('appid', '=', app.appid).executeTakeFirstOrThrow();
+    expect(trial.trial_used).toBe(0);
+  });
+
+  it('a code is charged once: a second record of it draws nothing; unconfirmed codes are recorded but not drawn', async () => {
+    const app = appConfig();
+    const ledger = ledgerFor(app);
+    const code = uniq();
+    expect((await charge(ledger, app.appid, 'confirmed', code)).recorded).toBe(true);
+    expect(await charge(ledger, app.appid, 'confirmed', code)).toMatchObject({ recorded: false, source: 'trial' });
+    expect(await charge(ledger, app.appid, 'unconfirmed')).toMatchObject({ status: 'unconfirmed', source: null, recorded: true });
+    const trial = await store.db.selectFrom('app_trials').select('trial_used').where('appid', '=', app.appid).executeTakeFirstOrThrow();
+    expect(trial.trial_used).toBe(1);
+  });
+
+  it('refunds: within 7 days and unused only, saying which rule forbids; a refunded pack is never drawn', async () => {
+    const app = appConfig();
+    const ledger = ledgerFor(app);
+    await setTrialUsed(app.appid, 1000);
+    const fresh = await buy(ledger, app.appid, 5, 6, 30);
+    const old = await buy(ledger, app.appid, 5, 8, 30);
+    expect(await ledger.requestRefund(old.id, NOW)).toEqual({ ok: false, rule: 'REFUND_WINDOW_PASSED' });
+    const used = await buy(ledger, app.appid, 5, 6, 20); // expires soonest: drawn next
+    expect((await charge(ledger, app.appid)).packId).toBe(used.id);
+    expect(await ledger.requestRefund(used.id, NOW)).toEqual({ ok: false, rule: 'PACK_USED' });
+    expect(await ledger.requestRefund(fresh.id, NOW)).toMatchObject({ ok: true });
+    expect(await ledger.requestRefund(fresh.id, NOW)).toEqual({ ok: false, rule: 'ALREADY_REQUESTED' });
+    for (let i = 0; i < 10; i++) expect((await charge(ledger, app.appid)).packId).not.toBe(fresh.id);
+    const views = await ledger.packsFor(app.appid, NOW);
+    expect(views.find((v) => v.id === fresh.id)?.status).toBe('REFUNDED');
+  });
+
+  it('a pack paid before the charging start date takes effect on it (Asia/Shanghai)', async () => {
+    const app = appConfig();
+    const ledger = new BillingLedger(store.db, new Map([[app.appid, app]]), { chargingStartDate: '2023-08-28' });
+    const pack = await ledger.recordPackPurchase({ owner: { kind: 'app', appid: app.appid }, units: 10, paidAt: Date.parse('2023-08-01T02:00:00Z'), validityDays: 365, pricePaidMilli: 300 }, NOW);
+    expect(new Date(pack.effective_at).toISOString()).toBe('2023-08-27T16:00:00.000Z'); // 2023-08-28 00:00 CST
+    expect(new Date(pack.expires_at).toISOString()).toBe('2024-08-26T16:00:00.000Z'); // 2024-08-27 00:00 CST
+  });
+
+  it('procurement groups: allocations only to members and within the pack, drawn in expiry order with own packs, moved never below use', async () => {
+    const a = appConfig();
+    const b = appConfig();
+    const outsider = appConfig();
+    const ledger = ledgerFor(a, b, outsider);
+    for (const app of [a, b]) await setTrialUsed(app.appid, 1000);
+    const group = await ledger.createGroup(`group-${hex()}`, [a.appid, b.appid], NOW);
+    await expect(ledger.createGroup(group.name, [a.appid], NOW)).rejects.toBeInstanceOf(LedgerInputError);
+    const gp = await ledger.recordPackPurchase({ owner: { kind: 'group', groupId: group.id }, units: 10, paidAt: NOW - DAY_MS, validityDays: 3, pricePaidMilli: 300 }, NOW);
+    await expect(ledger.allocate(gp.id, outsider.appid, 1, NOW)).rejects.toThrow(/not a member/);
+    await expect(ledger.allocate(gp.id, a.appid, 11, NOW)).rejects.toThrow(/unallocated/);
+    const alloc = await ledger.allocate(gp.id, a.appid, 6, NOW);
+    await ledger.allocate(gp.id, b.appid, 4, NOW);
+    await expect(ledger.allocate(gp.id, b.appid, 1, NOW)).rejects.toThrow(/only 0 units/);
+    const own = await buy(ledger, a.appid, 5, 1, 30); // expires later than the group pack
+    const drawn = [];
+    for (let i = 0; i < 7; i++) drawn.push(await charge(ledger, a.appid));
+    expect(drawn.slice(0, 6).every((d) => d.source === 'allocation' && d.allocationId === alloc.id)).toBe(true);
+    expect(drawn[6]).toMatchObject({ source: 'pack', packId: own.id });
+    // a used all 6 of its allocation: nothing can be moved away from it.
+    await expect(ledger.moveUnits(alloc.id, b.appid, 1, NOW)).rejects.toThrow(/fewer than 1 unused/);
+    const bAlloc = (await ledger.packsFor(b.appid, NOW)).find((p) => p.kind === 'allocation')!;
+    const moved = await ledger.moveUnits(bAlloc.id, a.appid, 3, NOW);
+    expect(moved.from.units_all).toBe(1);
+    expect(moved.to.units_all).toBe(9);
+    const groups = await ledger.groups();
+    const g = groups.find((x) => x.id === group.id)!;
+    expect(g.packs[0]).toMatchObject({ allocated: 10, used: 6 });
+  });
+
+  it('concurrent charges never overdraw the trial or a pack, and never charge one code twice', async () => {
+    const app = appConfig();
+    const ledger = ledgerFor(app);
+    await setTrialUsed(app.appid, 990);
+    const pack = await buy(ledger, app.appid, 50, 1, 30);
+    const results = await Promise.all(Array.from({ length: 100 }, () => charge(ledger, app.appid)));
+    const count = (s: string) => results.filter((r) => r.source === s).length;
+    expect(count('trial')).toBe(10);
+    expect(count('pack')).toBe(50);
+    expect(count('unfunded')).toBe(40);
+    const row = await store.db.selectFrom('packs').select('units_used').where('id', '=', pack.id).executeTakeFirstOrThrow();
+    expect(row.units_used).toBe(50);
+    const trial = await store.db.selectFrom('app_trials').select('trial_used').where('appid', '=', app.appid).executeTakeFirstOrThrow();
+    expect(trial.trial_used).toBe(1000);
+
+    const code = uniq();
+    const same = await Promise.all(Array.from({ length: 30 }, () => charge(ledger, app.appid, 'confirmed', code).catch((e) => e)));
+    // On PostgreSQL the losers of the insert race see the winner's row once it commits.
+    expect(same.filter((r) => !(r instanceof Error) && r.recorded)).toHaveLength(1);
+    const rows = await store.db.selectFrom('charges').select('code_hash').where('code_hash', '=', code).execute();
+    expect(rows).toHaveLength(1);
+  });
+});
