@@ -20,7 +20,7 @@ const config: CodegenConfig = {
         enumsAsTypes: true,
         useTypeImports: true,
         avoidOptionals: { field: true, inputValue: false, object: false, defaultValue: false },
-        scalars: { ID: 'string' },
+        scalars: { ID: 'string', DateTime: 'string' },
       },
     },
   },

@@ -4,6 +4,19 @@ type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 /** Internal type. DO NOT USE DIRECTLY. */
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
 import type { DocumentNode } from 'graphql';
+/** What the getPhoneNumber button's callback gave the mini program. */
+export type ButtonOutcome =
+  /** errno 1400001: no quota left. */
+  | 'NO_QUOTA'
+  /** Any other failure (give errno). */
+  | 'OTHER'
+  /** errno 104 or 112: privacy agreement not authorised / API not declared. */
+  | 'PRIVACY'
+  /** A code was issued (WeChat charged one unit). */
+  | 'SUCCESS'
+  /** errMsg "getPhoneNumber:fail user deny" (or ":fail:user deny" on Android). */
+  | 'USER_DENY';
+
 /** Legacy flow (base library before 2.21.2): a wx.login code plus the encrypted data from the button. */
 export type DecryptPhoneNumberInput = {
   appid?: string | null | undefined;
@@ -39,6 +52,188 @@ export type ExchangePhoneCodeInput = {
   /** Why the number is needed, recorded as consent; one of the app's configured purposes. */
   purpose: string;
 };
+
+/** Which of WeChat's free-of-charge rules (免费规则) applies. */
+export type ExemptionRule =
+  /** Verified subject is a government body or a non-profit organisation. */
+  | 'GOVERNMENT_OR_NON_PROFIT'
+  /** Public institution (事业单位) in the 政务民生 category. */
+  | 'PUBLIC_INSTITUTION_GOV_SERVICES'
+  /** Category 公立医疗机构 or 学历教育（学校）. */
+  | 'PUBLIC_MEDICAL_OR_EDUCATION';
+
+export type PackKind =
+  /** The app's share of a procurement group's pack. */
+  | 'ALLOCATION'
+  /** Bought by the app's own account. */
+  | 'OWN';
+
+export type PackStatus =
+  | 'EXPIRED'
+  | 'IN_EFFECT'
+  | 'NOT_YET_EFFECTIVE'
+  | 'REFUNDED'
+  | 'USED_UP';
+
+export type QuotaBasis =
+  /** Never synced: the gateway's own ledger. */
+  | 'LEDGER'
+  /** WeChat's usage API at the last sync, minus the charges recorded since. */
+  | 'WECHAT';
+
+/** A pack bought in the WeChat console, for an app (appid) or a procurement group (groupId). */
+export type RecordPackPurchaseInput = {
+  appid?: string | null | undefined;
+  groupId?: string | null | undefined;
+  paidAt: string;
+  /** What was paid, in milli-yuan (厘): 1 yuan = 1000. */
+  pricePaidMilli: number;
+  units: number;
+  validityDays: number;
+  /** The pack's id in WeChat's usage API, if known. */
+  wechatPkgId?: string | null | undefined;
+};
+
+export type RefundRefusalRule =
+  /** A refund was already requested. */
+  | 'ALREADY_REQUESTED'
+  /** At least one unit was used: no refund. */
+  | 'PACK_USED'
+  /** More than 7 days after payment: no refund. */
+  | 'REFUND_WINDOW_PASSED';
+
+export type ReportButtonOutcomeInput = {
+  appid?: string | null | undefined;
+  /** Your id for this tap: a repeated report with the same id is counted once. */
+  clientEventId?: string | null | undefined;
+  /** For SUCCESS: the code the button gave. Only its keyed hash is kept; it links the report to the code. */
+  code?: string | null | undefined;
+  errno?: number | null | undefined;
+  /** When the user tapped; defaults to now. */
+  occurredAt?: string | null | undefined;
+  outcome: ButtonOutcome;
+};
+
+export type QuotaFieldsFragment = { appid: string, exempt: boolean, exemptionRule: ExemptionRule | null, basis: QuotaBasis, trialUsed: number, trialRemaining: number, packsRemaining: number, remaining: number, chargesSinceSync: number, estimatedRemaining: number, dailyAverage: number, daysLeft: number | null, forecastExhaustionDate: string | null, lowQuota: boolean, syncedAt: string | null, syncAgeSeconds: number | null, lastSyncAttemptAt: string | null, lastSyncError: string | null };
+
+export type PackFieldsFragment = { id: string, kind: PackKind, packId: string, groupId: string | null, product: string, unitsAll: number, unitsUsed: number, unitsLeft: number, status: PackStatus, paidAt: string, effectiveAt: string, expiresAt: string, validityDays: number, pricePaidMilli: number, pricePaidYuan: string, wechatPkgId: string | null, refundRequestedAt: string | null };
+
+export type QuotaQueryVariables = Exact<{
+  appid: string;
+}>;
+
+
+export type QuotaQuery = { quota: { appid: string, exempt: boolean, exemptionRule: ExemptionRule | null, basis: QuotaBasis, trialUsed: number, trialRemaining: number, packsRemaining: number, remaining: number, chargesSinceSync: number, estimatedRemaining: number, dailyAverage: number, daysLeft: number | null, forecastExhaustionDate: string | null, lowQuota: boolean, syncedAt: string | null, syncAgeSeconds: number | null, lastSyncAttemptAt: string | null, lastSyncError: string | null } };
+
+export type AppsQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type AppsQuery = { apps: Array<{ appid: string, product: string, exemption: { exempt: boolean, rule: ExemptionRule | null }, quota: { appid: string, exempt: boolean, exemptionRule: ExemptionRule | null, basis: QuotaBasis, trialUsed: number, trialRemaining: number, packsRemaining: number, remaining: number, chargesSinceSync: number, estimatedRemaining: number, dailyAverage: number, daysLeft: number | null, forecastExhaustionDate: string | null, lowQuota: boolean, syncedAt: string | null, syncAgeSeconds: number | null, lastSyncAttemptAt: string | null, lastSyncError: string | null } }> };
+
+export type ExemptionQueryVariables = Exact<{
+  appid: string;
+}>;
+
+
+export type ExemptionQuery = { exemption: { appid: string, exempt: boolean, rule: ExemptionRule | null, subjectType: string, category: string | null } };
+
+export type PacksQueryVariables = Exact<{
+  appid: string;
+  status?: PackStatus | null | undefined;
+}>;
+
+
+export type PacksQuery = { packs: Array<{ id: string, kind: PackKind, packId: string, groupId: string | null, product: string, unitsAll: number, unitsUsed: number, unitsLeft: number, status: PackStatus, paidAt: string, effectiveAt: string, expiresAt: string, validityDays: number, pricePaidMilli: number, pricePaidYuan: string, wechatPkgId: string | null, refundRequestedAt: string | null }> };
+
+export type ProcurementGroupsQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type ProcurementGroupsQuery = { procurementGroups: Array<{ id: string, name: string, members: Array<string>, packs: Array<{ allocated: number, unallocated: number, used: number, pack: { id: string, unitsAll: number }, allocations: Array<{ id: string, appid: string, unitsAll: number, unitsUsed: number }> }> }> };
+
+export type ReconciliationQueryVariables = Exact<{
+  appid: string;
+  from: string;
+  to: string;
+}>;
+
+
+export type ReconciliationQuery = { reconciliation: { appid: string, exempt: boolean, windowFrom: string | null, windowTo: string | null, wechatCharged: number | null, confirmed: number, unconfirmed: number, reportedSuccessUnseen: number, unconfirmedCharged: number, explained: number, unexplained: number, overCounted: number, note: string | null, reported: { success: number, userDeny: number, noQuota: number, privacy: number, other: number } } };
+
+export type SyncUsageMutationVariables = Exact<{
+  appid: string;
+}>;
+
+
+export type SyncUsageMutation = { syncUsage:
+    | { __typename: 'UsageSyncFailed', message: string, lastSyncedAt: string | null }
+    | { __typename: 'UsageSynced', quota: { appid: string, exempt: boolean, exemptionRule: ExemptionRule | null, basis: QuotaBasis, trialUsed: number, trialRemaining: number, packsRemaining: number, remaining: number, chargesSinceSync: number, estimatedRemaining: number, dailyAverage: number, daysLeft: number | null, forecastExhaustionDate: string | null, lowQuota: boolean, syncedAt: string | null, syncAgeSeconds: number | null, lastSyncAttemptAt: string | null, lastSyncError: string | null } }
+   };
+
+export type RecordPackPurchaseMutationVariables = Exact<{
+  input: RecordPackPurchaseInput;
+}>;
+
+
+export type RecordPackPurchaseMutation = { recordPackPurchase:
+    | { __typename: 'BillingInputError', message: string }
+    | { __typename: 'PackRecord', id: string, ownerKind: string, ownerId: string, unitsAll: number, effectiveAt: string, expiresAt: string }
+   };
+
+export type RequestPackRefundMutationVariables = Exact<{
+  packId: string;
+}>;
+
+
+export type RequestPackRefundMutation = { requestPackRefund:
+    | { __typename: 'BillingInputError', message: string }
+    | { __typename: 'RefundRefused', rule: RefundRefusalRule, message: string }
+    | { __typename: 'RefundRequested', pack: { id: string, refundRequestedAt: string | null } }
+   };
+
+export type CreateProcurementGroupMutationVariables = Exact<{
+  name: string;
+  members: Array<string> | string;
+}>;
+
+
+export type CreateProcurementGroupMutation = { createProcurementGroup:
+    | { __typename: 'BillingInputError', message: string }
+    | { __typename: 'ProcurementGroup', id: string, name: string, members: Array<string> }
+   };
+
+export type AllocateUnitsMutationVariables = Exact<{
+  packId: string;
+  appid: string;
+  units: number;
+}>;
+
+
+export type AllocateUnitsMutation = { allocateUnits:
+    | { __typename: 'Allocation', id: string, appid: string, unitsAll: number, unitsUsed: number }
+    | { __typename: 'BillingInputError', message: string }
+   };
+
+export type MoveUnitsMutationVariables = Exact<{
+  allocationId: string;
+  toAppid: string;
+  units: number;
+}>;
+
+
+export type MoveUnitsMutation = { moveUnits:
+    | { __typename: 'BillingInputError', message: string }
+    | { __typename: 'UnitsMoved', from: { id: string, appid: string, unitsAll: number, unitsUsed: number }, to: { id: string, appid: string, unitsAll: number, unitsUsed: number } }
+   };
+
+export type ReportButtonOutcomeMutationVariables = Exact<{
+  input: ReportButtonOutcomeInput;
+}>;
+
+
+export type ReportButtonOutcomeMutation = { reportButtonOutcome:
+    | { __typename: 'ButtonOutcomeRecorded', id: string, duplicate: boolean }
+    | { __typename: 'InvalidInputError', code: ExchangeErrorCode, message: string, field: string }
+   };
 
 type ExchangeErrorFields_AppMismatchError_Fragment = { __typename: 'AppMismatchError', code: ExchangeErrorCode, message: string, retryable: boolean };
 
@@ -128,14 +323,68 @@ export type SessionQueryVariables = Exact<{ [key: string]: never; }>;
 
 export type SessionQuery = { session: { subject: string, appid: string | null, scopes: Array<string>, expiresAt: string } };
 
+export const QuotaFieldsFragmentDoc = {"kind":"Document","definitions":[{"kind":"FragmentDefinition","name":{"kind":"Name","value":"QuotaFields"},"typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"Quota"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"appid"}},{"kind":"Field","name":{"kind":"Name","value":"exempt"}},{"kind":"Field","name":{"kind":"Name","value":"exemptionRule"}},{"kind":"Field","name":{"kind":"Name","value":"basis"}},{"kind":"Field","name":{"kind":"Name","value":"trialUsed"}},{"kind":"Field","name":{"kind":"Name","value":"trialRemaining"}},{"kind":"Field","name":{"kind":"Name","value":"packsRemaining"}},{"kind":"Field","name":{"kind":"Name","value":"remaining"}},{"kind":"Field","name":{"kind":"Name","value":"chargesSinceSync"}},{"kind":"Field","name":{"kind":"Name","value":"estimatedRemaining"}},{"kind":"Field","name":{"kind":"Name","value":"dailyAverage"}},{"kind":"Field","name":{"kind":"Name","value":"daysLeft"}},{"kind":"Field","name":{"kind":"Name","value":"forecastExhaustionDate"}},{"kind":"Field","name":{"kind":"Name","value":"lowQuota"}},{"kind":"Field","name":{"kind":"Name","value":"syncedAt"}},{"kind":"Field","name":{"kind":"Name","value":"syncAgeSeconds"}},{"kind":"Field","name":{"kind":"Name","value":"lastSyncAttemptAt"}},{"kind":"Field","name":{"kind":"Name","value":"lastSyncError"}}]}}]} as unknown as DocumentNode;
+export const PackFieldsFragmentDoc = {"kind":"Document","definitions":[{"kind":"FragmentDefinition","name":{"kind":"Name","value":"PackFields"},"typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"Pack"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"id"}},{"kind":"Field","name":{"kind":"Name","value":"kind"}},{"kind":"Field","name":{"kind":"Name","value":"packId"}},{"kind":"Field","name":{"kind":"Name","value":"groupId"}},{"kind":"Field","name":{"kind":"Name","value":"product"}},{"kind":"Field","name":{"kind":"Name","value":"unitsAll"}},{"kind":"Field","name":{"kind":"Name","value":"unitsUsed"}},{"kind":"Field","name":{"kind":"Name","value":"unitsLeft"}},{"kind":"Field","name":{"kind":"Name","value":"status"}},{"kind":"Field","name":{"kind":"Name","value":"paidAt"}},{"kind":"Field","name":{"kind":"Name","value":"effectiveAt"}},{"kind":"Field","name":{"kind":"Name","value":"expiresAt"}},{"kind":"Field","name":{"kind":"Name","value":"validityDays"}},{"kind":"Field","name":{"kind":"Name","value":"pricePaidMilli"}},{"kind":"Field","name":{"kind":"Name","value":"pricePaidYuan"}},{"kind":"Field","name":{"kind":"Name","value":"wechatPkgId"}},{"kind":"Field","name":{"kind":"Name","value":"refundRequestedAt"}}]}}]} as unknown as DocumentNode;
 export const ExchangeErrorFieldsFragmentDoc = {"kind":"Document","definitions":[{"kind":"FragmentDefinition","name":{"kind":"Name","value":"ExchangeErrorFields"},"typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"ExchangeError"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"__typename"}},{"kind":"Field","name":{"kind":"Name","value":"code"}},{"kind":"Field","name":{"kind":"Name","value":"message"}},{"kind":"Field","name":{"kind":"Name","value":"retryable"}}]}}]} as unknown as DocumentNode;
 export const VerifiedPhoneFieldsFragmentDoc = {"kind":"Document","definitions":[{"kind":"FragmentDefinition","name":{"kind":"Name","value":"VerifiedPhoneFields"},"typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"PhoneNumberVerified"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"__typename"}},{"kind":"Field","name":{"kind":"Name","value":"phoneNumber"}},{"kind":"Field","name":{"kind":"Name","value":"purePhoneNumber"}},{"kind":"Field","name":{"kind":"Name","value":"countryCode"}},{"kind":"Field","name":{"kind":"Name","value":"watermark"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"appid"}},{"kind":"Field","name":{"kind":"Name","value":"timestamp"}}]}},{"kind":"Field","name":{"kind":"Name","value":"replayed"}}]}}]} as unknown as DocumentNode;
+export const QuotaDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"query","name":{"kind":"Name","value":"Quota"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"appid"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"String"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"quota"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"appid"},"value":{"kind":"Variable","name":{"kind":"Name","value":"appid"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"FragmentSpread","name":{"kind":"Name","value":"QuotaFields"}}]}}]}},{"kind":"FragmentDefinition","name":{"kind":"Name","value":"QuotaFields"},"typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"Quota"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"appid"}},{"kind":"Field","name":{"kind":"Name","value":"exempt"}},{"kind":"Field","name":{"kind":"Name","value":"exemptionRule"}},{"kind":"Field","name":{"kind":"Name","value":"basis"}},{"kind":"Field","name":{"kind":"Name","value":"trialUsed"}},{"kind":"Field","name":{"kind":"Name","value":"trialRemaining"}},{"kind":"Field","name":{"kind":"Name","value":"packsRemaining"}},{"kind":"Field","name":{"kind":"Name","value":"remaining"}},{"kind":"Field","name":{"kind":"Name","value":"chargesSinceSync"}},{"kind":"Field","name":{"kind":"Name","value":"estimatedRemaining"}},{"kind":"Field","name":{"kind":"Name","value":"dailyAverage"}},{"kind":"Field","name":{"kind":"Name","value":"daysLeft"}},{"kind":"Field","name":{"kind":"Name","value":"forecastExhaustionDate"}},{"kind":"Field","name":{"kind":"Name","value":"lowQuota"}},{"kind":"Field","name":{"kind":"Name","value":"syncedAt"}},{"kind":"Field","name":{"kind":"Name","value":"syncAgeSeconds"}},{"kind":"Field","name":{"kind":"Name","value":"lastSyncAttemptAt"}},{"kind":"Field","name":{"kind":"Name","value":"lastSyncError"}}]}}]} as unknown as DocumentNode;
+export const AppsDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"query","name":{"kind":"Name","value":"Apps"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"apps"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"appid"}},{"kind":"Field","name":{"kind":"Name","value":"product"}},{"kind":"Field","name":{"kind":"Name","value":"exemption"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"exempt"}},{"kind":"Field","name":{"kind":"Name","value":"rule"}}]}},{"kind":"Field","name":{"kind":"Name","value":"quota"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"FragmentSpread","name":{"kind":"Name","value":"QuotaFields"}}]}}]}}]}},{"kind":"FragmentDefinition","name":{"kind":"Name","value":"QuotaFields"},"typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"Quota"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"appid"}},{"kind":"Field","name":{"kind":"Name","value":"exempt"}},{"kind":"Field","name":{"kind":"Name","value":"exemptionRule"}},{"kind":"Field","name":{"kind":"Name","value":"basis"}},{"kind":"Field","name":{"kind":"Name","value":"trialUsed"}},{"kind":"Field","name":{"kind":"Name","value":"trialRemaining"}},{"kind":"Field","name":{"kind":"Name","value":"packsRemaining"}},{"kind":"Field","name":{"kind":"Name","value":"remaining"}},{"kind":"Field","name":{"kind":"Name","value":"chargesSinceSync"}},{"kind":"Field","name":{"kind":"Name","value":"estimatedRemaining"}},{"kind":"Field","name":{"kind":"Name","value":"dailyAverage"}},{"kind":"Field","name":{"kind":"Name","value":"daysLeft"}},{"kind":"Field","name":{"kind":"Name","value":"forecastExhaustionDate"}},{"kind":"Field","name":{"kind":"Name","value":"lowQuota"}},{"kind":"Field","name":{"kind":"Name","value":"syncedAt"}},{"kind":"Field","name":{"kind":"Name","value":"syncAgeSeconds"}},{"kind":"Field","name":{"kind":"Name","value":"lastSyncAttemptAt"}},{"kind":"Field","name":{"kind":"Name","value":"lastSyncError"}}]}}]} as unknown as DocumentNode;
+export const ExemptionDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"query","name":{"kind":"Name","value":"Exemption"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"appid"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"String"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"exemption"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"appid"},"value":{"kind":"Variable","name":{"kind":"Name","value":"appid"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"appid"}},{"kind":"Field","name":{"kind":"Name","value":"exempt"}},{"kind":"Field","name":{"kind":"Name","value":"rule"}},{"kind":"Field","name":{"kind":"Name","value":"subjectType"}},{"kind":"Field","name":{"kind":"Name","value":"category"}}]}}]}}]} as unknown as DocumentNode;
+export const PacksDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"query","name":{"kind":"Name","value":"Packs"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"appid"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"String"}}}},{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"status"}},"type":{"kind":"NamedType","name":{"kind":"Name","value":"PackStatus"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"packs"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"appid"},"value":{"kind":"Variable","name":{"kind":"Name","value":"appid"}}},{"kind":"Argument","name":{"kind":"Name","value":"status"},"value":{"kind":"Variable","name":{"kind":"Name","value":"status"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"FragmentSpread","name":{"kind":"Name","value":"PackFields"}}]}}]}},{"kind":"FragmentDefinition","name":{"kind":"Name","value":"PackFields"},"typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"Pack"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"id"}},{"kind":"Field","name":{"kind":"Name","value":"kind"}},{"kind":"Field","name":{"kind":"Name","value":"packId"}},{"kind":"Field","name":{"kind":"Name","value":"groupId"}},{"kind":"Field","name":{"kind":"Name","value":"product"}},{"kind":"Field","name":{"kind":"Name","value":"unitsAll"}},{"kind":"Field","name":{"kind":"Name","value":"unitsUsed"}},{"kind":"Field","name":{"kind":"Name","value":"unitsLeft"}},{"kind":"Field","name":{"kind":"Name","value":"status"}},{"kind":"Field","name":{"kind":"Name","value":"paidAt"}},{"kind":"Field","name":{"kind":"Name","value":"effectiveAt"}},{"kind":"Field","name":{"kind":"Name","value":"expiresAt"}},{"kind":"Field","name":{"kind":"Name","value":"validityDays"}},{"kind":"Field","name":{"kind":"Name","value":"pricePaidMilli"}},{"kind":"Field","name":{"kind":"Name","value":"pricePaidYuan"}},{"kind":"Field","name":{"kind":"Name","value":"wechatPkgId"}},{"kind":"Field","name":{"kind":"Name","value":"refundRequestedAt"}}]}}]} as unknown as DocumentNode;
+export const ProcurementGroupsDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"query","name":{"kind":"Name","value":"ProcurementGroups"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"procurementGroups"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"id"}},{"kind":"Field","name":{"kind":"Name","value":"name"}},{"kind":"Field","name":{"kind":"Name","value":"members"}},{"kind":"Field","name":{"kind":"Name","value":"packs"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"pack"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"id"}},{"kind":"Field","name":{"kind":"Name","value":"unitsAll"}}]}},{"kind":"Field","name":{"kind":"Name","value":"allocated"}},{"kind":"Field","name":{"kind":"Name","value":"unallocated"}},{"kind":"Field","name":{"kind":"Name","value":"used"}},{"kind":"Field","name":{"kind":"Name","value":"allocations"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"id"}},{"kind":"Field","name":{"kind":"Name","value":"appid"}},{"kind":"Field","name":{"kind":"Name","value":"unitsAll"}},{"kind":"Field","name":{"kind":"Name","value":"unitsUsed"}}]}}]}}]}}]}}]} as unknown as DocumentNode;
+export const ReconciliationDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"query","name":{"kind":"Name","value":"Reconciliation"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"appid"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"String"}}}},{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"from"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"DateTime"}}}},{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"to"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"DateTime"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"reconciliation"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"appid"},"value":{"kind":"Variable","name":{"kind":"Name","value":"appid"}}},{"kind":"Argument","name":{"kind":"Name","value":"from"},"value":{"kind":"Variable","name":{"kind":"Name","value":"from"}}},{"kind":"Argument","name":{"kind":"Name","value":"to"},"value":{"kind":"Variable","name":{"kind":"Name","value":"to"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"appid"}},{"kind":"Field","name":{"kind":"Name","value":"exempt"}},{"kind":"Field","name":{"kind":"Name","value":"windowFrom"}},{"kind":"Field","name":{"kind":"Name","value":"windowTo"}},{"kind":"Field","name":{"kind":"Name","value":"wechatCharged"}},{"kind":"Field","name":{"kind":"Name","value":"confirmed"}},{"kind":"Field","name":{"kind":"Name","value":"unconfirmed"}},{"kind":"Field","name":{"kind":"Name","value":"reported"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"success"}},{"kind":"Field","name":{"kind":"Name","value":"userDeny"}},{"kind":"Field","name":{"kind":"Name","value":"noQuota"}},{"kind":"Field","name":{"kind":"Name","value":"privacy"}},{"kind":"Field","name":{"kind":"Name","value":"other"}}]}},{"kind":"Field","name":{"kind":"Name","value":"reportedSuccessUnseen"}},{"kind":"Field","name":{"kind":"Name","value":"unconfirmedCharged"}},{"kind":"Field","name":{"kind":"Name","value":"explained"}},{"kind":"Field","name":{"kind":"Name","value":"unexplained"}},{"kind":"Field","name":{"kind":"Name","value":"overCounted"}},{"kind":"Field","name":{"kind":"Name","value":"note"}}]}}]}}]} as unknown as DocumentNode;
+export const SyncUsageDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"mutation","name":{"kind":"Name","value":"SyncUsage"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"appid"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"String"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"syncUsage"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"appid"},"value":{"kind":"Variable","name":{"kind":"Name","value":"appid"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"__typename"}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"UsageSynced"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"quota"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"FragmentSpread","name":{"kind":"Name","value":"QuotaFields"}}]}}]}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"UsageSyncFailed"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"message"}},{"kind":"Field","name":{"kind":"Name","value":"lastSyncedAt"}}]}}]}}]}},{"kind":"FragmentDefinition","name":{"kind":"Name","value":"QuotaFields"},"typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"Quota"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"appid"}},{"kind":"Field","name":{"kind":"Name","value":"exempt"}},{"kind":"Field","name":{"kind":"Name","value":"exemptionRule"}},{"kind":"Field","name":{"kind":"Name","value":"basis"}},{"kind":"Field","name":{"kind":"Name","value":"trialUsed"}},{"kind":"Field","name":{"kind":"Name","value":"trialRemaining"}},{"kind":"Field","name":{"kind":"Name","value":"packsRemaining"}},{"kind":"Field","name":{"kind":"Name","value":"remaining"}},{"kind":"Field","name":{"kind":"Name","value":"chargesSinceSync"}},{"kind":"Field","name":{"kind":"Name","value":"estimatedRemaining"}},{"kind":"Field","name":{"kind":"Name","value":"dailyAverage"}},{"kind":"Field","name":{"kind":"Name","value":"daysLeft"}},{"kind":"Field","name":{"kind":"Name","value":"forecastExhaustionDate"}},{"kind":"Field","name":{"kind":"Name","value":"lowQuota"}},{"kind":"Field","name":{"kind":"Name","value":"syncedAt"}},{"kind":"Field","name":{"kind":"Name","value":"syncAgeSeconds"}},{"kind":"Field","name":{"kind":"Name","value":"lastSyncAttemptAt"}},{"kind":"Field","name":{"kind":"Name","value":"lastSyncError"}}]}}]} as unknown as DocumentNode;
+export const RecordPackPurchaseDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"mutation","name":{"kind":"Name","value":"RecordPackPurchase"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"input"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"RecordPackPurchaseInput"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"recordPackPurchase"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"input"},"value":{"kind":"Variable","name":{"kind":"Name","value":"input"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"__typename"}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"PackRecord"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"id"}},{"kind":"Field","name":{"kind":"Name","value":"ownerKind"}},{"kind":"Field","name":{"kind":"Name","value":"ownerId"}},{"kind":"Field","name":{"kind":"Name","value":"unitsAll"}},{"kind":"Field","name":{"kind":"Name","value":"effectiveAt"}},{"kind":"Field","name":{"kind":"Name","value":"expiresAt"}}]}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"BillingInputError"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"message"}}]}}]}}]}}]} as unknown as DocumentNode;
+export const RequestPackRefundDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"mutation","name":{"kind":"Name","value":"RequestPackRefund"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"packId"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"ID"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"requestPackRefund"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"packId"},"value":{"kind":"Variable","name":{"kind":"Name","value":"packId"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"__typename"}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"RefundRequested"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"pack"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"id"}},{"kind":"Field","name":{"kind":"Name","value":"refundRequestedAt"}}]}}]}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"RefundRefused"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"rule"}},{"kind":"Field","name":{"kind":"Name","value":"message"}}]}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"BillingInputError"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"message"}}]}}]}}]}}]} as unknown as DocumentNode;
+export const CreateProcurementGroupDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"mutation","name":{"kind":"Name","value":"CreateProcurementGroup"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"name"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"String"}}}},{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"members"}},"type":{"kind":"NonNullType","type":{"kind":"ListType","type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"String"}}}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"createProcurementGroup"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"name"},"value":{"kind":"Variable","name":{"kind":"Name","value":"name"}}},{"kind":"Argument","name":{"kind":"Name","value":"members"},"value":{"kind":"Variable","name":{"kind":"Name","value":"members"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"__typename"}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"ProcurementGroup"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"id"}},{"kind":"Field","name":{"kind":"Name","value":"name"}},{"kind":"Field","name":{"kind":"Name","value":"members"}}]}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"BillingInputError"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"message"}}]}}]}}]}}]} as unknown as DocumentNode;
+export const AllocateUnitsDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"mutation","name":{"kind":"Name","value":"AllocateUnits"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"packId"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"ID"}}}},{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"appid"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"String"}}}},{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"units"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"Int"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"allocateUnits"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"packId"},"value":{"kind":"Variable","name":{"kind":"Name","value":"packId"}}},{"kind":"Argument","name":{"kind":"Name","value":"appid"},"value":{"kind":"Variable","name":{"kind":"Name","value":"appid"}}},{"kind":"Argument","name":{"kind":"Name","value":"units"},"value":{"kind":"Variable","name":{"kind":"Name","value":"units"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"__typename"}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"Allocation"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"id"}},{"kind":"Field","name":{"kind":"Name","value":"appid"}},{"kind":"Field","name":{"kind":"Name","value":"unitsAll"}},{"kind":"Field","name":{"kind":"Name","value":"unitsUsed"}}]}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"BillingInputError"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"message"}}]}}]}}]}}]} as unknown as DocumentNode;
+export const MoveUnitsDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"mutation","name":{"kind":"Name","value":"MoveUnits"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"allocationId"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"ID"}}}},{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"toAppid"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"String"}}}},{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"units"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"Int"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"moveUnits"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"allocationId"},"value":{"kind":"Variable","name":{"kind":"Name","value":"allocationId"}}},{"kind":"Argument","name":{"kind":"Name","value":"toAppid"},"value":{"kind":"Variable","name":{"kind":"Name","value":"toAppid"}}},{"kind":"Argument","name":{"kind":"Name","value":"units"},"value":{"kind":"Variable","name":{"kind":"Name","value":"units"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"__typename"}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"UnitsMoved"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"from"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"id"}},{"kind":"Field","name":{"kind":"Name","value":"appid"}},{"kind":"Field","name":{"kind":"Name","value":"unitsAll"}},{"kind":"Field","name":{"kind":"Name","value":"unitsUsed"}}]}},{"kind":"Field","name":{"kind":"Name","value":"to"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"id"}},{"kind":"Field","name":{"kind":"Name","value":"appid"}},{"kind":"Field","name":{"kind":"Name","value":"unitsAll"}},{"kind":"Field","name":{"kind":"Name","value":"unitsUsed"}}]}}]}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"BillingInputError"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"message"}}]}}]}}]}}]} as unknown as DocumentNode;
+export const ReportButtonOutcomeDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"mutation","name":{"kind":"Name","value":"ReportButtonOutcome"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"input"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"ReportButtonOutcomeInput"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"reportButtonOutcome"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"input"},"value":{"kind":"Variable","name":{"kind":"Name","value":"input"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"__typename"}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"ButtonOutcomeRecorded"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"id"}},{"kind":"Field","name":{"kind":"Name","value":"duplicate"}}]}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"InvalidInputError"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"code"}},{"kind":"Field","name":{"kind":"Name","value":"message"}},{"kind":"Field","name":{"kind":"Name","value":"field"}}]}}]}}]}}]} as unknown as DocumentNode;
 export const ExchangePhoneCodeDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"mutation","name":{"kind":"Name","value":"ExchangePhoneCode"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"input"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"ExchangePhoneCodeInput"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"exchangePhoneCode"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"input"},"value":{"kind":"Variable","name":{"kind":"Name","value":"input"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"__typename"}},{"kind":"FragmentSpread","name":{"kind":"Name","value":"VerifiedPhoneFields"}},{"kind":"FragmentSpread","name":{"kind":"Name","value":"ExchangeErrorFields"}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"InvalidInputError"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"field"}}]}}]}}]}},{"kind":"FragmentDefinition","name":{"kind":"Name","value":"ExchangeErrorFields"},"typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"ExchangeError"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"__typename"}},{"kind":"Field","name":{"kind":"Name","value":"code"}},{"kind":"Field","name":{"kind":"Name","value":"message"}},{"kind":"Field","name":{"kind":"Name","value":"retryable"}}]}},{"kind":"FragmentDefinition","name":{"kind":"Name","value":"VerifiedPhoneFields"},"typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"PhoneNumberVerified"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"__typename"}},{"kind":"Field","name":{"kind":"Name","value":"phoneNumber"}},{"kind":"Field","name":{"kind":"Name","value":"purePhoneNumber"}},{"kind":"Field","name":{"kind":"Name","value":"countryCode"}},{"kind":"Field","name":{"kind":"Name","value":"watermark"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"appid"}},{"kind":"Field","name":{"kind":"Name","value":"timestamp"}}]}},{"kind":"Field","name":{"kind":"Name","value":"replayed"}}]}}]} as unknown as DocumentNode;
 export const DecryptPhoneNumberDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"mutation","name":{"kind":"Name","value":"DecryptPhoneNumber"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"input"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"DecryptPhoneNumberInput"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"decryptPhoneNumber"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"input"},"value":{"kind":"Variable","name":{"kind":"Name","value":"input"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"__typename"}},{"kind":"FragmentSpread","name":{"kind":"Name","value":"VerifiedPhoneFields"}},{"kind":"FragmentSpread","name":{"kind":"Name","value":"ExchangeErrorFields"}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"InvalidInputError"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"field"}}]}}]}}]}},{"kind":"FragmentDefinition","name":{"kind":"Name","value":"ExchangeErrorFields"},"typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"ExchangeError"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"__typename"}},{"kind":"Field","name":{"kind":"Name","value":"code"}},{"kind":"Field","name":{"kind":"Name","value":"message"}},{"kind":"Field","name":{"kind":"Name","value":"retryable"}}]}},{"kind":"FragmentDefinition","name":{"kind":"Name","value":"VerifiedPhoneFields"},"typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"PhoneNumberVerified"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"__typename"}},{"kind":"Field","name":{"kind":"Name","value":"phoneNumber"}},{"kind":"Field","name":{"kind":"Name","value":"purePhoneNumber"}},{"kind":"Field","name":{"kind":"Name","value":"countryCode"}},{"kind":"Field","name":{"kind":"Name","value":"watermark"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"appid"}},{"kind":"Field","name":{"kind":"Name","value":"timestamp"}}]}},{"kind":"Field","name":{"kind":"Name","value":"replayed"}}]}}]} as unknown as DocumentNode;
 export const SessionDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"query","name":{"kind":"Name","value":"Session"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"session"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"subject"}},{"kind":"Field","name":{"kind":"Name","value":"appid"}},{"kind":"Field","name":{"kind":"Name","value":"scopes"}},{"kind":"Field","name":{"kind":"Name","value":"expiresAt"}}]}}]}}]} as unknown as DocumentNode;
 export type Requester<C = {}> = <R, V>(doc: DocumentNode, vars?: V, options?: C) => Promise<R> | AsyncIterable<R>
 export function getSdk<C>(requester: Requester<C>) {
   return {
+    Quota(variables: QuotaQueryVariables, options?: C): Promise<QuotaQuery> {
+      return requester<QuotaQuery, QuotaQueryVariables>(QuotaDocument, variables, options) as Promise<QuotaQuery>;
+    },
+    Apps(variables?: AppsQueryVariables, options?: C): Promise<AppsQuery> {
+      return requester<AppsQuery, AppsQueryVariables>(AppsDocument, variables, options) as Promise<AppsQuery>;
+    },
+    Exemption(variables: ExemptionQueryVariables, options?: C): Promise<ExemptionQuery> {
+      return requester<ExemptionQuery, ExemptionQueryVariables>(ExemptionDocument, variables, options) as Promise<ExemptionQuery>;
+    },
+    Packs(variables: PacksQueryVariables, options?: C): Promise<PacksQuery> {
+      return requester<PacksQuery, PacksQueryVariables>(PacksDocument, variables, options) as Promise<PacksQuery>;
+    },
+    ProcurementGroups(variables?: ProcurementGroupsQueryVariables, options?: C): Promise<ProcurementGroupsQuery> {
+      return requester<ProcurementGroupsQuery, ProcurementGroupsQueryVariables>(ProcurementGroupsDocument, variables, options) as Promise<ProcurementGroupsQuery>;
+    },
+    Reconciliation(variables: ReconciliationQueryVariables, options?: C): Promise<ReconciliationQuery> {
+      return requester<ReconciliationQuery, ReconciliationQueryVariables>(ReconciliationDocument, variables, options) as Promise<ReconciliationQuery>;
+    },
+    SyncUsage(variables: SyncUsageMutationVariables, options?: C): Promise<SyncUsageMutation> {
+      return requester<SyncUsageMutation, SyncUsageMutationVariables>(SyncUsageDocument, variables, options) as Promise<SyncUsageMutation>;
+    },
+    RecordPackPurchase(variables: RecordPackPurchaseMutationVariables, options?: C): Promise<RecordPackPurchaseMutation> {
+      return requester<RecordPackPurchaseMutation, RecordPackPurchaseMutationVariables>(RecordPackPurchaseDocument, variables, options) as Promise<RecordPackPurchaseMutation>;
+    },
+    RequestPackRefund(variables: RequestPackRefundMutationVariables, options?: C): Promise<RequestPackRefundMutation> {
+      return requester<RequestPackRefundMutation, RequestPackRefundMutationVariables>(RequestPackRefundDocument, variables, options) as Promise<RequestPackRefundMutation>;
+    },
+    CreateProcurementGroup(variables: CreateProcurementGroupMutationVariables, options?: C): Promise<CreateProcurementGroupMutation> {
+      return requester<CreateProcurementGroupMutation, CreateProcurementGroupMutationVariables>(CreateProcurementGroupDocument, variables, options) as Promise<CreateProcurementGroupMutation>;
+    },
+    AllocateUnits(variables: AllocateUnitsMutationVariables, options?: C): Promise<AllocateUnitsMutation> {
+      return requester<AllocateUnitsMutation, AllocateUnitsMutationVariables>(AllocateUnitsDocument, variables, options) as Promise<AllocateUnitsMutation>;
+    },
+    MoveUnits(variables: MoveUnitsMutationVariables, options?: C): Promise<MoveUnitsMutation> {
+      return requester<MoveUnitsMutation, MoveUnitsMutationVariables>(MoveUnitsDocument, variables, options) as Promise<MoveUnitsMutation>;
+    },
+    ReportButtonOutcome(variables: ReportButtonOutcomeMutationVariables, options?: C): Promise<ReportButtonOutcomeMutation> {
+      return requester<ReportButtonOutcomeMutation, ReportButtonOutcomeMutationVariables>(ReportButtonOutcomeDocument, variables, options) as Promise<ReportButtonOutcomeMutation>;
+    },
     ExchangePhoneCode(variables: ExchangePhoneCodeMutationVariables, options?: C): Promise<ExchangePhoneCodeMutation> {
       return requester<ExchangePhoneCodeMutation, ExchangePhoneCodeMutationVariables>(ExchangePhoneCodeDocument, variables, options) as Promise<ExchangePhoneCodeMutation>;
     },

@@ -47,6 +47,8 @@ export interface GatewayOverrides {
   log?: Logger;
   /** Wall clock for claims and tokens; tests move it. */
   now?: () => number;
+  /** Sees the SQL of every database query (tests count them). */
+  onQuery?: (sql: string) => void;
 }
 
 // Large enough for any legitimate document here (the legacy flow's encryptedData is a few KB).
@@ -108,7 +110,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
     for (const r of opened.reverse()) await r.close().catch(() => {});
   };
   try {
-    const store = await openStore(config.databaseUrl);
+    const store = await openStore(config.databaseUrl, overrides.onQuery ? { onQuery: overrides.onQuery } : {});
     opened.push(store);
     const cache = await openCache(config.redisUrl, config.redisKeyPrefix);
     opened.push(cache);

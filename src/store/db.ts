@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, type LogEvent } from 'kysely';
 import type { Database } from './schema.js';
 import { migrateToLatest } from './migrations.js';
 
@@ -17,7 +17,21 @@ export interface Store {
  * and brings its schema to the latest migration. Several gateway processes may
  * migrate the same PostgreSQL database at once: Kysely's migrator takes a lock.
  */
-export async function openStore(url: string, opts: { poolSize?: number } = {}): Promise<Store> {
+export interface StoreOptions {
+  poolSize?: number;
+  /** Called with the SQL of every query (diagnostics, and tests that count queries). */
+  onQuery?: (sql: string) => void;
+}
+
+export async function openStore(url: string, opts: StoreOptions = {}): Promise<Store> {
+  const onQuery = opts.onQuery;
+  const log = onQuery
+    ? {
+        log: (e: LogEvent) => {
+          if (e.level === 'query') onQuery(e.query.sql);
+        },
+      }
+    : {};
   let db: Kysely<Database>;
   let dialect: Dialect;
   if (/^postgres(ql)?:\/\//.test(url)) {
@@ -36,7 +50,7 @@ export async function openStore(url: string, opts: { poolSize?: number } = {}): 
     });
     // An idle client losing its connection must not crash the process.
     pool.on('error', () => {});
-    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), ...log });
     dialect = 'postgres';
   } else if (url.startsWith('file:')) {
     const path = url.slice('file:'.length);
@@ -47,11 +61,11 @@ export async function openStore(url: string, opts: { poolSize?: number } = {}): 
     // Several processes may share the file (tests, a CLI next to a server): wait rather than fail.
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('synchronous = NORMAL');
-    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }), ...log });
     dialect = 'sqlite';
   } else {
     throw new Error('DATABASE_URL must start with postgres://, postgresql:// or file:');
   }
-  await migrateToLatest(db);
+  await migrateToLatest(db, dialect);
   return { db, dialect, close: () => db.destroy() };
 }

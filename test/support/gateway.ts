@@ -23,13 +23,29 @@ export interface TestGateway {
   config: GatewayConfig;
   /** Every log line the gateway wrote (for leak checks). */
   logs: string[];
+  /** The SQL of every query the gateway ran, in order (tests count them). */
+  queries: string[];
   token(sub: string, opts?: { appid?: string | undefined; scopes?: string[]; ttl?: string }): Promise<string>;
   client(sub: string, opts?: { appid?: string; scopes?: string[] }): Promise<GatewayClient>;
   close(): Promise<void>;
 }
 
+export interface ExtraApp {
+  appid: string;
+  secret: string;
+  subjectType?: 'enterprise' | 'individual' | 'government' | 'non-profit' | 'public-institution' | 'other';
+  category?: string;
+  product?: 'quick' | 'realtime';
+  purposes?: string[];
+  lowQuota?: { unitsBelow?: number; daysBelow?: number };
+}
+
 export interface TestGatewayOptions {
   backend: Backend;
+  /** More apps, configured in the gateway and registered with the simulator. */
+  extraApps?: ExtraApp[];
+  /** The config file's `billing` section (scheduled sync stays off unless given). */
+  billing?: Record<string, unknown>;
   /** Share another test gateway's simulator, database file and Redis prefix (a second instance). */
   peerOf?: TestGateway;
   env?: Record<string, string>;
@@ -44,21 +60,32 @@ export interface TestGatewayOptions {
 export async function startTestGateway(opts: TestGatewayOptions): Promise<TestGateway> {
   const peer = opts.peerOf;
   const dir = mkdtempSync(join(tmpdir(), 'wxphone-test-'));
+  // Each PostgreSQL test gateway (with its peers) gets a schema of its own, so gateways that
+  // share the sandbox appid never see each other's charges.
+  const pgSchema = !peer && opts.backend.databaseUrl ? `wxt_${randomBytes(6).toString('hex')}` : undefined;
+  if (pgSchema) await pgExec(opts.backend.databaseUrl!, `create schema ${pgSchema}`);
   const simulator =
     peer?.simulator ??
     (await startSimulator({ apps: [SANDBOX_APP, { ...OTHER_APP, product: 'quick', subjectType: 'enterprise' }] }));
-  const apps = [
+  const apps: object[] = [
     { appid: APP, secret: SANDBOX_APP.secret, purposes: ['login', 'order-contact'] },
     { appid: OTHER_APP.appid, secret: OTHER_APP.secret, purposes: ['login'] },
+    ...(opts.extraApps ?? []),
   ];
+  for (const extra of opts.extraApps ?? []) {
+    if (!peer) simulator.state.registerApp({ appid: extra.appid, secret: extra.secret, ...(extra.subjectType ? { subjectType: extra.subjectType } : {}), ...(extra.category ? { category: extra.category } : {}), ...(extra.product ? { product: extra.product } : {}) });
+  }
   const configPath = join(dir, 'wxphone.config.json');
   const { writeFileSync } = await import('node:fs');
   // No scheduled usage sync: tests count WeChat calls and sync when they mean to.
-  writeFileSync(configPath, JSON.stringify(opts.configFile ?? { apps, wechat: { timeoutMs: 1500, maxRetries: 2 }, billing: { syncIntervalSeconds: 0 } }));
+  writeFileSync(
+    configPath,
+    JSON.stringify(opts.configFile ?? { apps, wechat: { timeoutMs: 1500, maxRetries: 2 }, billing: { syncIntervalSeconds: 0, ...opts.billing } }),
+  );
   const env: Record<string, string> = {
     WECHAT_API_BASE: simulator.url,
     WXPHONE_CONFIG: configPath,
-    DATABASE_URL: peer?.config.databaseUrl ?? opts.backend.databaseUrl ?? `file:${join(dir, 'test.db')}`,
+    DATABASE_URL: peer?.config.databaseUrl ?? (pgSchema ? withSearchPath(opts.backend.databaseUrl!, pgSchema) : `file:${join(dir, 'test.db')}`),
     REDIS_KEY_PREFIX: peer?.config.redisKeyPrefix ?? `wxtest-${randomBytes(6).toString('hex')}`,
     LOG_LEVEL: 'debug',
     // Outside sandbox mode the keys must be given; these are the test run's own.
@@ -75,7 +102,8 @@ export async function startTestGateway(opts: TestGatewayOptions): Promise<TestGa
       cb();
     },
   });
-  const gateway = await createGateway(config, { log: createLogger({ level: 'debug', destination: sink }) });
+  const queries: string[] = [];
+  const gateway = await createGateway(config, { log: createLogger({ level: 'debug', destination: sink }), onQuery: (q) => queries.push(q) });
   const { url } = await gateway.listen(0, '127.0.0.1');
   const token: TestGateway['token'] = (sub, o = {}) =>
     signSessionToken(
@@ -89,14 +117,31 @@ export async function startTestGateway(opts: TestGatewayOptions): Promise<TestGa
     simulator,
     config,
     logs,
+    queries,
     token,
     client: async (sub, o = {}) => createGatewayClient({ url, token: await token(sub, o) }),
     async close() {
       await gateway.close();
       if (!peer) await simulator.close();
+      if (pgSchema) await pgExec(opts.backend.databaseUrl!, `drop schema ${pgSchema} cascade`);
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+function withSearchPath(url: string, schema: string): string {
+  return `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+}
+
+async function pgExec(url: string, statement: string): Promise<void> {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(statement);
+  } finally {
+    await client.end();
+  }
 }
 
 let phoneSeq = 0;
