@@ -225,3 +225,25 @@ describe('apps: every configured app with its quota in one batched query', () =>
     expect(during[0]).toMatch(/from app_trials/);
   });
 });
+
+describe.each(BACKENDS)('scheduled usage sync ($name)', (backend) => {
+  it('syncs every app on its own, and with Redis only one of two instances does it per interval', async () => {
+    const a = await startTestGateway({ backend, billing: { syncIntervalSeconds: 30 } });
+    const b = await startTestGateway({ backend, peerOf: a, billing: { syncIntervalSeconds: 30 } });
+    try {
+      const reader = await a.client('svc_sched', { scopes: ['quota:read'] });
+      let q = (await reader.Quota({ appid: APP })).quota;
+      for (let i = 0; i < 50 && q.basis !== 'WECHAT'; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        q = (await reader.Quota({ appid: APP })).quota;
+      }
+      expect(q).toMatchObject({ basis: 'WECHAT', remaining: 1000 });
+      const snapshots = await a.gateway.store.db.selectFrom('usage_snapshots').select('appid').where('appid', '=', APP).execute();
+      // Both instances ran their first round at start-up; with a shared lock only one synced.
+      expect(snapshots.length).toBe(backend.redisUrl ? 1 : 2);
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  });
+});
