@@ -72,6 +72,10 @@ builder.queryField('packs', (t) =>
   }),
 );
 
+const ProductEnum = builder.enumType('Product', {
+  values: { QUICK: { description: '手机号快速验证, 0.03 yuan a call.' }, REALTIME: { description: '手机号实时验证, 0.04 yuan a call.' } },
+});
+
 const RecordPackPurchaseInput = builder.inputType('RecordPackPurchaseInput', {
   description: 'A pack bought in the WeChat console, for an app (appid) or a procurement group (groupId).',
   fields: (t) => ({
@@ -82,6 +86,7 @@ const RecordPackPurchaseInput = builder.inputType('RecordPackPurchaseInput', {
     validityDays: t.int(),
     pricePaidMilli: t.int({ description: 'What was paid, in milli-yuan (厘): 1 yuan = 1000.' }),
     wechatPkgId: t.string({ required: false, description: "The pack's id in WeChat's usage API, if known." }),
+    product: t.field({ type: ProductEnum, required: false, description: "For a group's pack: which product its units are for (an app's pack is its app's product)." }),
   }),
 });
 
@@ -101,6 +106,7 @@ builder.mutationField('recordPackPurchase', (t) =>
           validityDays: input.validityDays,
           pricePaidMilli: input.pricePaidMilli,
           wechatPkgId: input.wechatPkgId ?? null,
+          ...(input.product ? { product: input.product === 'QUICK' ? ('quick' as const) : ('realtime' as const) } : {}),
         },
         ctx.services.now(),
       );

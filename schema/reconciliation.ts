@@ -1,7 +1,8 @@
 import { builder } from './builder.js';
 import { DateTime } from './scalars.js';
 import { requireApp } from './quota.js';
-import type { ReconciliationReport } from '../src/billing/reconciliation.js';
+import { createGraphQLError } from 'graphql-yoga';
+import { ReconciliationInputError, type ReconciliationReport } from '../src/billing/reconciliation.js';
 
 const Reported = builder.objectRef<ReconciliationReport['reported']>('ReportedOutcomes').implement({
   fields: (t) => ({
@@ -25,10 +26,10 @@ const ReconciliationRef = builder.objectRef<ReconciliationReport>('Reconciliatio
     unconfirmed: t.exposeInt('unconfirmed', { description: 'Codes WeChat rejected with 40029 (expired and charged, or bogus).' }),
     reported: t.field({ type: Reported, resolve: (r) => r.reported }),
     reportedSuccessUnseen: t.exposeInt('reportedSuccessUnseen', { description: 'Reported successful taps whose codes never reached the gateway.' }),
-    unconfirmedCharged: t.exposeInt('unconfirmedCharged'),
-    explained: t.exposeInt('explained'),
-    unexplained: t.exposeInt('unexplained', { description: 'Charges nothing here accounts for.' }),
-    overCounted: t.exposeInt('overCounted', { description: 'Confirmed charges beyond WeChat\'s growth (sync lag).' }),
+    unconfirmedCharged: t.exposeInt('unconfirmedCharged', { nullable: true, description: '40029 codes that WeChat\'s growth shows were charged (expired).' }),
+    explained: t.exposeInt('explained', { nullable: true }),
+    unexplained: t.exposeInt('unexplained', { nullable: true, description: 'Charges nothing here accounts for; null when no usage snapshots bracket the period.' }),
+    overCounted: t.exposeInt('overCounted', { nullable: true, description: "Confirmed charges beyond WeChat's growth (sync lag)." }),
     note: t.exposeString('note', { nullable: true }),
   }),
 });
@@ -38,9 +39,14 @@ builder.queryField('reconciliation', (t) =>
     type: ReconciliationRef,
     authScopes: { scope: 'quota:read' },
     args: { appid: t.arg.string(), from: t.arg({ type: DateTime }), to: t.arg({ type: DateTime }) },
-    resolve: (_r, { appid, from, to }, ctx) => {
+    resolve: async (_r, { appid, from, to }, ctx) => {
       requireApp(ctx.services.apps, appid);
-      return ctx.services.billing.reconciliation.report(appid, from, to);
+      try {
+        return await ctx.services.billing.reconciliation.report(appid, from, to);
+      } catch (e) {
+        if (e instanceof ReconciliationInputError) throw createGraphQLError(e.message, { extensions: { code: 'BAD_USER_INPUT' } });
+        throw e;
+      }
     },
   }),
 );

@@ -1,6 +1,6 @@
 import { builder } from './builder.js';
 import { DateTime } from './scalars.js';
-import { InvalidInputError } from '../src/phone/errors.js';
+import { AppMismatchError, InvalidInputError } from '../src/phone/errors.js';
 import { checkCode, resolveApp } from '../src/phone/input.js';
 
 const ButtonOutcomeEnum = builder.enumType('ButtonOutcome', {
@@ -40,7 +40,7 @@ builder.mutationField('reportButtonOutcome', (t) =>
     description: 'Tells the gateway what the button gave, so reconciliation can explain charges for codes it never saw.',
     authScopes: { scope: 'phone:exchange' },
     args: { input: t.arg({ type: ReportButtonOutcomeInput }) },
-    errors: { types: [InvalidInputError], union: { name: 'ReportButtonOutcomeResult' } },
+    errors: { types: [InvalidInputError, AppMismatchError], union: { name: 'ReportButtonOutcomeResult' } },
     resolve: async (_r, { input }, ctx) => {
       const { services, session } = ctx;
       const app = resolveApp(session, input.appid, services.apps);
@@ -50,6 +50,10 @@ builder.mutationField('reportButtonOutcome', (t) =>
         throw new InvalidInputError('occurredAt must be within the last 30 days', 'occurredAt');
       }
       if (input.code != null && input.outcome !== 'SUCCESS') throw new InvalidInputError('only a SUCCESS has a code', 'code');
+      // A success explains a charge: without a code or an event id it could not be told from a repeat.
+      if (input.outcome === 'SUCCESS' && input.code == null && input.clientEventId == null) {
+        throw new InvalidInputError('a SUCCESS needs its code or a clientEventId, so that repeats count once', 'clientEventId');
+      }
       const code = input.code == null ? null : checkCode(input.code);
       const clientEventId = input.clientEventId == null ? null : checkCode(input.clientEventId, 'clientEventId');
       if (input.errno != null && (!Number.isSafeInteger(input.errno) || input.errno < 0)) throw new InvalidInputError('errno must be a non-negative integer', 'errno');

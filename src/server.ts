@@ -165,6 +165,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
     };
     const usage = new UsageSync({
       db: store.db,
+      ledger,
       cache: cache.keyv,
       lock: cache.lock,
       tokens,
@@ -197,9 +198,10 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       billing: { ledger, usage, quota, reports: new ClientReports(store.db), reconciliation: new Reconciliation(store.db, config.apps) },
     };
     usage.start(config.billing.syncIntervalSeconds * 1000);
-    const quotaWatch = setInterval(() => {
+    const watchAll = () =>
       watchQuota([...config.apps.keys()]).catch((e) => log.warn({ err: (e as Error).message }, 'quota alert evaluation failed'));
-    }, QUOTA_WATCH_INTERVAL_MS);
+    void watchAll(); // the gauge and alert state from the start, not a minute later
+    const quotaWatch = setInterval(watchAll, QUOTA_WATCH_INTERVAL_MS);
     quotaWatch.unref();
 
     const sandboxToken =

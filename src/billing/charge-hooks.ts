@@ -3,18 +3,26 @@ import type { BillingLedger } from './ledger.js';
 
 /**
  * Records each phone code's charge in the transaction that settles its claim:
- * exchanged → confirmed (draws a unit); 40029 → unconfirmed (an expired code was
- * charged at the tap, a bogus one never was; reconciliation sorts them out).
+ * exchanged → confirmed (draws a unit); 40029 or an unknown outcome → unconfirmed (an
+ * expired code was charged at the tap, a bogus one never was; reconciliation sorts them out).
  * Legacy login codes are not charged by WeChat, so they are not recorded.
  */
 export function chargeHooks(ledger: BillingLedger): SettlementHooks {
   return {
     async disclosed(trx, c) {
       if (c.flow !== 'exchange') return;
-      await ledger.recordCharge(trx, { codeHash: c.codeHash, appid: c.app.appid, status: 'confirmed', now: c.now });
+      const second = c.info.watermark.timestamp * 1000;
+      // The watermark is WeChat's; distrust one that is absurd for a code that lives 5 minutes.
+      const plausible = Number.isSafeInteger(second) && second > c.now - 3_600_000 && second < c.now + 3_600_000;
+      // Watermarks are whole seconds. Record the latest tap time the facts allow (inside that
+      // second, and not after the exchange): a tap in the same second as a usage sync then
+      // counts as after it, so estimatedRemaining errs low, never high.
+      const tappedAt = plausible ? Math.min(c.now, second + 999) : null;
+      await ledger.recordCharge(trx, { codeHash: c.codeHash, appid: c.app.appid, status: 'confirmed', now: c.now, tappedAt });
     },
     async refused(trx, c) {
-      if (c.flow !== 'exchange' || c.failure.code !== 'INVALID_CODE') return;
+      // 40029, and a call whose outcome is unknown: the code was issued (so maybe charged) but not confirmed.
+      if (c.flow !== 'exchange' || (c.failure.code !== 'INVALID_CODE' && c.failure.code !== 'OUTCOME_UNKNOWN')) return;
       await ledger.recordCharge(trx, { codeHash: c.codeHash, appid: c.app.appid, status: 'unconfirmed', now: c.now });
     },
   };

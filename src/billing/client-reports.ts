@@ -41,14 +41,20 @@ export class ClientReports {
         occurred_at: r.occurredAt,
         created_at: r.now,
       })
-      .onConflict((oc) => oc.columns(['appid', 'client_event_id']).doNothing())
+      // Either unique key (event id, code) makes a repeat a no-op.
+      .onConflict((oc) => oc.doNothing())
       .executeTakeFirst();
     if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 1) return { id, duplicate: false };
     const existing = await this.db
       .selectFrom('client_reports')
       .select('id')
       .where('appid', '=', r.appid)
-      .where('client_event_id', '=', r.clientEventId)
+      .where((eb) =>
+        eb.or([
+          ...(r.clientEventId ? [eb('client_event_id', '=', r.clientEventId)] : []),
+          ...(r.codeHash ? [eb('code_hash', '=', r.codeHash)] : []),
+        ]),
+      )
       .executeTakeFirstOrThrow();
     return { id: existing.id, duplicate: true };
   }

@@ -12,6 +12,7 @@ import {
   packExpiresAt,
   packStatus,
   refundable,
+  DAY_MS,
   LIST_PRICE_MILLI,
 } from './rules.js';
 
@@ -66,6 +67,10 @@ export type RefundOutcome = { ok: true; pack: PacksTable } | { ok: false; rule: 
 
 // A draw that loses a race for a pack's last unit re-reads and tries the next pack; bounded.
 const MAX_DRAW_ROUNDS = 8;
+// Sanity bounds for recorded purchases: far beyond any real pack, well inside GraphQL Int.
+const MAX_PACK_UNITS = 1_000_000_000;
+const MAX_VALIDITY_DAYS = 3650;
+const EARLIEST_PAYMENT = Date.UTC(2020, 0, 1);
 
 /**
  * The gateway's mirror of WeChat's charges. Every code the gateway sees gets one
@@ -99,7 +104,7 @@ export class BillingLedger {
    */
   async recordCharge(
     trx: Kysely<Database>,
-    c: { codeHash: string; appid: string; status: 'confirmed' | 'unconfirmed'; now: number },
+    c: { codeHash: string; appid: string; status: 'confirmed' | 'unconfirmed'; now: number; tappedAt?: number | null },
   ): Promise<ChargeRecord> {
     const app = this.app(c.appid);
     const inserted = await trx
@@ -113,6 +118,7 @@ export class BillingLedger {
         pack_id: null,
         allocation_id: null,
         price_milli: 0,
+        tapped_at: c.tappedAt ?? null,
         created_at: c.now,
       })
       .onConflict((oc) => oc.column('code_hash').doNothing())
@@ -155,17 +161,27 @@ export class BillingLedger {
       const candidates = await this.drawable(trx, app.appid);
       const chosen = choosePackToCharge(candidates, now);
       if (!chosen) break;
-      const table = chosen.kind === 'own' ? 'packs' : 'allocations';
-      const taken = await trx
-        .updateTable(table)
-        .set({ units_used: sql`units_used + 1` })
-        .where('id', '=', chosen.id)
-        .where(sql<boolean>`units_used < units_all`)
-        .executeTakeFirst();
-      if (Number(taken.numUpdatedRows) === 1) {
-        return chosen.kind === 'own'
-          ? { source: 'pack', packId: chosen.id, allocationId: null }
-          : { source: 'allocation', packId: chosen.packId, allocationId: chosen.id };
+      if (chosen.kind === 'own') {
+        // The update re-checks what the read saw: a refund or expiry committed meanwhile wins.
+        const taken = await trx
+          .updateTable('packs')
+          .set({ units_used: sql`units_used + 1` })
+          .where('id', '=', chosen.id)
+          .where(sql<boolean>`units_used < units_all`)
+          .where('refund_requested_at', 'is', null)
+          .where('effective_at', '<=', now)
+          .where('expires_at', '>', now)
+          .executeTakeFirst();
+        if (Number(taken.numUpdatedRows) === 1) return { source: 'pack', packId: chosen.id, allocationId: null };
+      } else if (await this.lockDrawablePack(trx, chosen.packId, now)) {
+        // The group pack's row lock is held to commit: a refund of it waits, then sees this draw.
+        const taken = await trx
+          .updateTable('allocations')
+          .set({ units_used: sql`units_used + 1`, updated_at: now })
+          .where('id', '=', chosen.id)
+          .where(sql<boolean>`units_used < units_all`)
+          .executeTakeFirst();
+        if (Number(taken.numUpdatedRows) === 1) return { source: 'allocation', packId: chosen.packId, allocationId: chosen.id };
       }
     }
     // WeChat issued the code, so it charged something the mirror has no units for: the
@@ -195,9 +211,44 @@ export class BillingLedger {
     ];
   }
 
+  /**
+   * WeChat is the truth about units: after a usage sync, the trial counter and every pack
+   * linked to a WeChat pack id take WeChat's used counts (they include charges for codes the
+   * gateway never saw). Counts only move up: a draw recorded here but not yet in WeChat's
+   * numbers (sync lag) is not undone.
+   */
+  async alignWithWechat(appid: string, snapshot: { trialUsed: number; details: { pkgId: string; used: string; source: string | null }[] }, now: number): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('app_trials')
+        .set({ trial_used: snapshot.trialUsed, updated_at: now })
+        .where('appid', '=', appid)
+        .where('trial_used', '<', snapshot.trialUsed)
+        .execute();
+      for (const d of snapshot.details) {
+        if (d.source === 'trial') continue;
+        const used = Number(d.used);
+        if (!Number.isSafeInteger(used)) continue;
+        await trx
+          .updateTable('packs')
+          .set({ units_used: sql`case when ${used} > units_all then units_all else ${used} end` })
+          .where('owner_kind', '=', 'app')
+          .where('owner_id', '=', appid)
+          .where('wechat_pkg_id', '=', d.pkgId)
+          .where('units_used', '<', used)
+          .execute();
+      }
+    });
+  }
+
   async recordPackPurchase(input: PackPurchase, now: number): Promise<PacksTable> {
-    if (!Number.isSafeInteger(input.units) || input.units <= 0) throw new LedgerInputError('units must be a positive integer');
-    if (!Number.isSafeInteger(input.validityDays) || input.validityDays <= 0) throw new LedgerInputError('validityDays must be a positive integer');
+    if (!Number.isSafeInteger(input.units) || input.units <= 0 || input.units > MAX_PACK_UNITS) {
+      throw new LedgerInputError(`units must be a whole number from 1 to ${MAX_PACK_UNITS}`);
+    }
+    if (!Number.isSafeInteger(input.validityDays) || input.validityDays <= 0 || input.validityDays > MAX_VALIDITY_DAYS) {
+      throw new LedgerInputError(`validityDays must be a whole number from 1 to ${MAX_VALIDITY_DAYS}`);
+    }
+    if (input.paidAt < EARLIEST_PAYMENT || input.paidAt > now + DAY_MS) throw new LedgerInputError('paidAt must be between 2020-01-01 and tomorrow');
     if (!Number.isSafeInteger(input.pricePaidMilli) || input.pricePaidMilli < 0) throw new LedgerInputError('pricePaidMilli must be a non-negative integer');
     let product: AppConfig['product'];
     if (input.owner.kind === 'app') {
@@ -235,6 +286,8 @@ export class BillingLedger {
    */
   async requestRefund(packId: string, now: number): Promise<RefundOutcome> {
     return this.db.transaction().execute(async (trx) => {
+      // Lock first: a draw in flight holds this row until it commits, so the use read below sees it.
+      await this.lockPack(trx, packId);
       const pack = await trx.selectFrom('packs').selectAll().where('id', '=', packId).executeTakeFirst();
       if (!pack) throw new LedgerInputError('no such pack');
       if (pack.refund_state) return { ok: false, rule: 'ALREADY_REQUESTED' } as const;
@@ -275,6 +328,8 @@ export class BillingLedger {
       const pack = await trx.selectFrom('packs').selectAll().where('id', '=', packId).executeTakeFirst();
       if (!pack || pack.owner_kind !== 'group') throw new LedgerInputError('allocations come from a pack owned by a procurement group');
       if (pack.refund_state) throw new LedgerInputError('the pack is being refunded');
+      const product = this.app(appid).product;
+      if (pack.product !== product) throw new LedgerInputError(`the pack is for the ${pack.product} product; app ${appid} uses ${product}`);
       const member = await trx.selectFrom('procurement_members').select('appid').where('group_id', '=', pack.owner_id).where('appid', '=', appid).executeTakeFirst();
       if (!member) throw new LedgerInputError(`app ${appid} is not a member of the pack's group`);
       await this.lockPack(trx, packId);
@@ -298,8 +353,11 @@ export class BillingLedger {
     if (!Number.isSafeInteger(units) || units <= 0) throw new LedgerInputError('units must be a positive integer');
     this.app(toAppid);
     return this.db.transaction().execute(async (trx) => {
-      const from = await trx.selectFrom('allocations').selectAll().where('id', '=', allocationId).executeTakeFirst();
-      if (!from) throw new LedgerInputError('no such allocation');
+      const located = await trx.selectFrom('allocations').select('pack_id').where('id', '=', allocationId).executeTakeFirst();
+      if (!located) throw new LedgerInputError('no such allocation');
+      // Moves within one pack take its lock first, so two opposite moves cannot deadlock.
+      await this.lockPack(trx, located.pack_id);
+      const from = await trx.selectFrom('allocations').selectAll().where('id', '=', allocationId).executeTakeFirstOrThrow();
       if (from.appid === toAppid) throw new LedgerInputError('the allocation already belongs to that app');
       const pack = await trx.selectFrom('packs').select(['owner_id']).where('id', '=', from.pack_id).executeTakeFirstOrThrow();
       const member = await trx.selectFrom('procurement_members').select('appid').where('group_id', '=', pack.owner_id).where('appid', '=', toAppid).executeTakeFirst();
@@ -386,9 +444,25 @@ export class BillingLedger {
     return Number(r?.n ?? 0);
   }
 
-  /** Serialises allocations of one pack (PostgreSQL row lock; SQLite transactions are serial already). */
+  /**
+   * Takes the pack's row lock until the transaction ends (a no-op update: portable, where
+   * SELECT … FOR UPDATE is not; SQLite transactions are serial anyway).
+   */
   private async lockPack(trx: Kysely<Database>, packId: string): Promise<void> {
     await trx.updateTable('packs').set({ units_used: sql`units_used` }).where('id', '=', packId).execute();
+  }
+
+  /** Locks a group pack and says whether it can still be drawn from (not refunded, in effect). */
+  private async lockDrawablePack(trx: Kysely<Database>, packId: string, now: number): Promise<boolean> {
+    const r = await trx
+      .updateTable('packs')
+      .set({ units_used: sql`units_used` })
+      .where('id', '=', packId)
+      .where('refund_requested_at', 'is', null)
+      .where('effective_at', '<=', now)
+      .where('expires_at', '>', now)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
   }
 
   private app(appid: string): AppConfig {

@@ -78,7 +78,7 @@ export class QuotaService {
         s.synced_at, s.all_units, s.effective_use, s.trial_all as snap_trial_all, s.trial_used as snap_trial_used, s.recent_average,
         (select count(*) from charges c
           where c.appid = t.appid and c.status = 'confirmed' and c.source <> 'exempt'
-            and c.created_at > coalesce(s.synced_at, -1)) as charged_since_sync,
+            and coalesce(c.tapped_at, c.created_at) > coalesce(s.synced_at, -1)) as charged_since_sync,
         (select count(*) from charges c
           where c.appid = t.appid and c.status = 'confirmed' and c.created_at > ${weekAgo}) as charged_last_week,
         (select coalesce(sum(p.units_all - p.units_used), 0) from packs p
@@ -125,10 +125,10 @@ export class QuotaService {
       basis,
       trialUsed,
       trialRemaining,
-      packsRemaining: Math.max(0, remaining - trialRemaining),
-      remaining,
+      packsRemaining: clampInt(remaining - trialRemaining),
+      remaining: clampInt(remaining),
       chargesSinceSync,
-      estimatedRemaining,
+      estimatedRemaining: clampInt(estimatedRemaining),
       dailyAverage,
       daysLeft: forecast.daysLeft,
       forecastExhaustionDate: forecast.exhaustionDate,
@@ -157,8 +157,14 @@ function emptyRow(appid: string): Row {
   };
 }
 
-/** GraphQL Int is 32-bit; unit counts beyond it are clamped rather than wrapped. */
+const INT_MAX = 2_147_483_647;
+
+/** GraphQL Int is 32-bit; unit counts beyond it are clamped rather than wrapped or refused. */
 function clampToNumber(v: bigint): number {
   if (v < 0n) return 0;
-  return v > 2_147_483_647n ? 2_147_483_647 : Number(v);
+  return v > BigInt(INT_MAX) ? INT_MAX : Number(v);
+}
+
+function clampInt(v: number): number {
+  return Math.min(INT_MAX, Math.max(0, v));
 }

@@ -16,11 +16,16 @@ export interface ReconciliationReport {
   reported: { success: number; userDeny: number; noQuota: number; privacy: number; other: number };
   /** Reported successful taps whose codes never reached the gateway. */
   reportedSuccessUnseen: number;
-  unconfirmedCharged: number;
-  explained: number;
-  unexplained: number;
-  overCounted: number;
+  /** The next four are null when no pair of usage snapshots brackets the period. */
+  unconfirmedCharged: number | null;
+  explained: number | null;
+  unexplained: number | null;
+  overCounted: number | null;
   note: string | null;
+}
+
+export class ReconciliationInputError extends Error {
+  override name = 'ReconciliationInputError';
 }
 
 /**
@@ -36,20 +41,23 @@ export class Reconciliation {
 
   async report(appid: string, from: number, to: number): Promise<ReconciliationReport> {
     const app = this.apps.get(appid);
-    if (!app) throw new Error(`app ${appid} is not configured`);
-    if (!(to > from)) throw new Error('"to" must be after "from"');
+    if (!app) throw new ReconciliationInputError(`app ${appid} is not configured`);
+    if (!(to > from)) throw new ReconciliationInputError('"to" must be after "from"');
     const exempt = exemption({ subjectType: app.subjectType, category: app.category }).exempt;
-    const snapshot = (op: '<=', at: number) =>
+    const snapshot = (op: '<=' | '>=', at: number) =>
       this.db
         .selectFrom('usage_snapshots')
         .select(['synced_at', 'effective_use'])
         .where('appid', '=', appid)
         .where('synced_at', op, at)
-        .orderBy('synced_at', 'desc')
-        .orderBy('id', 'desc')
+        .orderBy('synced_at', op === '<=' ? 'desc' : 'asc')
+        .orderBy('id', op === '<=' ? 'desc' : 'asc')
         .limit(1)
         .executeTakeFirst();
-    const [base, end] = await Promise.all([snapshot('<=', from), snapshot('<=', to)]);
+    // The period is bracketed by the last sync at or before `from` and the first at or after `to`
+    // (else the last one inside it): syncing before and after a period is what makes it comparable.
+    const [base, after, inside] = await Promise.all([snapshot('<=', from), snapshot('>=', to), snapshot('<=', to)]);
+    const end = after ?? inside;
     // Compare like with like: count the gateway's records over the snapshots' window when there is one.
     const windowFrom = base && end && end.synced_at > base.synced_at ? base.synced_at : from;
     const windowTo = base && end && end.synced_at > base.synced_at ? end.synced_at : to;
@@ -60,8 +68,10 @@ export class Reconciliation {
       .selectFrom('charges')
       .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
       .where('appid', '=', appid)
-      .where('created_at', '>', windowFrom)
-      .where('created_at', '<=', windowTo)
+      // Charged at the tap: count by tap time where known, so a code tapped before a sync and
+      // exchanged after it falls in the same window as WeChat's charge.
+      .where(sql`coalesce(tapped_at, created_at)`, '>', windowFrom)
+      .where(sql`coalesce(tapped_at, created_at)`, '<=', windowTo)
       .where((eb) => eb.or([eb('source', 'is', null), eb('source', '<>', 'exempt')]))
       .groupBy('status')
       .execute();
@@ -94,8 +104,7 @@ export class Reconciliation {
     const seenNotLinked = Math.max(0, confirmed + unconfirmed - linkedSeen);
     const reportedSuccessUnseen = linkedUnseen + Math.max(0, unlinked - seenNotLinked);
 
-    const charged = exempt ? 0 : (wechatCharged ?? 0);
-    const r = reconcile({ wechatCharged: charged, confirmed, unconfirmed, reportedSuccessUnseen });
+    const r = wechatCharged === null ? null : reconcile({ wechatCharged: exempt ? 0 : wechatCharged, confirmed, unconfirmed, reportedSuccessUnseen });
     return {
       appid,
       exempt,
@@ -106,10 +115,10 @@ export class Reconciliation {
       unconfirmed,
       reported: { success: count('success'), userDeny: count('user_deny'), noQuota: count('no_quota'), privacy: count('privacy'), other: count('other') },
       reportedSuccessUnseen,
-      unconfirmedCharged: r.unconfirmedCharged,
-      explained: r.explained,
-      unexplained: wechatCharged === null ? 0 : r.unexplained,
-      overCounted: r.overCounted,
+      unconfirmedCharged: r?.unconfirmedCharged ?? null,
+      explained: r?.explained ?? null,
+      unexplained: r?.unexplained ?? null,
+      overCounted: r?.overCounted ?? null,
       note:
         wechatCharged === null
           ? 'no usage snapshot brackets this period: run syncUsage before and after it to compare with WeChat'

@@ -40,6 +40,8 @@ export class UsageSyncError extends Error {
 
 export interface UsageSyncOptions {
   db: Kysely<Database>;
+  /** Aligned with WeChat's numbers after each sync, so the mirror cannot drift silently. */
+  ledger?: { alignWithWechat(appid: string, snapshot: UsageSnapshot, now: number): Promise<void> };
   cache: Keyv;
   lock: DistributedLock | null;
   tokens: AccessTokenProvider;
@@ -76,7 +78,13 @@ export class UsageSync {
       const spuId = SPU_ID_BY_PRODUCT[app.product];
       const [usage, average] = await Promise.all([
         this.opts.tokens.withToken(appid, (token) => this.opts.wechat.getUsage(token, { spuId })),
-        this.opts.tokens.withToken(appid, (token) => this.opts.wechat.getRecentAverage(token, { spuId })).catch(() => null),
+        this.opts.tokens
+          .withToken(appid, (token) => this.opts.wechat.getRecentAverage(token, { spuId }))
+          .catch((e: unknown) => {
+            // Optional: the forecast falls back to the ledger's own last-7-days average.
+            this.opts.log.warn({ appid, err: e instanceof Error ? e.message : 'failed' }, 'recent average unavailable');
+            return null;
+          }),
       ]);
       const snapshot = toSnapshot(appid, this.now(), usage.all, usage.effectiveUse, usage.details, average?.average ?? null);
       await this.opts.db
@@ -93,6 +101,7 @@ export class UsageSync {
           details: JSON.stringify(snapshot.details),
         })
         .execute();
+      await this.opts.ledger?.alignWithWechat(appid, snapshot, snapshot.syncedAt);
       await this.setStatus(appid, { lastAttemptAt: attemptAt, lastSuccessAt: snapshot.syncedAt, lastError: null });
       await this.opts.onSynced?.(appid);
       return snapshot;

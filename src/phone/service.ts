@@ -203,14 +203,22 @@ export class PhoneService {
     }
     const now = this.now();
     const context: SettlementContext = { flow, codeHash, app, subjectHash, purpose, now };
-    const stored = await claims.transaction(async (trx) => {
-      const owned = await claims.succeed(
-        { codeHash, attempt: claim.attempt, now, answerSealed: this.opts.keys.seal(JSON.stringify(info), codeHash), answerExpiresAt: now + this.opts.replayTtlMs },
-        trx,
-      );
-      if (owned) for (const h of this.opts.hooks ?? []) await h.disclosed?.(trx, { ...context, info });
-      return owned;
-    });
+    let stored: boolean;
+    try {
+      stored = await claims.transaction(async (trx) => {
+        const owned = await claims.succeed(
+          { codeHash, attempt: claim.attempt, now, answerSealed: this.opts.keys.seal(JSON.stringify(info), codeHash), answerExpiresAt: now + this.opts.replayTtlMs },
+          trx,
+        );
+        if (owned) for (const h of this.opts.hooks ?? []) await h.disclosed?.(trx, { ...context, info });
+        return owned;
+      });
+    } catch (e) {
+      // Nothing is disclosed that was not recorded. WeChat has spent the code, so the claim is
+      // settled as final (best effort: storage may be what failed) rather than left to a resend.
+      await this.settleFailure(context, claim.attempt, new OutcomeUnknownError(STORED_FAILURE_MESSAGES.OUTCOME_UNKNOWN!), false).catch(() => {});
+      throw e;
+    }
     // Our lease ran out and another attempt took the claim: its outcome is the record, not ours.
     if (!stored) throw new InProgressError('the exchange took too long and was taken over by a retry; retry to get its answer');
     return { ...info, replayed: false };

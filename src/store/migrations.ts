@@ -97,6 +97,7 @@ const migrations: Record<string, Migration> = {
         .addColumn('pack_id', 'text')
         .addColumn('allocation_id', 'text')
         .addColumn('price_milli', 'integer', (c) => c.notNull())
+        .addColumn('tapped_at', 'bigint')
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .execute();
       await db.schema.createIndex('charges_app_time').on('charges').columns(['appid', 'created_at']).execute();
@@ -113,6 +114,8 @@ const migrations: Record<string, Migration> = {
         .addColumn('occurred_at', 'bigint', (c) => c.notNull())
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .addUniqueConstraint('client_reports_event', ['appid', 'client_event_id'])
+        // A code is reported once (NULLs are distinct in both databases: reports without a code are not limited).
+        .addUniqueConstraint('client_reports_code', ['appid', 'code_hash'])
         .execute();
       await db.schema.createIndex('client_reports_app_time').on('client_reports').columns(['appid', 'occurred_at']).execute();
 

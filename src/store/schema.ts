@@ -85,6 +85,11 @@ export interface ChargesTable {
   allocation_id: string | null;
   /** List price of the call in milli-yuan (0 for trial and exempt). */
   price_milli: number;
+  /**
+   * When the user tapped (the answer's watermark): WeChat charges at the tap, so this, not the
+   * exchange time, says whether a usage sync already counted the charge. Null when unknown.
+   */
+  tapped_at: number | null;
   created_at: number;
 }
 

@@ -1,0 +1,116 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { openStore, type Store } from '../../src/store/db.js';
+import { BillingLedger } from '../../src/billing/ledger.js';
+import type { Database } from '../../src/store/schema.js';
+import type { AppConfig } from '../../src/config.js';
+import { DAY_MS } from '../../src/billing/rules.js';
+
+const base = process.env.DATABASE_URL?.startsWith('postgres') ? process.env.DATABASE_URL : undefined;
+const NOW = Date.parse('2026-06-01T04:00:00Z');
+const app = (appid: string): AppConfig => ({ appid, secret: 's', product: 'quick', subjectType: 'enterprise', category: undefined, purposes: ['login'], lowQuota: undefined });
+
+/**
+ * A Kysely whose connections stop right after the first statement containing `marker`
+ * until released: how a draw is caught between its read and its write, deterministically.
+ */
+function pausable(url: string) {
+  let marker = '';
+  let reached: () => void = () => {};
+  let release: () => void = () => {};
+  let gate = Promise.resolve();
+  const pool = new pg.Pool({ connectionString: url, types: { getTypeParser: ((oid: number, f: never) => (oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, f))) as never } });
+  const connect = pool.connect.bind(pool) as () => Promise<pg.PoolClient>;
+  (pool as unknown as { connect: () => Promise<pg.PoolClient> }).connect = async () => {
+    const client = await connect();
+    const query = client.query.bind(client) as (...a: unknown[]) => Promise<unknown>;
+    (client as unknown as { query: unknown }).query = async (...args: unknown[]) => {
+      const r = await query(...args);
+      const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text?: string })?.text;
+      if (marker && text?.includes(marker)) {
+        marker = '';
+        reached();
+        await gate;
+      }
+      return r;
+    };
+    return client;
+  };
+  return {
+    db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }),
+    /** Arms the pause; resolves when a statement with `m` has run. */
+    pauseAfter(m: string) {
+      marker = m;
+      gate = new Promise<void>((r) => (release = r));
+      return new Promise<void>((r) => (reached = r));
+    },
+    resume: () => release(),
+    close: () => pool.end(),
+  };
+}
+
+// Needs PostgreSQL (row locks, READ COMMITTED): CI sets DATABASE_URL, see .ci/run.
+describe.skipIf(!base)('ledger races on PostgreSQL', () => {
+  const schema = `wxt_race_${randomBytes(4).toString('hex')}`;
+  const url = `${base}${base?.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+  let store: Store;
+  let racer: ReturnType<typeof pausable>;
+  const A = app('wx00000000000000e1');
+  const B = app('wx00000000000000e2');
+  const apps = new Map([[A.appid, A], [B.appid, B]]);
+
+  beforeAll(async () => {
+    const admin = new pg.Client({ connectionString: base });
+    await admin.connect();
+    await admin.query(`create schema ${schema}`);
+    await admin.end();
+    store = await openStore(url);
+    racer = pausable(url);
+    const ledger = new BillingLedger(store.db, apps);
+    await ledger.registerApps(NOW);
+    await store.db.updateTable('app_trials').set({ trial_used: 1000 }).execute();
+  });
+  afterAll(async () => {
+    await racer?.close();
+    await store?.close();
+    const admin = new pg.Client({ connectionString: base });
+    await admin.connect();
+    await admin.query(`drop schema ${schema} cascade`);
+    await admin.end();
+  });
+
+  it("a refund committed between a draw's read and its write wins: the draw does not take the pack", async () => {
+    const ledger = new BillingLedger(store.db, apps);
+    const drawing = new BillingLedger(racer.db, apps);
+    const pack = await ledger.recordPackPurchase({ owner: { kind: 'app', appid: A.appid }, units: 5, paidAt: NOW - DAY_MS, validityDays: 30, pricePaidMilli: 150 }, NOW);
+    const paused = racer.pauseAfter('from "allocations" as "a"'); // both candidate reads done
+    const draw = racer.db.transaction().execute((trx) => drawing.recordCharge(trx, { codeHash: `c-${randomBytes(6).toString('hex')}`, appid: A.appid, status: 'confirmed', now: NOW }));
+    await paused;
+    const refund = await ledger.requestRefund(pack.id, NOW);
+    racer.resume();
+    const charge = await draw;
+    expect(refund.ok).toBe(true);
+    expect(charge.packId).not.toBe(pack.id);
+    const row = await store.db.selectFrom('packs').select('units_used').where('id', '=', pack.id).executeTakeFirstOrThrow();
+    expect(row.units_used).toBe(0);
+  });
+
+  it("a refund of a group's pack waits for a draw from its allocation in flight, then refuses (PACK_USED)", async () => {
+    const ledger = new BillingLedger(store.db, apps);
+    const drawing = new BillingLedger(racer.db, apps);
+    const group = await ledger.createGroup(`race-${randomBytes(3).toString('hex')}`, [A.appid, B.appid], NOW);
+    const gp = await ledger.recordPackPurchase({ owner: { kind: 'group', groupId: group.id }, units: 10, paidAt: NOW - DAY_MS, validityDays: 30, pricePaidMilli: 300 }, NOW);
+    await ledger.allocate(gp.id, B.appid, 5, NOW);
+    const paused = racer.pauseAfter('update "allocations"'); // the unit is drawn, not yet committed
+    const draw = racer.db.transaction().execute((trx) => drawing.recordCharge(trx, { codeHash: `c-${randomBytes(6).toString('hex')}`, appid: B.appid, status: 'confirmed', now: NOW }));
+    await paused;
+    const refund = ledger.requestRefund(gp.id, NOW);
+    const early = await Promise.race([refund.then(() => 'finished'), new Promise((r) => setTimeout(() => r('waiting'), 300))]);
+    expect(early).toBe('waiting'); // held back by the draw's lock on the pack
+    racer.resume();
+    expect((await draw).source).toBe('allocation');
+    expect(await refund).toEqual({ ok: false, rule: 'PACK_USED' });
+  });
+});
