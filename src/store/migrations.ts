@@ -148,6 +148,66 @@ const migrations: Record<string, Migration> = {
       }
     },
   },
+  '0003_privacy': {
+    async up(db: Kysely<any>) {
+      // The consent audit: one append-only, hash-chained log per app.
+      await db.schema
+        .createTable('audit_records')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('appid', 'text', (c) => c.notNull())
+        .addColumn('seq', 'bigint', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('flow', 'text')
+        .addColumn('purpose', 'text')
+        .addColumn('notice_version', 'text')
+        .addColumn('request_id', 'text')
+        .addColumn('outcome', 'text')
+        .addColumn('error_code', 'text')
+        .addColumn('subject_hash', 'text')
+        .addColumn('masked_phone', 'text')
+        .addColumn('phone_hash', 'text')
+        .addColumn('personal_digest', 'text')
+        .addColumn('detail', 'text')
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addColumn('prev_hash', 'text', (c) => c.notNull())
+        .addColumn('hash', 'text', (c) => c.notNull())
+        .addColumn('erased_at', 'bigint')
+        .addUniqueConstraint('audit_records_chain', ['appid', 'seq'])
+        .execute();
+      await db.schema.createIndex('audit_records_app_at').on('audit_records').columns(['appid', 'at']).execute();
+      await db.schema.createIndex('audit_records_subject').on('audit_records').columns(['appid', 'subject_hash']).execute();
+      await db.schema
+        .createTable('audit_heads')
+        .addColumn('appid', 'text', (c) => c.primaryKey())
+        .addColumn('last_seq', 'bigint', (c) => c.notNull())
+        .addColumn('last_hash', 'text', (c) => c.notNull())
+        .execute();
+      // Consent withdrawn by a subject for an app's purpose (absent = not withdrawn).
+      await db.schema
+        .createTable('consents')
+        .addColumn('appid', 'text', (c) => c.notNull())
+        .addColumn('subject_hash', 'text', (c) => c.notNull())
+        .addColumn('purpose', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('consents_pk', ['appid', 'subject_hash', 'purpose'])
+        .execute();
+      // The gateway's own signing keys for verification tokens (private halves sealed with the data key).
+      await db.schema
+        .createTable('signing_keys')
+        .addColumn('kid', 'text', (c) => c.primaryKey())
+        .addColumn('alg', 'text', (c) => c.notNull())
+        .addColumn('public_jwk', 'text', (c) => c.notNull())
+        .addColumn('private_sealed', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('retire_at', 'bigint', (c) => c.notNull())
+        .addColumn('drop_at', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+    async down(db: Kysely<any>) {
+      for (const t of ['signing_keys', 'consents', 'audit_heads', 'audit_records']) await db.schema.dropTable(t).execute();
+    },
+  },
 };
 
 class StaticMigrations implements MigrationProvider {

@@ -127,6 +127,60 @@ export interface QuotaAlertsTable {
   notified_at: number | null;
 }
 
+export interface AuditRecordsTable {
+  id: string;
+  appid: string;
+  /** Position in the app's chain, from 1. */
+  seq: number;
+  kind: 'exchange' | 'withdrawal' | 'consent' | 'erasure' | 'checkpoint';
+  flow: 'exchange' | 'legacy' | null;
+  purpose: string | null;
+  notice_version: string | null;
+  request_id: string | null;
+  outcome: 'disclosed' | 'replayed' | 'refused' | null;
+  error_code: string | null;
+  /** Personal data, redacted (NULL) on erasure: keyed hashes and a masked number, never the number. */
+  subject_hash: string | null;
+  masked_phone: string | null;
+  phone_hash: string | null;
+  /** Keyed digest of the personal fields: chained instead of them, so erasure keeps the chain whole. */
+  personal_digest: string | null;
+  /** JSON for kinds that need more (checkpoints, erasures). */
+  detail: string | null;
+  at: number;
+  prev_hash: string;
+  hash: string;
+  erased_at: number | null;
+}
+
+export interface AuditHeadsTable {
+  appid: string;
+  last_seq: number;
+  last_hash: string;
+}
+
+export interface ConsentsTable {
+  appid: string;
+  subject_hash: string;
+  purpose: string;
+  state: 'withdrawn' | 'given';
+  updated_at: number;
+}
+
+export interface SigningKeysTable {
+  kid: string;
+  alg: string;
+  /** JSON of the public JWK (with kid, alg, use). */
+  public_jwk: string;
+  /** The private JWK, sealed (AES-GCM) with a key derived from WXPHONE_DATA_KEY. */
+  private_sealed: string;
+  created_at: number;
+  /** No token is signed with the key from then on. */
+  retire_at: number;
+  /** The key leaves the JWKS then: after every token it signed has expired. */
+  drop_at: number;
+}
+
 export interface Database {
   code_claims: CodeClaimsTable;
   packs: PacksTable;
@@ -138,4 +192,8 @@ export interface Database {
   client_reports: ClientReportsTable;
   usage_snapshots: UsageSnapshotsTable;
   quota_alerts: QuotaAlertsTable;
+  audit_records: AuditRecordsTable;
+  audit_heads: AuditHeadsTable;
+  consents: ConsentsTable;
+  signing_keys: SigningKeysTable;
 }
