@@ -5,7 +5,7 @@ import { createGraphQLError } from 'graphql-yoga';
 import type { GraphQLContext } from './context.js';
 
 /** Scopes a session token may carry (`scope` claim); see spec/outside.md. */
-export type Scope = 'phone:exchange' | 'quota:read' | 'billing:admin' | 'audit:read';
+export type Scope = 'phone:exchange' | 'quota:read' | 'billing:admin' | 'audit:read' | 'audit:admin';
 
 // Defines no types: one file per domain adds them (Pothos app-layout guide).
 export const builder = new SchemaBuilder<{

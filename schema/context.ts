@@ -8,6 +8,8 @@ import type { UsageSync } from '../src/billing/usage-sync.js';
 import type { Quota, QuotaService } from '../src/billing/quota.js';
 import type { ClientReports } from '../src/billing/client-reports.js';
 import type { Reconciliation } from '../src/billing/reconciliation.js';
+import type { ConsentAudit } from '../plugins/consent-audit/audit.js';
+import type { VerificationTokens } from '../src/binding/index.js';
 
 /** What resolvers may use: the verified session and the domain services (no I/O clients directly). */
 export interface Services {
@@ -15,6 +17,10 @@ export interface Services {
   keys: DataKeys;
   apps: ReadonlyMap<string, AppConfig>;
   now: () => number;
+  /** The session tokens' issuer: subject hashes are scoped by it. */
+  issuer: string;
+  audit: ConsentAudit;
+  tokens: VerificationTokens;
   billing: {
     ledger: BillingLedger;
     usage: UsageSync;
@@ -34,4 +40,5 @@ export interface GraphQLContext {
   session: Session;
   services: Services;
   loaders: Loaders;
+  requestId: string;
 }

@@ -3,6 +3,7 @@ import {
   AppMismatchError,
   Base64MangledError,
   CodeAlreadyUsedError,
+  ConsentWithdrawnError,
   EXCHANGE_ERROR_CODES,
   type ExchangeFailure,
   GatewayMisconfiguredError,
@@ -43,6 +44,7 @@ const described: [FailureClass, string, string][] = [
   [InProgressError, 'ExchangeInProgressError', 'The same code is being exchanged by a concurrent request of this session; retry shortly.'],
   [SessionKeyMismatchError, 'SessionKeyMismatchError', 'Legacy flow: the data does not decrypt with this login (the session key rotated).'],
   [Base64MangledError, 'Base64MangledError', 'Legacy flow: encryptedData or iv is not intact base64 (often "+" lost to URL decoding).'],
+  [ConsentWithdrawnError, 'ConsentWithdrawnError', 'The user withdrew consent for this purpose; give consent again (giveConsent) before exchanging.'],
   [GatewayMisconfiguredError, 'GatewayMisconfiguredError', "WeChat refused the gateway's own credentials for this app; operators must act."],
 ];
 

@@ -10,6 +10,7 @@ import './packs.js';
 import './procurement.js';
 import './reports.js';
 import './reconciliation.js';
+import './audit.js';
 import type { Loaders, Services } from './context.js';
 
 export type { GraphQLContext, Loaders, Services } from './context.js';

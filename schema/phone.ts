@@ -1,6 +1,19 @@
 import { builder } from './builder.js';
 import { EXCHANGE_ERROR_TYPES } from './exchange-errors.js';
 import type { VerifiedPhone } from '../src/phone/service.js';
+import { DateTime } from './scalars.js';
+import { checkNoticeVersion } from './audit.js';
+
+type Answer = VerifiedPhone & { verificationToken?: { token: string; expiresAt: number } | null };
+
+const VerificationTokenRef = builder.objectRef<{ token: string; expiresAt: number }>('VerificationToken').implement({
+  description:
+    'A short-lived JWT signed by the gateway (ES256; keys at /.well-known/jwks.json): sub, appid, phone_verified_at and a keyed phone_hash — proof of the verification without the number.',
+  fields: (t) => ({
+    token: t.exposeString('token'),
+    expiresAt: t.field({ type: DateTime, resolve: (v) => v.expiresAt }),
+  }),
+});
 
 const Watermark = builder.objectRef<VerifiedPhone['watermark']>('Watermark').implement({
   fields: (t) => ({
@@ -9,7 +22,7 @@ const Watermark = builder.objectRef<VerifiedPhone['watermark']>('Watermark').imp
   }),
 });
 
-const PhoneNumberVerified = builder.objectRef<VerifiedPhone>('PhoneNumberVerified').implement({
+const PhoneNumberVerified = builder.objectRef<Answer>('PhoneNumberVerified').implement({
   description: 'The verified number. This is the one place a phone number leaves the gateway.',
   fields: (t) => ({
     phoneNumber: t.exposeString('phoneNumber', { description: 'With the calling code for numbers outside mainland China.' }),
@@ -19,6 +32,12 @@ const PhoneNumberVerified = builder.objectRef<VerifiedPhone>('PhoneNumberVerifie
     replayed: t.exposeBoolean('replayed', {
       description: 'True when the same session sent the same code again and got the stored answer; WeChat was not called again.',
     }),
+    verificationToken: t.field({
+      type: VerificationTokenRef,
+      nullable: true,
+      description: 'Present when the input asked for one (issueVerificationToken).',
+      resolve: (p) => p.verificationToken ?? null,
+    }),
   }),
 });
 
@@ -27,6 +46,8 @@ const ExchangePhoneCodeInput = builder.inputType('ExchangePhoneCodeInput', {
     code: t.string({ description: 'The code from the getPhoneNumber button (not a wx.login code). Valid 5 minutes, once.' }),
     purpose: t.string({ description: "Why the number is needed, recorded as consent; one of the app's configured purposes." }),
     appid: t.string({ required: false, description: "The mini program; defaults to the session token's appid." }),
+    noticeVersion: t.string({ required: false, description: 'The privacy notice the user was shown; recorded with the consent.' }),
+    issueVerificationToken: t.boolean({ required: false, description: 'Also return a gateway-signed verification token for downstream services.' }),
   }),
 });
 
@@ -38,8 +59,26 @@ const DecryptPhoneNumberInput = builder.inputType('DecryptPhoneNumberInput', {
     iv: t.string({ description: 'Base64, exactly as the button gave it.' }),
     purpose: t.string(),
     appid: t.string({ required: false }),
+    noticeVersion: t.string({ required: false }),
+    issueVerificationToken: t.boolean({ required: false }),
   }),
 });
+
+/** Adds the verification token when asked for: signed after the number is verified and recorded. */
+async function withToken(
+  ctx: import('./context.js').GraphQLContext,
+  answer: VerifiedPhone,
+  wanted: boolean | null | undefined,
+): Promise<Answer> {
+  if (!wanted) return answer;
+  const issued = await ctx.services.tokens.issue({
+    subject: ctx.session.subject,
+    appid: answer.watermark.appid,
+    phoneVerifiedAt: ctx.services.now(),
+    phoneHash: ctx.services.keys.phoneHash(answer.purePhoneNumber, 'binding'),
+  });
+  return { ...answer, verificationToken: { token: issued.token, expiresAt: issued.expiresAt } };
+}
 
 const errors = { types: EXCHANGE_ERROR_TYPES, union: { name: 'ExchangePhoneCodeResult' } };
 
@@ -50,7 +89,10 @@ builder.mutationField('exchangePhoneCode', (t) =>
     authScopes: { scope: 'phone:exchange' },
     args: { input: t.arg({ type: ExchangePhoneCodeInput }) },
     errors,
-    resolve: (_root, { input }, ctx) => ctx.services.phone.exchange(ctx.session, input),
+    resolve: async (_root, { input }, ctx) => {
+      const meta = { requestId: ctx.requestId, noticeVersion: checkNoticeVersion(input.noticeVersion) };
+      return withToken(ctx, await ctx.services.phone.exchange(ctx.session, input, meta), input.issueVerificationToken);
+    },
   }),
 );
 
@@ -61,6 +103,9 @@ builder.mutationField('decryptPhoneNumber', (t) =>
     authScopes: { scope: 'phone:exchange' },
     args: { input: t.arg({ type: DecryptPhoneNumberInput }) },
     errors: { ...errors, union: { name: 'DecryptPhoneNumberResult' } },
-    resolve: (_root, { input }, ctx) => ctx.services.phone.decryptLegacy(ctx.session, input),
+    resolve: async (_root, { input }, ctx) => {
+      const meta = { requestId: ctx.requestId, noticeVersion: checkNoticeVersion(input.noticeVersion) };
+      return withToken(ctx, await ctx.services.phone.decryptLegacy(ctx.session, input, meta), input.issueVerificationToken);
+    },
   }),
 );

@@ -42,6 +42,22 @@ const fileSchema = z
       .strict()
       .optional(),
     replayTtlSeconds: z.number().int().min(10).max(3600).optional(),
+    audit: z
+      .object({
+        retentionDays: z.number().int().min(1).max(36_500).optional(),
+        purgeIntervalSeconds: z.number().int().min(0).max(86_400).optional(),
+      })
+      .strict()
+      .optional(),
+    verificationTokens: z
+      .object({
+        issuer: z.string().min(1).optional(),
+        audience: z.string().min(1).optional(),
+        ttlSeconds: z.number().int().min(30).max(86_400).optional(),
+        rotationDays: z.number().int().min(1).max(365).optional(),
+      })
+      .strict()
+      .optional(),
     billing: z
       .object({
         chargingStartDate: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional(),
@@ -105,6 +121,10 @@ export interface GatewayConfig {
   wechat: { timeoutMs: number; maxRetries: number; sendOpenid: boolean; tokenEndpoint: 'stable' | 'legacy' };
   replayTtlSeconds: number;
   billing: BillingConfig;
+  /** Consent-audit retention: records older than this are purged, leaving a chained checkpoint. */
+  audit: { retentionDays: number; purgeIntervalSeconds: number };
+  /** Tokens the gateway signs after a verification, for downstream services (JWKS at /.well-known/jwks.json). */
+  verificationTokens: { issuer: string; audience: string; ttlSeconds: number; rotationDays: number };
   configFile: string | undefined;
 }
 
@@ -271,6 +291,16 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Gateway
       syncIntervalSeconds: file.billing?.syncIntervalSeconds ?? 900,
       lowQuota: file.billing?.lowQuota,
       webhookUrl: webhookUrl(file, env),
+    },
+    audit: {
+      retentionDays: file.audit?.retentionDays ?? 1095,
+      purgeIntervalSeconds: file.audit?.purgeIntervalSeconds ?? 3600,
+    },
+    verificationTokens: {
+      issuer: file.verificationTokens?.issuer ?? 'wxphone-gateway',
+      audience: file.verificationTokens?.audience ?? 'wxphone-downstream',
+      ttlSeconds: file.verificationTokens?.ttlSeconds ?? 900,
+      rotationDays: file.verificationTokens?.rotationDays ?? 30,
     },
     configFile,
   };

@@ -21,6 +21,10 @@ import { QuotaService } from './billing/quota.js';
 import { QuotaAlerts } from './billing/alerts.js';
 import { ClientReports } from './billing/client-reports.js';
 import { Reconciliation } from './billing/reconciliation.js';
+import { ConsentAudit } from '../plugins/consent-audit/audit.js';
+import { VerificationTokens, jwksResponse } from './binding/index.js';
+import { useRequestId } from '../plugins/request-id/index.js';
+import { createSessionVerifier, SessionError } from '../plugins/jwt-session/index.js';
 import { AccessTokenProvider } from '../plugins/access-token/index.js';
 import { signSessionToken, useJwtSession } from '../plugins/jwt-session/index.js';
 import { useRedactedInputEchoes } from '../plugins/redact-input-echoes/index.js';
@@ -176,6 +180,16 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       onSynced: (appid) => watchQuota([appid]).catch((e) => log.warn({ appid, err: (e as Error).message }, 'quota alert evaluation failed')),
     });
     quota = new QuotaService(store.db, config.apps, usage, thresholds, now);
+    const audit = new ConsentAudit(store.db, keys, config.apps, { retentionDays: config.audit.retentionDays, now });
+    const verificationTokens = new VerificationTokens({
+      db: store.db,
+      seal: keys,
+      issuer: config.verificationTokens.issuer,
+      audience: config.verificationTokens.audience,
+      ttlSeconds: config.verificationTokens.ttlSeconds,
+      rotationDays: config.verificationTokens.rotationDays,
+      now,
+    });
     const phone = new PhoneService({
       apps: config.apps,
       claims,
@@ -189,12 +203,16 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       duplicateWaitMs: timings.duplicateWaitMs,
       onOutcome: (flow, outcome) => metrics.exchanges.inc({ flow, outcome }),
       hooks: [chargeHooks(ledger)],
+      audit,
     });
     const services: Services = {
       phone,
       keys,
       apps: config.apps,
       now,
+      issuer: config.jwt.issuer,
+      audit,
+      tokens: verificationTokens,
       billing: { ledger, usage, quota, reports: new ClientReports(store.db), reconciliation: new Reconciliation(store.db, config.apps) },
     };
     usage.start(config.billing.syncIntervalSeconds * 1000);
@@ -203,6 +221,23 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
     void watchAll(); // the gauge and alert state from the start, not a minute later
     const quotaWatch = setInterval(watchAll, QUOTA_WATCH_INTERVAL_MS);
     quotaWatch.unref();
+    const auditPurge =
+      config.audit.purgeIntervalSeconds > 0
+        ? setInterval(() => {
+            audit
+              .purgeExpired()
+              .then((n) => n && log.info({ purged: n }, 'purged consent records past retention (checkpoints left)'))
+              .catch((e) => log.warn({ err: (e as Error).message }, 'consent-audit retention purge failed'));
+          }, config.audit.purgeIntervalSeconds * 1000)
+        : undefined;
+    auditPurge?.unref();
+    const exportAuth = createSessionVerifier({
+      secret: config.jwt.secret,
+      jwksUrl: config.jwt.jwksUrl,
+      issuer: config.jwt.issuer,
+      audience: config.jwt.audience,
+      clockToleranceSeconds: config.jwt.clockToleranceSeconds,
+    });
 
     const sandboxToken =
       config.sandbox && config.jwt.secret
@@ -217,6 +252,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       // `session` is added by useJwtSession before any resolver runs.
       context: ({ request }) => ({ request, services, loaders: createLoaders(services) }) as GraphQLContext,
       plugins: [
+        useRequestId(),
         useJwtSession({
           secret: config.jwt.secret,
           jwksUrl: config.jwt.jwksUrl,
@@ -260,8 +296,61 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
         res.writeHead(200, { 'content-type': metrics.registry.contentType });
         return res.end(await metrics.registry.metrics());
       }
+      if (path === '/.well-known/jwks.json') {
+        const r = await jwksResponse(verificationTokens);
+        res.writeHead(r.status, r.headers);
+        return res.end(r.body);
+      }
+      if (path === '/audit/export.ndjson') return exportAudit(req, res);
+
       return serveGraphQL(yoga, req, res);
     };
+    /** NDJSON export of consent records for internal tools: `Authorization: Bearer` with audit:read. */
+    const exportAudit = async (req: IncomingMessage, res: ServerResponse) => {
+      const header = req.headers.authorization ?? '';
+      const m = /^Bearer\s+(\S+)$/i.exec(header);
+      let session;
+      try {
+        if (!m) throw new SessionError('missing', 'missing bearer session token');
+        session = await exportAuth(m[1]!);
+      } catch (e) {
+        res.setHeader('www-authenticate', 'Bearer realm="wxphone"');
+        return sendJson(res, 401, { errors: [{ message: e instanceof SessionError ? e.message : 'unauthenticated', extensions: { code: 'UNAUTHENTICATED' } }] });
+      }
+      if (!session.scopes.has('audit:read')) return sendJson(res, 403, { errors: [{ message: 'the export needs the audit:read scope', extensions: { code: 'FORBIDDEN' } }] });
+      const q = new URL(req.url ?? '/', 'http://gateway').searchParams;
+      const appid = q.get('appid') ?? '';
+      if (!config.apps.has(appid)) return sendJson(res, 400, { errors: [{ message: 'appid must name an app this gateway serves' }] });
+      const time = (name: string) => {
+        const v = q.get(name);
+        if (v === null) return null;
+        const ms = Date.parse(v);
+        if (Number.isNaN(ms)) throw new Error(`${name} must be an ISO 8601 time`);
+        return ms;
+      };
+      let from: number | null;
+      let to: number | null;
+      try {
+        from = time('from');
+        to = time('to');
+      } catch (e) {
+        return sendJson(res, 400, { errors: [{ message: (e as Error).message }] });
+      }
+      const subject = q.get('subject');
+      const filter = {
+        appid,
+        subjectHash: subject ? audit.subjectHashOf(config.jwt.issuer, subject) : q.get('subjectHash'),
+        purpose: q.get('purpose'),
+        from,
+        to,
+      };
+      res.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8', 'content-disposition': `attachment; filename="consent-${appid}.ndjson"` });
+      for await (const line of audit.exportNdjson(filter)) {
+        if (!res.write(line)) await new Promise((r) => res.once('drain', r));
+      }
+      res.end();
+    };
+
     let inFlight = 0;
     let drained: (() => void) | undefined;
 
@@ -304,6 +393,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       async close() {
         clearInterval(purge);
         clearInterval(quotaWatch);
+        clearInterval(auditPurge);
         usage.stop();
         if (httpServer) {
           // Stop accepting, let requests in flight finish (an exchange may have spent its code

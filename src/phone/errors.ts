@@ -16,6 +16,7 @@ export const EXCHANGE_ERROR_CODES = [
   'SESSION_KEY_MISMATCH',
   'BASE64_MANGLED',
   'GATEWAY_MISCONFIGURED',
+  'CONSENT_WITHDRAWN',
 ] as const;
 
 export type ExchangeErrorCode = (typeof EXCHANGE_ERROR_CODES)[number];
@@ -92,6 +93,12 @@ export class GatewayMisconfiguredError extends ExchangeFailure {
   readonly retryable = false;
 }
 
+/** The user withdrew consent for this purpose; refused before anything reaches WeChat until consent is given again. */
+export class ConsentWithdrawnError extends ExchangeFailure {
+  readonly code = 'CONSENT_WITHDRAWN';
+  readonly retryable = false;
+}
+
 const BY_CODE: Record<ExchangeErrorCode, new (message: string) => ExchangeFailure> = {
   INVALID_INPUT: class extends InvalidInputError {
     constructor(message: string) {
@@ -109,6 +116,7 @@ const BY_CODE: Record<ExchangeErrorCode, new (message: string) => ExchangeFailur
   SESSION_KEY_MISMATCH: SessionKeyMismatchError,
   BASE64_MANGLED: Base64MangledError,
   GATEWAY_MISCONFIGURED: GatewayMisconfiguredError,
+  CONSENT_WITHDRAWN: ConsentWithdrawnError,
 };
 
 /** Rebuilds a stored outcome (only its code is stored) for a duplicate request. */

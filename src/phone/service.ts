@@ -13,6 +13,7 @@ import {
   AppMismatchError,
   Base64MangledError,
   CodeAlreadyUsedError,
+  ConsentWithdrawnError,
   ExchangeFailure,
   GatewayMisconfiguredError,
   InProgressError,
@@ -48,12 +49,42 @@ export interface LegacyDecryptInput {
 
 export type ExchangeOutcome = 'disclosed' | 'replayed' | ExchangeFailure['code'];
 
+/** Who asked, where: carried into the consent record. */
+export interface RequestMeta {
+  requestId?: string | null;
+  noticeVersion?: string | null;
+}
+
+export interface ExchangeAuditEvent {
+  flow: 'exchange' | 'legacy';
+  appid: string;
+  subjectHash: string;
+  purpose: string | null;
+  noticeVersion?: string | null;
+  requestId?: string | null;
+  outcome: 'disclosed' | 'replayed' | 'refused';
+  errorCode?: string | null;
+  /** The disclosed answer: the audit keeps a masked number and a keyed hash of it, never the number. */
+  phone?: PhoneInfo | null;
+  at: number;
+}
+
+/**
+ * The consent audit, as the exchange needs it. `record` runs inside the settlement
+ * transaction when given one; throwing means nothing is disclosed.
+ */
+export interface ExchangeAudit {
+  record(e: ExchangeAuditEvent, trx?: Kysely<Database>): Promise<void>;
+  consentWithdrawn(appid: string, subjectHash: string, purpose: string): Promise<boolean>;
+}
+
 export interface SettlementContext {
   flow: 'exchange' | 'legacy';
   codeHash: string;
   app: AppConfig;
   subjectHash: string;
   purpose: string;
+  meta: RequestMeta;
   now: number;
 }
 
@@ -84,6 +115,7 @@ export interface PhoneServiceOptions {
   now?: () => number;
   onOutcome?: (flow: 'exchange' | 'legacy', outcome: ExchangeOutcome) => void;
   hooks?: readonly SettlementHooks[];
+  audit?: ExchangeAudit;
 }
 
 const STORED_FAILURE_MESSAGES: Record<string, string> = {
@@ -104,42 +136,83 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export class PhoneService {
   private readonly inflight = new Map<string, Promise<VerifiedPhone>>();
+  /** Failures whose consent record was written in their settlement transaction. */
+  private readonly recordedInSettlement = new WeakSet<object>();
   private readonly now: () => number;
 
   constructor(private readonly opts: PhoneServiceOptions) {
     this.now = opts.now ?? Date.now;
   }
 
-  async exchange(session: Session, input: ExchangeInput): Promise<VerifiedPhone> {
-    return this.report('exchange', async () => {
+  async exchange(session: Session, input: ExchangeInput, meta: RequestMeta = {}): Promise<VerifiedPhone> {
+    return this.report('exchange', session, input.appid, meta, async (app, audited) => {
       const code = checkCode(input.code);
-      const app = resolveApp(session, input.appid, this.opts.apps);
       const purpose = checkPurpose(input.purpose, app);
-      return this.once('exchange', session, app, purpose, this.opts.keys.codeHash('phone', code), () => this.callWechat(app, code, session));
+      audited.purpose = purpose;
+      await this.checkConsent(app, audited.subjectHash, purpose);
+      return this.once('exchange', session, app, purpose, meta, this.opts.keys.codeHash('phone', code), () => this.callWechat(app, code, session));
     });
   }
 
-  async decryptLegacy(session: Session, input: LegacyDecryptInput): Promise<VerifiedPhone> {
-    return this.report('legacy', async () => {
+  async decryptLegacy(session: Session, input: LegacyDecryptInput, meta: RequestMeta = {}): Promise<VerifiedPhone> {
+    return this.report('legacy', session, input.appid, meta, async (app, audited) => {
       const loginCode = checkCode(input.loginCode, 'loginCode');
-      const app = resolveApp(session, input.appid, this.opts.apps);
       const purpose = checkPurpose(input.purpose, app);
+      audited.purpose = purpose;
+      await this.checkConsent(app, audited.subjectHash, purpose);
       // Checked before the login code is spent: mangled base64 can never decrypt.
       checkBase64(input.encryptedData, 'encryptedData', (n) => n > 0 && n % 16 === 0);
       checkBase64(input.iv, 'iv', (n) => n === 16);
       // The data is part of the key: the same login code with other data is another question, not a replay.
       const codeHash = this.opts.keys.codeHash('legacy', loginCode, input.encryptedData, input.iv);
-      return this.once('legacy', session, app, purpose, codeHash, () => this.legacyDecrypt(app, loginCode, input, session));
+      return this.once('legacy', session, app, purpose, meta, codeHash, () => this.legacyDecrypt(app, loginCode, input, session));
     });
   }
 
-  private async report(flow: 'exchange' | 'legacy', run: () => Promise<VerifiedPhone>): Promise<VerifiedPhone> {
+  private async checkConsent(app: AppConfig, subjectHash: string, purpose: string): Promise<void> {
+    if (await this.opts.audit?.consentWithdrawn(app.appid, subjectHash, purpose)) {
+      throw new ConsentWithdrawnError(`consent for "${purpose}" was withdrawn; it must be given again before the number can be requested`);
+    }
+  }
+
+  /**
+   * Runs one request and writes its consent record: the owner of a claim records inside the
+   * settlement transaction (see claimAndRun); every other outcome — a replay, a refusal before
+   * or at the claim — is recorded here. Requests for an app this gateway does not serve have
+   * no chain to go to and are counted in metrics only.
+   */
+  private async report(
+    flow: 'exchange' | 'legacy',
+    session: Session,
+    inputAppid: string | null | undefined,
+    meta: RequestMeta,
+    run: (app: AppConfig, audited: { subjectHash: string; purpose: string | null }) => Promise<VerifiedPhone>,
+  ): Promise<VerifiedPhone> {
+    const audited = { subjectHash: this.opts.keys.subjectHash(session.issuer, session.subject), purpose: null as string | null };
+    let app: AppConfig | undefined;
+    const event = (outcome: ExchangeAuditEvent['outcome'], extra: Partial<ExchangeAuditEvent> = {}): ExchangeAuditEvent => ({
+      flow,
+      appid: app!.appid,
+      subjectHash: audited.subjectHash,
+      purpose: audited.purpose,
+      noticeVersion: meta.noticeVersion ?? null,
+      requestId: meta.requestId ?? null,
+      outcome,
+      at: this.now(),
+      ...extra,
+    });
     try {
-      const result = await run();
+      app = resolveApp(session, inputAppid, this.opts.apps);
+      const result = await run(app, audited);
+      // A replay discloses the number again: no record, no disclosure.
+      if (result.replayed) await this.opts.audit?.record(event('replayed', { phone: result }));
       this.opts.onOutcome?.(flow, result.replayed ? 'replayed' : 'disclosed');
       return result;
     } catch (e) {
-      if (e instanceof ExchangeFailure) this.opts.onOutcome?.(flow, e.code);
+      if (e instanceof ExchangeFailure) {
+        this.opts.onOutcome?.(flow, e.code);
+        if (app && !this.recordedInSettlement.has(e)) await this.opts.audit?.record(event('refused', { errorCode: e.code }));
+      }
       throw e;
     }
   }
@@ -150,14 +223,23 @@ export class PhoneService {
     session: Session,
     app: AppConfig,
     purpose: string,
+    meta: RequestMeta,
     codeHash: string,
     attempt: () => Promise<PhoneInfo>,
   ) {
     const subjectHash = this.opts.keys.subjectHash(session.issuer, session.subject);
     const key = `${codeHash}|${subjectHash}`;
     const running = this.inflight.get(key);
-    if (running) return running.then((r) => ({ ...r, replayed: true }));
-    const p = this.claimAndRun(flow, app, purpose, codeHash, subjectHash, attempt).finally(() => this.inflight.delete(key));
+    if (running) {
+      // A duplicate is a request of its own: its outcome gets its own consent record.
+      return running.then(
+        (r) => ({ ...r, replayed: true }),
+        (e: unknown) => {
+          throw e instanceof ExchangeFailure ? failureFromCode(e.code, e.message) : e;
+        },
+      );
+    }
+    const p = this.claimAndRun(flow, app, purpose, meta, codeHash, subjectHash, attempt).finally(() => this.inflight.delete(key));
     this.inflight.set(key, p);
     return p;
   }
@@ -166,6 +248,7 @@ export class PhoneService {
     flow: SettlementContext['flow'],
     app: AppConfig,
     purpose: string,
+    meta: RequestMeta,
     codeHash: string,
     subjectHash: string,
     attempt: () => Promise<PhoneInfo>,
@@ -192,17 +275,17 @@ export class PhoneService {
     } catch (e) {
       const known = classify(e);
       const failure = known?.failure ?? new OutcomeUnknownError(STORED_FAILURE_MESSAGES.OUTCOME_UNKNOWN!);
-      await this.settleFailure({ flow, codeHash, app, subjectHash, purpose, now: this.now() }, claim.attempt, failure, known?.codeUnspent ?? false);
+      await this.settleFailure({ flow, codeHash, app, subjectHash, purpose, meta, now: this.now() }, claim.attempt, failure, known?.codeUnspent ?? false);
       // Unexpected errors (bugs, storage) surface masked; the claim is final all the same.
       throw known ? known.failure : e;
     }
     if (info.watermark.appid !== app.appid) {
       const failure = new WatermarkMismatchError(STORED_FAILURE_MESSAGES.WATERMARK_MISMATCH!);
-      await this.settleFailure({ flow, codeHash, app, subjectHash, purpose, now: this.now() }, claim.attempt, failure, false);
+      await this.settleFailure({ flow, codeHash, app, subjectHash, purpose, meta, now: this.now() }, claim.attempt, failure, false);
       throw failure;
     }
     const now = this.now();
-    const context: SettlementContext = { flow, codeHash, app, subjectHash, purpose, now };
+    const context: SettlementContext = { flow, codeHash, app, subjectHash, purpose, meta, now };
     let stored: boolean;
     try {
       stored = await claims.transaction(async (trx) => {
@@ -210,7 +293,10 @@ export class PhoneService {
           { codeHash, attempt: claim.attempt, now, answerSealed: this.opts.keys.seal(JSON.stringify(info), codeHash), answerExpiresAt: now + this.opts.replayTtlMs },
           trx,
         );
-        if (owned) for (const h of this.opts.hooks ?? []) await h.disclosed?.(trx, { ...context, info });
+        if (owned) {
+          for (const h of this.opts.hooks ?? []) await h.disclosed?.(trx, { ...context, info });
+          await this.opts.audit?.record(this.settledEvent(context, 'disclosed', { phone: info }), trx);
+        }
         return owned;
       });
     } catch (e) {
@@ -225,13 +311,32 @@ export class PhoneService {
   }
 
   private async settleFailure(context: SettlementContext, attempt: number, failure: ExchangeFailure, codeUnspent: boolean): Promise<void> {
-    await this.opts.claims.transaction(async (trx) => {
-      const owned = await this.opts.claims.fail(
+    const owned = await this.opts.claims.transaction(async (trx) => {
+      const owns = await this.opts.claims.fail(
         { codeHash: context.codeHash, attempt, now: context.now, errorCode: failure.code, codeMayBeRetried: codeUnspent },
         trx,
       );
-      if (owned) for (const h of this.opts.hooks ?? []) await h.refused?.(trx, { ...context, failure });
+      if (owns) {
+        for (const h of this.opts.hooks ?? []) await h.refused?.(trx, { ...context, failure });
+        await this.opts.audit?.record(this.settledEvent(context, 'refused', { errorCode: failure.code }), trx);
+      }
+      return owns;
     });
+    if (owned) this.recordedInSettlement.add(failure);
+  }
+
+  private settledEvent(c: SettlementContext, outcome: ExchangeAuditEvent['outcome'], extra: Partial<ExchangeAuditEvent>): ExchangeAuditEvent {
+    return {
+      flow: c.flow,
+      appid: c.app.appid,
+      subjectHash: c.subjectHash,
+      purpose: c.purpose,
+      noticeVersion: c.meta.noticeVersion ?? null,
+      requestId: c.meta.requestId ?? null,
+      outcome,
+      at: c.now,
+      ...extra,
+    };
   }
 
   private replay(codeHash: string, sealed: string | null): VerifiedPhone {

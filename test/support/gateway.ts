@@ -61,7 +61,7 @@ export async function startTestGateway(opts: TestGatewayOptions): Promise<TestGa
   const peer = opts.peerOf;
   const dir = mkdtempSync(join(tmpdir(), 'wxphone-test-'));
   // Each PostgreSQL test gateway (with its peers) gets a schema of its own, so gateways that
-  // share the sandbox appid never see each other's charges.
+  // share the sandbox appid never see each other's charges; all are dropped after the run.
   const pgSchema = !peer && opts.backend.databaseUrl ? `wxt_${randomBytes(6).toString('hex')}` : undefined;
   if (pgSchema) await pgExec(opts.backend.databaseUrl!, `create schema ${pgSchema}`);
   const simulator =
@@ -105,26 +105,44 @@ export async function startTestGateway(opts: TestGatewayOptions): Promise<TestGa
   const queries: string[] = [];
   const gateway = await createGateway(config, { log: createLogger({ level: 'debug', destination: sink }), onQuery: (q) => queries.push(q) });
   const { url } = await gateway.listen(0, '127.0.0.1');
-  const token: TestGateway['token'] = (sub, o = {}) =>
-    signSessionToken(
+  rememberSecret(config.jwt.secret, config.dataKey.toString('base64'), ...[...config.apps.values()].map((a) => a.secret));
+  const responses: string[] = [];
+  const recordingFetch: typeof fetch = async (input, init) => {
+    const res = await fetch(input, init);
+    const text = await res.text();
+    responses.push(withoutDisclosures(text));
+    return new Response(text, { status: res.status, headers: res.headers });
+  };
+  const token: TestGateway['token'] = async (sub, o = {}) => {
+    const jwt = await signSessionToken(
       { secret: config.jwt.secret!, issuer: config.jwt.issuer, audience: config.jwt.audience },
       { subject: sub, appid: 'appid' in o ? o.appid : APP, scopes: o.scopes ?? ['phone:exchange'], ttl: o.ttl ?? '10m' },
     );
+    rememberSecret(jwt);
+    return jwt;
+  };
   return {
     gateway,
     url,
-    sim: new SimulatorControl(simulator.url),
+    sim: new RecordingSimulatorControl(simulator.url),
     simulator,
     config,
     logs,
     queries,
     token,
-    client: async (sub, o = {}) => createGatewayClient({ url, token: await token(sub, o) }),
+    client: async (sub, o = {}) => createGatewayClient({ url, token: await token(sub, o), fetch: recordingFetch }),
     async close() {
+      // The access tokens the gateway held: stable_token in normal mode hands the same ones back.
+      for (const app of config.apps.values()) {
+        const r = simulator.state.stableToken({ grant_type: 'client_credential', appid: app.appid, secret: app.secret }) as { access_token?: string };
+        rememberSecret(r.access_token);
+      }
       await gateway.close();
+      const leaks = findLeaks([...logs, ...responses]);
       if (!peer) await simulator.close();
-      if (pgSchema) await pgExec(opts.backend.databaseUrl!, `drop schema ${pgSchema} cascade`);
+      // Its PostgreSQL schema is dropped by the global teardown (test/support/global-setup.ts).
       rmSync(dir, { recursive: true, force: true });
+      if (leaks.length) throw new Error(`secrets leaked into logs or responses:\n${leaks.join('\n')}`);
     },
   };
 }
@@ -144,6 +162,55 @@ async function pgExec(url: string, statement: string): Promise<void> {
   }
 }
 
+/**
+ * Everything secret this test process has used: codes, phone numbers, session tokens, app
+ * secrets, keys, WeChat access tokens. Every test gateway checks on close that none of it
+ * appears in its logs or in the responses its clients got (the number only in its one place).
+ */
+export const SECRETS = new Set<string>();
+export function rememberSecret(...values: (string | null | undefined)[]) {
+  for (const v of values) if (v && v.length >= 6) SECRETS.add(v);
+}
+
+/** A response as a leak check sees it: the verified number's own fields taken out. */
+function withoutDisclosures(text: string): string {
+  try {
+    return JSON.stringify(JSON.parse(text), (key, value) => (key === 'phoneNumber' || key === 'purePhoneNumber' ? undefined : value));
+  } catch {
+    return text;
+  }
+}
+
+function findLeaks(haystacks: readonly string[]): string[] {
+  const leaks: string[] = [];
+  for (const secret of SECRETS) {
+    const hit = haystacks.find((h) => h.includes(secret));
+    if (hit) leaks.push(`${secret.slice(0, 4)}… in: ${hit.slice(0, 200)}`);
+  }
+  return leaks;
+}
+
+/** The control API, remembering every code, number and encrypted payload it hands out. */
+class RecordingSimulatorControl extends SimulatorControl {
+  override async phoneCode(input: Parameters<SimulatorControl['phoneCode']>[0]) {
+    const r = await super.phoneCode(input);
+    rememberSecret(input.phoneNumber, 'code' in r ? r.code : null);
+    return r;
+  }
+
+  override async loginCode(input: Parameters<SimulatorControl['loginCode']>[0]) {
+    const r = await super.loginCode(input);
+    rememberSecret(r.code, r.encryptedData, input.phoneNumber);
+    return r;
+  }
+
+  override async encryptedPhone(input: Parameters<SimulatorControl['encryptedPhone']>[0]) {
+    const r = await super.encryptedPhone(input);
+    rememberSecret(r.encryptedData, input.phoneNumber);
+    return r;
+  }
+}
+
 let phoneSeq = 0;
 /** A distinct mainland number per call (13800000000 + n), so leak checks can look for each one. */
 export function nextPhone(): string {
@@ -155,5 +222,6 @@ export function nextPhone(): string {
 export async function mintCode(sim: SimulatorControl, phoneNumber = nextPhone(), appid = APP, openid?: string): Promise<string> {
   const r = await sim.phoneCode({ appid, phoneNumber, ...(openid ? { openid } : {}) });
   if (!('code' in r)) throw new Error(`simulator refused to mint a code: ${JSON.stringify(r)}`);
+  rememberSecret(r.code, phoneNumber);
   return r.code;
 }

@@ -10,6 +10,9 @@ import { AccessTokenProvider } from '../../plugins/access-token/index.js';
 import type { Session } from '../../plugins/jwt-session/index.js';
 import type { PhoneInfo, WechatClient } from '../../src/wechat/index.js';
 import type { AppConfig } from '../../src/config.js';
+import { BillingLedger } from '../../src/billing/ledger.js';
+import { chargeHooks } from '../../src/billing/charge-hooks.js';
+import type { ExchangeAudit } from '../../src/phone/service.js';
 
 const APPID = 'wx0000000000000001';
 const app: AppConfig = { appid: APPID, secret: 's', product: 'quick', subjectType: 'enterprise', category: undefined, purposes: ['login'], lowQuota: undefined };
@@ -35,7 +38,7 @@ describe('PhoneService decisions', () => {
   });
   afterEach(() => store.close());
 
-  function service(wechat: WechatClient) {
+  function service(wechat: WechatClient, extra: { audit?: ExchangeAudit; withLedger?: boolean } = {}) {
     const apps = new Map([[APPID, app]]);
     const tokens = new AccessTokenProvider({
       apps,
@@ -44,7 +47,18 @@ describe('PhoneService decisions', () => {
       lock: null,
       isTokenError: () => false,
     });
-    return new PhoneService({ apps, claims: new ClaimStore(store.db), keys: createDataKeys(randomBytes(32)), tokens, wechat, replayTtlMs: 60_000, leaseMs: 10_000, attemptDeadlineMs: 5_000 });
+    return new PhoneService({
+      apps,
+      claims: new ClaimStore(store.db),
+      keys: createDataKeys(randomBytes(32)),
+      tokens,
+      wechat,
+      replayTtlMs: 60_000,
+      leaseMs: 10_000,
+      attemptDeadlineMs: 5_000,
+      ...(extra.withLedger ? { hooks: [chargeHooks(new BillingLedger(store.db, apps))] } : {}),
+      ...(extra.audit ? { audit: extra.audit } : {}),
+    });
   }
 
   it("withholds a number whose watermark names another app, and answers retries from the record", async () => {
@@ -74,5 +88,36 @@ describe('PhoneService decisions', () => {
     fail = false;
     await expect(phone.exchange(session, { code: 'd'.repeat(64), purpose: 'login' })).rejects.toMatchObject({ code: 'OUTCOME_UNKNOWN', retryable: false });
     expect(calls.phone).toBe(1);
+  });
+
+  it('a disclosure whose consent record cannot be written is not made, and nothing is charged', async () => {
+    const { wechat, calls } = stubWechat(async () => ({
+      phoneNumber: '13911112222',
+      purePhoneNumber: '13911112222',
+      countryCode: '86',
+      watermark: { appid: APPID, timestamp: Math.floor(Date.now() / 1000) },
+    }));
+    const recorded: string[] = [];
+    const audit: ExchangeAudit = {
+      consentWithdrawn: async () => false,
+      record: async (e) => {
+        recorded.push(e.outcome);
+        if (e.outcome === 'disclosed') throw new Error('audit storage unavailable');
+      },
+    };
+    const phone = service(wechat, { audit, withLedger: true });
+    await expect(phone.exchange(session, { code: 'e'.repeat(64), purpose: 'login' })).rejects.toThrow('audit storage unavailable');
+    expect(calls.phone).toBe(1);
+    // The confirmed charge was rolled back with the disclosure: the code is only on record as
+    // seen with an unknown outcome (unconfirmed, nothing drawn); the claim is final, never resent.
+    const charges = await store.db.selectFrom('charges').select(['status', 'source']).execute();
+    expect(charges).toEqual([{ status: 'unconfirmed', source: null }]);
+    const trial = await store.db.selectFrom('app_trials').select('trial_used').where('appid', '=', APPID).executeTakeFirst();
+    expect(trial?.trial_used ?? 0).toBe(0);
+    const claim = await store.db.selectFrom('code_claims').select(['state', 'error_code', 'answer_sealed']).executeTakeFirstOrThrow();
+    expect(claim).toEqual({ state: 'failed', error_code: 'OUTCOME_UNKNOWN', answer_sealed: null });
+    await expect(phone.exchange(session, { code: 'e'.repeat(64), purpose: 'login' })).rejects.toMatchObject({ code: 'OUTCOME_UNKNOWN' });
+    expect(calls.phone).toBe(1);
+    expect(recorded).toEqual(['disclosed', 'refused', 'refused']);
   });
 });

@@ -1,0 +1,224 @@
+import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { AppConfig } from '../../src/config.js';
+import type { AuditRecordsTable, Database } from '../../src/store/schema.js';
+import { maskPhone, type DataKeys } from '../../src/crypto/keys.js';
+import type { ExchangeAudit, ExchangeAuditEvent } from '../../src/phone/service.js';
+import { appendRecord, purgeBefore, verifyChain, type ChainVerification } from './chain.js';
+
+export interface AuditFilter {
+  appid: string;
+  subjectHash?: string | null;
+  purpose?: string | null;
+  from?: number | null;
+  to?: number | null;
+}
+
+export interface AuditPage {
+  records: AuditRecordsTable[];
+  hasNextPage: boolean;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The consent audit (PIPL): for every exchange and legacy decrypt, who asked (a keyed hash
+ * of the openid), for what purpose, under which notice, in which request, when, and what
+ * came of it — with a masked number and a keyed hash of it, never the number. Records are
+ * appended to a per-app hash chain in the same transaction as the code's claim and charge.
+ */
+export class ConsentAudit implements ExchangeAudit {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly keys: DataKeys,
+    private readonly apps: ReadonlyMap<string, AppConfig>,
+    private readonly opts: { retentionDays: number; now?: () => number },
+  ) {}
+
+  private now() {
+    return (this.opts.now ?? Date.now)();
+  }
+
+  async record(e: ExchangeAuditEvent, trx?: Kysely<Database>): Promise<void> {
+    const phone = e.phone?.purePhoneNumber ?? null;
+    const entry = {
+      appid: e.appid,
+      kind: 'exchange' as const,
+      flow: e.flow,
+      purpose: e.purpose,
+      noticeVersion: e.noticeVersion ?? null,
+      requestId: e.requestId ?? null,
+      outcome: e.outcome,
+      errorCode: e.errorCode ?? null,
+      subjectHash: e.subjectHash,
+      maskedPhone: phone ? maskPhone(phone) : null,
+      phoneHash: phone ? this.keys.phoneHash(phone, 'audit') : null,
+      at: e.at,
+    };
+    if (trx) await appendRecord(trx, this.keys, entry);
+    else await this.db.transaction().execute((t) => appendRecord(t, this.keys, entry));
+  }
+
+  async consentWithdrawn(appid: string, subjectHash: string, purpose: string): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('consents')
+      .select('state')
+      .where('appid', '=', appid)
+      .where('subject_hash', '=', subjectHash)
+      .where('purpose', '=', purpose)
+      .executeTakeFirst();
+    return row?.state === 'withdrawn';
+  }
+
+  /**
+   * The subject withdraws consent for the app's purposes (all of them by default): stored
+   * replay answers go at once, later exchanges for those purposes are refused until consent
+   * is given again, and the withdrawal is itself a record in the chain.
+   */
+  async withdraw(appid: string, subjectHash: string, purposes: readonly string[], meta: { requestId?: string | null } = {}) {
+    const now = this.now();
+    return this.db.transaction().execute(async (trx) => {
+      for (const purpose of purposes) await this.setConsent(trx, appid, subjectHash, purpose, 'withdrawn', now);
+      const cleared = await trx
+        .updateTable('code_claims')
+        .set({ answer_sealed: null, answer_expires_at: now, updated_at: now })
+        .where('appid', '=', appid)
+        .where('subject_hash', '=', subjectHash)
+        .where('answer_sealed', 'is not', null)
+        .executeTakeFirst();
+      await appendRecord(trx, this.keys, {
+        appid,
+        kind: 'withdrawal',
+        subjectHash,
+        requestId: meta.requestId ?? null,
+        detail: { purposes: [...purposes] },
+        at: now,
+      });
+      return { purposes: [...purposes], answersDeleted: Number(cleared.numUpdatedRows) };
+    });
+  }
+
+  async giveConsent(appid: string, subjectHash: string, purpose: string, meta: { noticeVersion?: string | null; requestId?: string | null } = {}) {
+    const now = this.now();
+    await this.db.transaction().execute(async (trx) => {
+      await this.setConsent(trx, appid, subjectHash, purpose, 'given', now);
+      await appendRecord(trx, this.keys, { appid, kind: 'consent', purpose, subjectHash, noticeVersion: meta.noticeVersion ?? null, requestId: meta.requestId ?? null, at: now });
+    });
+  }
+
+  /**
+   * Erases a subject's personal data from the app's records (hashes and masked numbers set to
+   * NULL), from stored answers and client reports; the chain still verifies (it carries digests),
+   * and the erasure itself is recorded — without naming whom it erased.
+   */
+  async erase(appid: string, subjectHash: string): Promise<{ records: number }> {
+    const now = this.now();
+    return this.db.transaction().execute(async (trx) => {
+      const erased = await trx
+        .updateTable('audit_records')
+        .set({ subject_hash: null, masked_phone: null, phone_hash: null, erased_at: now })
+        .where('appid', '=', appid)
+        .where('subject_hash', '=', subjectHash)
+        .executeTakeFirst();
+      // Claims keep their row (a used code stays used) but lose the link to the person.
+      const tombstone = `erased:${randomUUID()}`;
+      await trx
+        .updateTable('code_claims')
+        .set({ subject_hash: tombstone, answer_sealed: null, updated_at: now })
+        .where('appid', '=', appid)
+        .where('subject_hash', '=', subjectHash)
+        .execute();
+      await trx.updateTable('client_reports').set({ subject_hash: tombstone }).where('appid', '=', appid).where('subject_hash', '=', subjectHash).execute();
+      await trx.deleteFrom('consents').where('appid', '=', appid).where('subject_hash', '=', subjectHash).execute();
+      const records = Number(erased.numUpdatedRows);
+      await appendRecord(trx, this.keys, { appid, kind: 'erasure', detail: { records }, at: now });
+      return { records };
+    });
+  }
+
+  /** Retention: purges records older than the configured days from every app's chain, leaving checkpoints. */
+  async purgeExpired(): Promise<number> {
+    const now = this.now();
+    const before = now - this.opts.retentionDays * DAY_MS;
+    let total = 0;
+    const heads = await this.db.selectFrom('audit_heads').select('appid').execute();
+    for (const { appid } of heads) {
+      total += await this.db.transaction().execute((trx) => purgeBefore(trx, this.keys, appid, before, now));
+    }
+    return total;
+  }
+
+  async verify(appid?: string | null): Promise<ChainVerification> {
+    const appids = appid ? [appid] : (await this.db.selectFrom('audit_heads').select('appid').orderBy('appid').execute()).map((h) => h.appid);
+    let checked = 0;
+    for (const a of appids) {
+      const r = await verifyChain(this.db, this.keys, a);
+      checked += r.checked;
+      if (!r.ok) return { ok: false, checked, firstBrokenId: r.firstBrokenId };
+    }
+    return { ok: true, checked, firstBrokenId: null };
+  }
+
+  /** A page of records in chain order, after the record with sequence `afterSeq`. */
+  async page(filter: AuditFilter, first: number, afterSeq: number | null): Promise<AuditPage> {
+    let q = this.db.selectFrom('audit_records').selectAll().where('appid', '=', filter.appid);
+    if (filter.subjectHash) q = q.where('subject_hash', '=', filter.subjectHash);
+    if (filter.purpose) q = q.where('purpose', '=', filter.purpose);
+    if (filter.from != null) q = q.where('at', '>=', filter.from);
+    if (filter.to != null) q = q.where('at', '<', filter.to);
+    if (afterSeq !== null) q = q.where('seq', '>', afterSeq);
+    const rows = await q.orderBy('seq').limit(first + 1).execute();
+    return { records: rows.slice(0, first).map((r) => ({ ...r, seq: Number(r.seq) })), hasNextPage: rows.length > first };
+  }
+
+  /** Every matching record as NDJSON lines, read page by page (constant memory). */
+  async *exportNdjson(filter: AuditFilter): AsyncGenerator<string> {
+    let after: number | null = null;
+    for (;;) {
+      const { records, hasNextPage } = await this.page(filter, 500, after);
+      for (const r of records) yield `${JSON.stringify(toExport(r))}\n`;
+      if (!hasNextPage || records.length === 0) return;
+      after = records[records.length - 1]!.seq;
+    }
+  }
+
+  subjectHashOf(issuer: string, openid: string): string {
+    return this.keys.subjectHash(issuer, openid);
+  }
+
+  knownApp(appid: string): boolean {
+    return this.apps.has(appid);
+  }
+
+  private async setConsent(trx: Kysely<Database>, appid: string, subjectHash: string, purpose: string, state: 'withdrawn' | 'given', now: number) {
+    await trx
+      .insertInto('consents')
+      .values({ appid, subject_hash: subjectHash, purpose, state, updated_at: now })
+      .onConflict((oc) => oc.columns(['appid', 'subject_hash', 'purpose']).doUpdateSet({ state, updated_at: now }))
+      .execute();
+  }
+}
+
+/** The export's shape: the record as stored, names in camelCase, times in ISO 8601. */
+export function toExport(r: AuditRecordsTable) {
+  return {
+    id: r.id,
+    appid: r.appid,
+    seq: Number(r.seq),
+    kind: r.kind,
+    flow: r.flow,
+    purpose: r.purpose,
+    noticeVersion: r.notice_version,
+    requestId: r.request_id,
+    outcome: r.outcome,
+    errorCode: r.error_code,
+    subjectHash: r.subject_hash,
+    maskedPhone: r.masked_phone,
+    phoneHash: r.phone_hash,
+    detail: r.detail ? JSON.parse(r.detail) : null,
+    at: new Date(r.at).toISOString(),
+    erasedAt: r.erased_at === null ? null : new Date(r.erased_at).toISOString(),
+    prevHash: r.prev_hash,
+    hash: r.hash,
+  };
+}

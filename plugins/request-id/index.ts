@@ -1,0 +1,31 @@
+import { randomUUID } from 'node:crypto';
+import type { Plugin } from 'graphql-yoga';
+
+// Accept the caller's id only if it is short and plain: it lands in logs and audit records.
+const ACCEPTED = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/**
+ * Gives every request an id: the caller's `x-request-id` when it is sane, else a new one.
+ * It is on the context (for logs and consent records) and echoed in the response header,
+ * so a backend can match its call to the gateway's record.
+ */
+export function useRequestId(): Plugin<{ requestId: string }> {
+  const ids = new WeakMap<Request, string>();
+  const idOf = (request: Request) => {
+    let id = ids.get(request);
+    if (!id) {
+      const given = request.headers.get('x-request-id');
+      id = given && ACCEPTED.test(given) ? given : randomUUID();
+      ids.set(request, id);
+    }
+    return id;
+  };
+  return {
+    onContextBuilding({ context, extendContext }) {
+      extendContext({ requestId: idOf(context.request) });
+    },
+    onResponse({ request, response }) {
+      response.headers.set('x-request-id', idOf(request));
+    },
+  };
+}
