@@ -74,7 +74,8 @@ async function withToken(
   const issued = await ctx.services.tokens.issue({
     subject: ctx.session.subject,
     appid: answer.watermark.appid,
-    phoneVerifiedAt: ctx.services.now(),
+    // When WeChat verified the number for the user (the watermark), not when this token was made.
+    phoneVerifiedAt: answer.watermark.timestamp * 1000,
     phoneHash: ctx.services.keys.phoneHash(answer.purePhoneNumber, 'binding'),
   });
   return { ...answer, verificationToken: { token: issued.token, expiresAt: issued.expiresAt } };

@@ -8,7 +8,9 @@ import { exemption } from '../src/billing/rules.js';
 
 export function requireApp(apps: ReadonlyMap<string, AppConfig>, appid: string): AppConfig {
   const app = apps.get(appid);
-  if (!app) throw createGraphQLError(`app ${appid} is not served by this gateway`, { extensions: { code: 'NOT_FOUND' } });
+  // The appid is caller input: named in the message only when it has an appid's shape.
+  const named = /^wx[0-9a-f]{16}$/.test(appid) ? `app ${appid}` : 'that app';
+  if (!app) throw createGraphQLError(`${named} is not served by this gateway`, { extensions: { code: 'NOT_FOUND' } });
   return app;
 }
 

@@ -29,6 +29,7 @@ import { AccessTokenProvider } from '../plugins/access-token/index.js';
 import { signSessionToken, useJwtSession } from '../plugins/jwt-session/index.js';
 import { useRedactedInputEchoes } from '../plugins/redact-input-echoes/index.js';
 import { buildSchema, createLoaders, type GraphQLContext, type Services } from '../schema/index.js';
+import { parseInstant } from '../schema/scalars.js';
 
 export interface Gateway {
   config: GatewayConfig;
@@ -180,7 +181,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       onSynced: (appid) => watchQuota([appid]).catch((e) => log.warn({ appid, err: (e as Error).message }, 'quota alert evaluation failed')),
     });
     quota = new QuotaService(store.db, config.apps, usage, thresholds, now);
-    const audit = new ConsentAudit(store.db, keys, config.apps, { retentionDays: config.audit.retentionDays, now });
+    const audit = new ConsentAudit(store.db, keys, config.apps, { retentionDays: config.audit.retentionDays, now, dialect: store.dialect });
     const verificationTokens = new VerificationTokens({
       db: store.db,
       seal: keys,
@@ -324,9 +325,11 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       const time = (name: string) => {
         const v = q.get(name);
         if (v === null) return null;
-        const ms = Date.parse(v);
-        if (Number.isNaN(ms)) throw new Error(`${name} must be an ISO 8601 time`);
-        return ms;
+        try {
+          return parseInstant(v);
+        } catch {
+          throw new Error(`${name} must be an ISO 8601 date and time with a zone`);
+        }
       };
       let from: number | null;
       let to: number | null;
@@ -345,10 +348,19 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
         to,
       };
       res.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8', 'content-disposition': `attachment; filename="consent-${appid}.ndjson"` });
-      for await (const line of audit.exportNdjson(filter)) {
-        if (!res.write(line)) await new Promise((r) => res.once('drain', r));
+      let gone = false;
+      res.once('close', () => (gone = true));
+      try {
+        for await (const line of audit.exportNdjson(filter)) {
+          if (gone) return;
+          if (!res.write(line)) await new Promise((r) => (res.once('drain', r), res.once('close', r)));
+        }
+        res.end();
+      } catch (e) {
+        // A cut-off export must not look complete: break the connection instead of ending it.
+        log.warn({ err: (e as Error).message, appid }, 'consent export failed mid-stream');
+        res.destroy(e as Error);
       }
-      res.end();
     };
 
     let inFlight = 0;

@@ -4,7 +4,8 @@ import type { AppConfig } from '../../src/config.js';
 import type { AuditRecordsTable, Database } from '../../src/store/schema.js';
 import { maskPhone, type DataKeys } from '../../src/crypto/keys.js';
 import type { ExchangeAudit, ExchangeAuditEvent } from '../../src/phone/service.js';
-import { appendRecord, purgeBefore, verifyChain, type ChainVerification } from './chain.js';
+import { ConsentWithdrawnError } from '../../src/phone/errors.js';
+import { appendRecord, lockHead, purgeBefore, verifyChain, type ChainVerification } from './chain.js';
 
 export interface AuditFilter {
   appid: string;
@@ -32,7 +33,7 @@ export class ConsentAudit implements ExchangeAudit {
     private readonly db: Kysely<Database>,
     private readonly keys: DataKeys,
     private readonly apps: ReadonlyMap<string, AppConfig>,
-    private readonly opts: { retentionDays: number; now?: () => number },
+    private readonly opts: { retentionDays: number; now?: () => number; dialect?: 'sqlite' | 'postgres' },
   ) {}
 
   private now() {
@@ -55,12 +56,27 @@ export class ConsentAudit implements ExchangeAudit {
       phoneHash: phone ? this.keys.phoneHash(phone, 'audit') : null,
       at: e.at,
     };
-    if (trx) await appendRecord(trx, this.keys, entry);
-    else await this.db.transaction().execute((t) => appendRecord(t, this.keys, entry));
+    // A disclosure is recorded only if consent still stands under the chain's lock: a withdrawal
+    // that committed while the exchange was at WeChat wins, and the number is withheld.
+    const purpose = e.purpose;
+    const recheck =
+      (e.outcome === 'disclosed' || e.outcome === 'replayed') && purpose
+        ? (t: Kysely<Database>) => async () => {
+            if (await this.withdrawnIn(t, e.appid, e.subjectHash, purpose)) {
+              throw new ConsentWithdrawnError(`consent for "${purpose}" was withdrawn; it must be given again before the number can be requested`);
+            }
+          }
+        : undefined;
+    if (trx) await appendRecord(trx, this.keys, entry, recheck?.(trx));
+    else await this.db.transaction().execute((t) => appendRecord(t, this.keys, entry, recheck?.(t)));
   }
 
-  async consentWithdrawn(appid: string, subjectHash: string, purpose: string): Promise<boolean> {
-    const row = await this.db
+  consentWithdrawn(appid: string, subjectHash: string, purpose: string): Promise<boolean> {
+    return this.withdrawnIn(this.db, appid, subjectHash, purpose);
+  }
+
+  private async withdrawnIn(db: Kysely<Database>, appid: string, subjectHash: string, purpose: string): Promise<boolean> {
+    const row = await db
       .selectFrom('consents')
       .select('state')
       .where('appid', '=', appid)
@@ -107,19 +123,16 @@ export class ConsentAudit implements ExchangeAudit {
   }
 
   /**
-   * Erases a subject's personal data from the app's records (hashes and masked numbers set to
-   * NULL), from stored answers and client reports; the chain still verifies (it carries digests),
-   * and the erasure itself is recorded — without naming whom it erased.
+   * Erases a subject's personal data from the app's records (hashes, masked numbers and request
+   * ids set to NULL, digest salts dropped), from stored answers and client reports; the chain
+   * still verifies (it carries digests), and the erasure itself is recorded, naming the records
+   * it emptied but not whom. A withdrawal survives erasure: exchanges stay refused.
+   * Locks are taken in the exchange's order (claim rows, then the chain's head), so an exchange
+   * settling meanwhile either commits first and is erased too, or comes after.
    */
   async erase(appid: string, subjectHash: string): Promise<{ records: number }> {
     const now = this.now();
     return this.db.transaction().execute(async (trx) => {
-      const erased = await trx
-        .updateTable('audit_records')
-        .set({ subject_hash: null, masked_phone: null, phone_hash: null, erased_at: now })
-        .where('appid', '=', appid)
-        .where('subject_hash', '=', subjectHash)
-        .executeTakeFirst();
       // Claims keep their row (a used code stays used) but lose the link to the person.
       const tombstone = `erased:${randomUUID()}`;
       await trx
@@ -129,10 +142,21 @@ export class ConsentAudit implements ExchangeAudit {
         .where('subject_hash', '=', subjectHash)
         .execute();
       await trx.updateTable('client_reports').set({ subject_hash: tombstone }).where('appid', '=', appid).where('subject_hash', '=', subjectHash).execute();
-      await trx.deleteFrom('consents').where('appid', '=', appid).where('subject_hash', '=', subjectHash).execute();
-      const records = Number(erased.numUpdatedRows);
-      await appendRecord(trx, this.keys, { appid, kind: 'erasure', detail: { records }, at: now });
-      return { records };
+      await trx.deleteFrom('consents').where('appid', '=', appid).where('subject_hash', '=', subjectHash).where('state', '=', 'given').execute();
+      const kept = await trx.selectFrom('consents').select('purpose').where('appid', '=', appid).where('subject_hash', '=', subjectHash).execute();
+      await lockHead(trx, this.keys, appid);
+      const targets = await trx.selectFrom('audit_records').select('seq').where('appid', '=', appid).where('subject_hash', '=', subjectHash).orderBy('seq').execute();
+      const seqs = targets.map((t) => Number(t.seq));
+      if (seqs.length) {
+        await trx
+          .updateTable('audit_records')
+          .set({ subject_hash: null, masked_phone: null, phone_hash: null, request_id: null, digest_salt: null, erased_at: now })
+          .where('appid', '=', appid)
+          .where('seq', 'in', seqs)
+          .execute();
+      }
+      await appendRecord(trx, this.keys, { appid, kind: 'erasure', detail: { records: seqs.length, seqs, withdrawalsKept: kept.length }, at: now });
+      return { records: seqs.length };
     });
   }
 
@@ -149,10 +173,20 @@ export class ConsentAudit implements ExchangeAudit {
   }
 
   async verify(appid?: string | null): Promise<ChainVerification> {
-    const appids = appid ? [appid] : (await this.db.selectFrom('audit_heads').select('appid').orderBy('appid').execute()).map((h) => h.appid);
+    // Every app that has a head or a record, so deleting a head cannot hide a chain.
+    const appids = appid
+      ? [appid]
+      : [
+          ...new Set([
+            ...(await this.db.selectFrom('audit_heads').select('appid').execute()).map((h) => h.appid),
+            ...(await this.db.selectFrom('audit_records').select('appid').distinct().execute()).map((r) => r.appid),
+          ]),
+        ].sort();
     let checked = 0;
     for (const a of appids) {
-      const r = await verifyChain(this.db, this.keys, a);
+      // One snapshot per chain: appends and purges running meanwhile cannot look like breaks.
+      const tx = this.db.transaction();
+      const r = await (this.opts.dialect === 'postgres' ? tx.setIsolationLevel('repeatable read') : tx).execute((trx) => verifyChain(trx, this.keys, a));
       checked += r.checked;
       if (!r.ok) return { ok: false, checked, firstBrokenId: r.firstBrokenId };
     }

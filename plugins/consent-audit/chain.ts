@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { AuditRecordsTable, Database } from '../../src/store/schema.js';
 import type { DataKeys } from '../../src/crypto/keys.js';
@@ -25,45 +25,62 @@ export interface AuditEntry {
 export interface ChainVerification {
   ok: boolean;
   checked: number;
-  /** The first record whose link or content does not verify (or the chain head's app when records are missing at the end). */
+  /** The first record whose link or content does not verify (`head:<appid>` when the head itself does not). */
   firstBrokenId: string | null;
 }
 
 type Keys = Pick<DataKeys, 'auditMac'>;
 
+/** Fields that identify a person (the request id too: a caller may put anything in it); erasure clears them. */
+type Personal = Pick<AuditRecordsTable, 'subject_hash' | 'masked_phone' | 'phone_hash' | 'request_id' | 'digest_salt'>;
+
 /**
- * The personal fields are chained through a keyed digest of them, not directly: erasure
- * clears the fields and keeps the digest, so the chain still verifies while what it
- * protected is gone. The record id salts the digest so digests do not link records.
+ * The personal fields are chained through a salted, keyed digest of them, not directly:
+ * erasure clears the fields and the salt and keeps the digest, so the chain still verifies
+ * while what it protected can no longer be checked against a guess.
  */
-function personalDigest(keys: Keys, id: string, r: { subject_hash: string | null; masked_phone: string | null; phone_hash: string | null }): string | null {
-  if (r.subject_hash === null && r.masked_phone === null && r.phone_hash === null) return null;
-  return keys.auditMac('personal', JSON.stringify([id, r.subject_hash, r.masked_phone, r.phone_hash]));
+function personalDigest(keys: Keys, id: string, p: Personal): string | null {
+  if (p.digest_salt === null) return null;
+  return keys.auditMac('personal', JSON.stringify([id, p.digest_salt, p.subject_hash, p.masked_phone, p.phone_hash, p.request_id]));
 }
 
-function linkHash(keys: Keys, r: Omit<AuditRecordsTable, 'hash' | 'erased_at' | 'subject_hash' | 'masked_phone' | 'phone_hash'>): string {
+type Linked = Omit<AuditRecordsTable, 'hash' | 'erased_at' | keyof Personal>;
+
+function linkHash(keys: Keys, r: Linked): string {
   return keys.auditMac(
     'chain',
-    JSON.stringify([r.id, r.appid, r.seq, r.kind, r.flow, r.purpose, r.notice_version, r.request_id, r.outcome, r.error_code, r.personal_digest, r.detail, r.at, r.prev_hash]),
+    JSON.stringify([r.id, r.appid, r.seq, r.kind, r.flow, r.purpose, r.notice_version, r.outcome, r.error_code, r.personal_digest, r.detail, r.at, r.prev_hash]),
   );
 }
 
-/**
- * Appends to the app's chain inside the caller's transaction. The head row is locked first
- * (a no-op update: portable row lock), so concurrent appends for one app queue up and each
- * links to the one before; on SQLite transactions are serial anyway.
- */
-export async function appendRecord(trx: Kysely<Database>, keys: Keys, e: AuditEntry): Promise<AuditRecordsTable> {
+function headMac(keys: Keys, appid: string, seq: number, hash: string): string {
+  return keys.auditMac('chain', JSON.stringify(['head', appid, seq, hash]));
+}
+
+/** Takes the app's head row lock (a no-op update: portable, where FOR UPDATE is not), creating the head if needed. */
+export async function lockHead(trx: Kysely<Database>, keys: Keys, appid: string): Promise<void> {
   await trx
     .insertInto('audit_heads')
-    .values({ appid: e.appid, last_seq: 0, last_hash: GENESIS })
+    .values({ appid, last_seq: 0, last_hash: GENESIS, head_mac: headMac(keys, appid, 0, GENESIS) })
     .onConflict((oc) => oc.column('appid').doNothing())
     .execute();
-  await trx.updateTable('audit_heads').set({ last_seq: sql`last_seq` }).where('appid', '=', e.appid).execute();
+  await trx.updateTable('audit_heads').set({ last_seq: sql`last_seq` }).where('appid', '=', appid).execute();
+}
+
+/**
+ * Appends to the app's chain inside the caller's transaction. The head row is locked first,
+ * so concurrent appends for one app queue up and each links to the one before; `beforeAppend`
+ * runs under that lock (the exchange re-checks consent there).
+ */
+export async function appendRecord(trx: Kysely<Database>, keys: Keys, e: AuditEntry, beforeAppend?: () => Promise<void>): Promise<AuditRecordsTable> {
+  await lockHead(trx, keys, e.appid);
+  await beforeAppend?.();
   const head = await trx.selectFrom('audit_heads').selectAll().where('appid', '=', e.appid).executeTakeFirstOrThrow();
   const id = `ar_${randomUUID()}`;
-  const personal = { subject_hash: e.subjectHash ?? null, masked_phone: e.maskedPhone ?? null, phone_hash: e.phoneHash ?? null };
-  const base = {
+  const fields = { subject_hash: e.subjectHash ?? null, masked_phone: e.maskedPhone ?? null, phone_hash: e.phoneHash ?? null, request_id: e.requestId ?? null };
+  const hasPersonal = Object.values(fields).some((v) => v !== null);
+  const personal: Personal = { ...fields, digest_salt: hasPersonal ? randomBytes(16).toString('base64url') : null };
+  const base: Linked = {
     id,
     appid: e.appid,
     seq: Number(head.last_seq) + 1,
@@ -71,7 +88,6 @@ export async function appendRecord(trx: Kysely<Database>, keys: Keys, e: AuditEn
     flow: e.flow ?? null,
     purpose: e.purpose ?? null,
     notice_version: e.noticeVersion ?? null,
-    request_id: e.requestId ?? null,
     outcome: e.outcome ?? null,
     error_code: e.errorCode ?? null,
     personal_digest: personalDigest(keys, id, personal),
@@ -81,53 +97,81 @@ export async function appendRecord(trx: Kysely<Database>, keys: Keys, e: AuditEn
   };
   const row: AuditRecordsTable = { ...base, ...personal, hash: linkHash(keys, base), erased_at: null };
   await trx.insertInto('audit_records').values(row).execute();
-  await trx.updateTable('audit_heads').set({ last_seq: row.seq, last_hash: row.hash }).where('appid', '=', e.appid).execute();
+  await trx
+    .updateTable('audit_heads')
+    .set({ last_seq: row.seq, last_hash: row.hash, head_mac: headMac(keys, e.appid, row.seq, row.hash) })
+    .where('appid', '=', e.appid)
+    .execute();
   return row;
 }
 
 const PAGE = 1000;
 
 /**
- * Walks an app's chain from its start (genesis, or the point the latest retention
- * checkpoint vouches for) to its head: every link, every record's content and, for
- * records not erased, their personal fields. Reports the first record that fails.
+ * Walks an app's chain from its start (genesis, or where the latest retention checkpoint
+ * says it starts) to the head read at the beginning: every link, every record's content,
+ * the personal fields of records not erased, that every erased record was named by an
+ * erasure record and is really empty, and the head's own MAC. Reports the first failure.
+ * Callers run it in one snapshot (see ConsentAudit.verify) so concurrent appends and
+ * purges cannot look like breaks.
  */
 export async function verifyChain(db: Kysely<Database>, keys: Keys, appid: string): Promise<ChainVerification> {
   const head = await db.selectFrom('audit_heads').selectAll().where('appid', '=', appid).executeTakeFirst();
-  if (!head) return { ok: true, checked: 0, firstBrokenId: null };
+  if (!head) {
+    const orphan = await db.selectFrom('audit_records').select('id').where('appid', '=', appid).orderBy('seq').limit(1).executeTakeFirst();
+    return orphan ? { ok: false, checked: 0, firstBrokenId: orphan.id } : { ok: true, checked: 0, firstBrokenId: null };
+  }
+  const headSeq = Number(head.last_seq);
+  if (head.head_mac !== headMac(keys, appid, headSeq, head.last_hash)) return { ok: false, checked: 0, firstBrokenId: `head:${appid}` };
+
   const checkpoint = await db
     .selectFrom('audit_records')
     .select(['detail'])
     .where('appid', '=', appid)
     .where('kind', '=', 'checkpoint')
+    .where('seq', '<=', headSeq)
     .orderBy('seq', 'desc')
     .limit(1)
     .executeTakeFirst();
   const anchor = checkpoint?.detail ? (JSON.parse(checkpoint.detail) as { purgedThroughSeq: number; purgedThroughHash: string }) : null;
+  // Every erased record must be named by an erasure record (whose content the chain protects).
+  const erasures = await db.selectFrom('audit_records').select('detail').where('appid', '=', appid).where('kind', '=', 'erasure').where('seq', '<=', headSeq).execute();
+  const erasedSeqs = new Set(erasures.flatMap((e) => ((e.detail ? JSON.parse(e.detail) : {}) as { seqs?: number[] }).seqs ?? []));
+
   let expectedSeq = anchor ? anchor.purgedThroughSeq + 1 : 1;
   let expectedPrev = anchor ? anchor.purgedThroughHash : GENESIS;
   let checked = 0;
-  let lastId: string | null = null;
-  for (let after = expectedSeq - 1; ; ) {
-    const rows = await db.selectFrom('audit_records').selectAll().where('appid', '=', appid).where('seq', '>', after).orderBy('seq').limit(PAGE).execute();
+  for (let after = expectedSeq - 1; after < headSeq; ) {
+    const rows = await db
+      .selectFrom('audit_records')
+      .selectAll()
+      .where('appid', '=', appid)
+      .where('seq', '>', after)
+      .where('seq', '<=', headSeq)
+      .orderBy('seq')
+      .limit(PAGE)
+      .execute();
+    if (!rows.length) break;
     for (const r of rows) {
       const seq = Number(r.seq);
-      const digestOk = r.erased_at !== null || r.personal_digest === personalDigest(keys, r.id, r);
-      if (seq !== expectedSeq || r.prev_hash !== expectedPrev || r.hash !== linkHash(keys, { ...r, seq }) || !digestOk) {
+      const personalOk =
+        r.erased_at === null
+          ? r.personal_digest === personalDigest(keys, r.id, r)
+          : erasedSeqs.has(seq) && r.subject_hash === null && r.masked_phone === null && r.phone_hash === null && r.request_id === null && r.digest_salt === null;
+      if (seq !== expectedSeq || r.prev_hash !== expectedPrev || r.hash !== linkHash(keys, { ...r, seq }) || !personalOk) {
         return { ok: false, checked, firstBrokenId: r.id };
       }
       checked += 1;
       expectedSeq = seq + 1;
       expectedPrev = r.hash;
-      lastId = r.id;
     }
-    if (rows.length < PAGE) break;
     after = Number(rows[rows.length - 1]!.seq);
   }
-  // Records cut off the end (or the head moved without them) show as a head that does not match.
-  if (Number(head.last_seq) !== expectedSeq - 1 || head.last_hash !== expectedPrev) {
-    return { ok: false, checked, firstBrokenId: lastId ?? `head:${appid}` };
-  }
+  // Records missing at the end, or a head that names another last record.
+  if (headSeq !== expectedSeq - 1 || head.last_hash !== expectedPrev) return { ok: false, checked, firstBrokenId: `head:${appid}` };
+  // In one snapshot an append moves the head with its record, so a record beyond the head was put there by hand.
+  const beyond = await db.selectFrom('audit_records').select('id').where('appid', '=', appid).where('seq', '>', headSeq).limit(1).executeTakeFirst();
+  if (beyond) return { ok: false, checked, firstBrokenId: beyond.id };
   return { ok: true, checked, firstBrokenId: null };
 }
 
@@ -136,7 +180,7 @@ export async function verifyChain(db: Kysely<Database>, keys: Keys, appid: strin
  * appends a checkpoint that vouches for where the remaining chain now starts.
  */
 export async function purgeBefore(trx: Kysely<Database>, keys: Keys, appid: string, before: number, now: number): Promise<number> {
-  await trx.updateTable('audit_heads').set({ last_seq: sql`last_seq` }).where('appid', '=', appid).execute();
+  await lockHead(trx, keys, appid);
   const firstKept = await trx
     .selectFrom('audit_records')
     .select('seq')

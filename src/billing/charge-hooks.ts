@@ -21,8 +21,10 @@ export function chargeHooks(ledger: BillingLedger): SettlementHooks {
       await ledger.recordCharge(trx, { codeHash: c.codeHash, appid: c.app.appid, status: 'confirmed', now: c.now, tappedAt });
     },
     async refused(trx, c) {
-      // 40029, and a call whose outcome is unknown: the code was issued (so maybe charged) but not confirmed.
-      if (c.flow !== 'exchange' || (c.failure.code !== 'INVALID_CODE' && c.failure.code !== 'OUTCOME_UNKNOWN')) return;
+      // 40029, a call whose outcome is unknown, a number withheld after a withdrawal: the code was
+      // issued (so charged, or maybe) but no disclosure is confirmed here.
+      const seen = ['INVALID_CODE', 'OUTCOME_UNKNOWN', 'CONSENT_WITHDRAWN'];
+      if (c.flow !== 'exchange' || !seen.includes(c.failure.code)) return;
       await ledger.recordCharge(trx, { codeHash: c.codeHash, appid: c.app.appid, status: 'unconfirmed', now: c.now });
     },
   };

@@ -124,6 +124,7 @@ const STORED_FAILURE_MESSAGES: Record<string, string> = {
   WATERMARK_MISMATCH: "WeChat's answer was for another mini program; the number was withheld",
   SESSION_KEY_MISMATCH: 'the encrypted data could not be decrypted with this login session',
   OUTCOME_UNKNOWN: 'an earlier attempt with this code ended without a clear answer from WeChat; the code may have been spent, so ask the user to tap again',
+  CONSENT_WITHDRAWN: 'consent was withdrawn while this code was being exchanged; the number was withheld',
 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -302,7 +303,9 @@ export class PhoneService {
     } catch (e) {
       // Nothing is disclosed that was not recorded. WeChat has spent the code, so the claim is
       // settled as final (best effort: storage may be what failed) rather than left to a resend.
-      await this.settleFailure(context, claim.attempt, new OutcomeUnknownError(STORED_FAILURE_MESSAGES.OUTCOME_UNKNOWN!), false).catch(() => {});
+      // A withdrawal that won the race is an answer of its own; anything else is unknown.
+      const failure = e instanceof ConsentWithdrawnError ? e : new OutcomeUnknownError(STORED_FAILURE_MESSAGES.OUTCOME_UNKNOWN!);
+      await this.settleFailure(context, claim.attempt, failure, false).catch(() => {});
       throw e;
     }
     // Our lease ran out and another attempt took the claim: its outcome is the record, not ours.

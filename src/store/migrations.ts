@@ -167,6 +167,7 @@ const migrations: Record<string, Migration> = {
         .addColumn('masked_phone', 'text')
         .addColumn('phone_hash', 'text')
         .addColumn('personal_digest', 'text')
+        .addColumn('digest_salt', 'text')
         .addColumn('detail', 'text')
         .addColumn('at', 'bigint', (c) => c.notNull())
         .addColumn('prev_hash', 'text', (c) => c.notNull())
@@ -181,7 +182,11 @@ const migrations: Record<string, Migration> = {
         .addColumn('appid', 'text', (c) => c.primaryKey())
         .addColumn('last_seq', 'bigint', (c) => c.notNull())
         .addColumn('last_hash', 'text', (c) => c.notNull())
+        .addColumn('head_mac', 'text', (c) => c.notNull())
         .execute();
+      // Withdrawal and erasure find a subject's rows by these.
+      await db.schema.createIndex('code_claims_app_subject').on('code_claims').columns(['appid', 'subject_hash']).execute();
+      await db.schema.createIndex('client_reports_app_subject').on('client_reports').columns(['appid', 'subject_hash']).execute();
       // Consent withdrawn by a subject for an app's purpose (absent = not withdrawn).
       await db.schema
         .createTable('consents')

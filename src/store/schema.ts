@@ -143,8 +143,10 @@ export interface AuditRecordsTable {
   subject_hash: string | null;
   masked_phone: string | null;
   phone_hash: string | null;
-  /** Keyed digest of the personal fields: chained instead of them, so erasure keeps the chain whole. */
+  /** Keyed digest of the personal fields (and the request id): chained instead of them, so erasure keeps the chain whole. */
   personal_digest: string | null;
+  /** Random salt of the digest; erasure clears it, so the digest can no longer be checked against a guess. */
+  digest_salt: string | null;
   /** JSON for kinds that need more (checkpoints, erasures). */
   detail: string | null;
   at: number;
@@ -157,6 +159,8 @@ export interface AuditHeadsTable {
   appid: string;
   last_seq: number;
   last_hash: string;
+  /** Keyed MAC of (appid, last_seq, last_hash): the head cannot be moved without the key. */
+  head_mac: string;
 }
 
 export interface ConsentsTable {

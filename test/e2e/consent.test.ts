@@ -128,6 +128,8 @@ describe.each(BACKENDS)('consent audit, withdrawal, erasure and verification tok
     // The checkpoint itself is protected: moving where the chain starts breaks it.
     await db.updateTable('audit_records').set({ detail: sql`replace(detail, '"purgedCount"', '"purgedCount_"')` }).where('kind', '=', 'checkpoint').execute();
     expect((await auditor.VerifyAuditChain({ appid: APP })).verifyAuditChain.ok).toBe(false);
+    await db.updateTable('audit_records').set({ detail: sql`replace(detail, '"purgedCount_"', '"purgedCount"')` }).where('kind', '=', 'checkpoint').execute();
+    expect((await auditor.VerifyAuditChain({ appid: APP })).verifyAuditChain.ok).toBe(true);
   });
 
   it('a verification token proves the verification to downstream services without the number; rotation keeps old tokens valid', async () => {
@@ -179,5 +181,85 @@ describe.each(BACKENDS)('consent audit, withdrawal, erasure and verification tok
     expect(lines[0]).toMatchObject({ appid: APP, kind: 'exchange', outcome: 'disclosed' });
     expect((await fetch(url)).status).toBe(401);
     expect((await fetch(url, { headers: { authorization: `Bearer ${await t.token('o_user')}` } })).status).toBe(403);
+  });
+
+  it('a withdrawal committed while an exchange is at WeChat wins: the number is withheld and the refusal recorded', async () => {
+    const phone = nextPhone();
+    const code = await mintCode(t.sim, phone);
+    const user = await t.client('o_racing_withdrawal');
+    await user.ExchangePhoneCode({ input: { code: await mintCode(t.sim), purpose: 'login' } }); // warm the token
+    await t.sim.fault('/wxa/business/getuserphonenumber', { delayMs: 700, times: 1 });
+    const pending = user.ExchangePhoneCode({ input: { code, purpose: 'login' } });
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await user.WithdrawConsent({ purposes: ['login'] })).withdrawConsent.__typename).toBe('ConsentWithdrawn');
+    const r = await pending;
+    expect(r.exchangePhoneCode).toMatchObject({ code: 'CONSENT_WITHDRAWN' });
+    expect(JSON.stringify(r)).not.toContain(phone);
+    const mine = await records('o_racing_withdrawal');
+    expect(mine.slice(-2).map((m) => [m.kind, m.outcome, m.errorCode])).toEqual([
+      ['withdrawal', null, null],
+      ['exchange', 'refused', 'CONSENT_WITHDRAWN'],
+    ]);
+    // Nothing was stored to replay, and the withdrawal survives an erasure.
+    expect((await user.ExchangePhoneCode({ input: { code, purpose: 'login' } })).exchangePhoneCode).toMatchObject({ code: 'CONSENT_WITHDRAWN' });
+    await auditor.EraseSubject({ appid: APP, subject: 'o_racing_withdrawal' });
+    expect((await user.ExchangePhoneCode({ input: { code: await mintCode(t.sim), purpose: 'login' } })).exchangePhoneCode).toMatchObject({ code: 'CONSENT_WITHDRAWN' });
+    expect((await auditor.VerifyAuditChain({ appid: APP })).verifyAuditChain.ok).toBe(true);
+  });
+
+  it('tampering without the key is caught: a fake erasure, a deleted head, a head rolled back', async () => {
+    const db = t.gateway.store.db;
+    const user = await t.client('o_tamper_target');
+    await user.ExchangePhoneCode({ input: { code: await mintCode(t.sim), purpose: 'login' } });
+    await user.ExchangePhoneCode({ input: { code: await mintCode(t.sim), purpose: 'login' } });
+    const [first] = await records('o_tamper_target');
+    const ok = async () => (await auditor.VerifyAuditChain({ appid: APP })).verifyAuditChain;
+    expect((await ok()).ok).toBe(true);
+
+    // Marking a record erased to point it at someone else.
+    const stored = await db.selectFrom('audit_records').selectAll().where('id', '=', first!.id).executeTakeFirstOrThrow();
+    await db.updateTable('audit_records').set({ erased_at: Date.now(), subject_hash: 'someone-else', masked_phone: '139****0000' }).where('id', '=', first!.id).execute();
+    expect(await ok()).toMatchObject({ ok: false, firstBrokenId: first!.id });
+    await db.updateTable('audit_records').set({ erased_at: Date.now(), subject_hash: null, masked_phone: null, phone_hash: null, request_id: null, digest_salt: null }).where('id', '=', first!.id).execute();
+    expect(await ok()).toMatchObject({ ok: false, firstBrokenId: first!.id }); // emptied, but no erasure record names it
+    await db.updateTable('audit_records').set(stored).where('id', '=', first!.id).execute();
+    expect((await ok()).ok).toBe(true);
+
+    // Deleting the head does not hide the chain from a full verification.
+    const head = await db.selectFrom('audit_heads').selectAll().where('appid', '=', APP).executeTakeFirstOrThrow();
+    await db.deleteFrom('audit_heads').where('appid', '=', APP).execute();
+    expect((await auditor.VerifyAuditChain({})).verifyAuditChain.ok).toBe(false);
+    await db.insertInto('audit_heads').values(head).execute();
+
+    // Deleting the newest record and rolling the head back to the one before: the head's MAC no longer fits.
+    const last = await db.selectFrom('audit_records').selectAll().where('appid', '=', APP).orderBy('seq', 'desc').limit(1).executeTakeFirstOrThrow();
+    await db.deleteFrom('audit_records').where('id', '=', last.id).execute();
+    await db.updateTable('audit_heads').set({ last_seq: Number(last.seq) - 1, last_hash: last.prev_hash }).where('appid', '=', APP).execute();
+    expect(await ok()).toMatchObject({ ok: false, firstBrokenId: `head:${APP}` });
+    await db.insertInto('audit_records').values(last).execute();
+    await db.updateTable('audit_heads').set(head).where('appid', '=', APP).execute();
+    expect((await ok()).ok).toBe(true);
+  });
+
+  it('verification during a burst of appends never reports a break that is not there', async () => {
+    const clients = await Promise.all(Array.from({ length: 5 }, (_, i) => t.client(`o_burst_${i}`)));
+    const codes = await Promise.all(Array.from({ length: 40 }, () => mintCode(t.sim)));
+    const exchanges = Promise.all(codes.map((code, i) => clients[i % 5]!.ExchangePhoneCode({ input: { code, purpose: 'login' } })));
+    const verdicts = [];
+    for (let i = 0; i < 8; i++) verdicts.push((await auditor.VerifyAuditChain({ appid: APP })).verifyAuditChain.ok);
+    await exchanges;
+    verdicts.push((await auditor.VerifyAuditChain({ appid: APP })).verifyAuditChain.ok);
+    expect(verdicts.every(Boolean)).toBe(true);
+  });
+
+  it("erasure also clears the request ids the subject's records carried", async () => {
+    const jwt = await t.token('o_reqid');
+    const client = createGatewayClient({ url: t.url, token: jwt, headers: { 'x-request-id': '13912345678' } });
+    await client.ExchangePhoneCode({ input: { code: await mintCode(t.sim), purpose: 'login' } });
+    expect((await records('o_reqid'))[0]!.requestId).toBe('13912345678');
+    await auditor.EraseSubject({ appid: APP, subject: 'o_reqid' });
+    const raw = JSON.stringify(await t.gateway.store.db.selectFrom('audit_records').selectAll().execute());
+    expect(raw).not.toContain('13912345678');
+    expect((await auditor.VerifyAuditChain({ appid: APP })).verifyAuditChain.ok).toBe(true);
   });
 });

@@ -137,8 +137,10 @@ export async function startTestGateway(opts: TestGatewayOptions): Promise<TestGa
         const r = simulator.state.stableToken({ grant_type: 'client_credential', appid: app.appid, secret: app.secret }) as { access_token?: string };
         rememberSecret(r.access_token);
       }
+      // (A test may have closed the gateway itself already.)
+      const metricsText = await fetch(url.replace(/\/graphql$/, '/metrics')).then((r) => r.text(), () => '');
       await gateway.close();
-      const leaks = findLeaks([...logs, ...responses]);
+      const leaks = findLeaks([...logs, ...responses, metricsText]);
       if (!peer) await simulator.close();
       // Its PostgreSQL schema is dropped by the global teardown (test/support/global-setup.ts).
       rmSync(dir, { recursive: true, force: true });
