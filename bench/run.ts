@@ -1,112 +1,236 @@
 /**
- * Exchange throughput and latency through the gateway vs. the same WeChat call
- * sent straight to the simulator, on this machine, in one run. Prints a table
- * and writes bench/results/exchange-<timestamp>.json.
+ * Benchmarks, in one run on one machine (npm run bench):
+ *   (a) exchangePhoneCode through the gateway vs. the same getuserphonenumber call sent straight
+ *       to the simulator;
+ *   (b) the quota query through the gateway vs. the simulator's usage API;
+ *   (c) a bare graphql-yoga hello-world, the ceiling;
+ * each at low and high concurrency, as throughput and p50/p99, with ratios; then the gateway's
+ * RSS after a soak of exchanges, and (BENCH_PROFILE=1) where its CPU time goes.
+ * The gateway and the ceiling run in their own processes; this process only generates load.
  *
- *   npm run bench                 # SQLite + in-memory cache
+ *   npm run bench                                   # SQLite + in-memory cache
  *   DATABASE_URL=postgres://… REDIS_URL=redis://… npm run bench
+ *   BENCH_REQUESTS=2000 BENCH_SOAK_SECONDS=60 BENCH_PROFILE=1 npm run bench
  */
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { loadConfig } from '../src/config.js';
-import { createGateway } from '../src/server.js';
-import { createLogger } from '../src/log.js';
-import { SANDBOX_APP } from '../src/simulator/index.js';
+import { randomBytes } from 'node:crypto';
+import { Pool } from 'undici';
+import pg from 'pg';
+import { SANDBOX_APP, SimulatorControl } from '../src/simulator/index.js';
 import { signSessionToken } from '../plugins/jwt-session/index.js';
 
 const N = Number(process.env.BENCH_REQUESTS ?? 2000);
+const SOAK_SECONDS = Number(process.env.BENCH_SOAK_SECONDS ?? 60);
+const PROFILE = process.env.BENCH_PROFILE === '1';
 const CONCURRENCY = [1, 32];
+const ROOT = resolve(import.meta.dirname, '..');
+const JWT_SECRET = 'bench-jwt-secret-0123456789abcdef0123456789';
+const APP = SANDBOX_APP.appid;
 
-const dir = mkdtempSync(join(tmpdir(), 'wxphone-bench-'));
-const config = loadConfig({
-  ...process.env,
-  WXPHONE_CONFIG: '',
-  WECHAT_API_BASE: '',
-  SIMULATOR_PORT: '0',
-  DATABASE_URL: process.env.DATABASE_URL ?? `file:${join(dir, 'bench.db')}`,
-  REDIS_KEY_PREFIX: `wxbench-${process.pid}`,
-}, dir);
-const gateway = await createGateway(config, { log: createLogger({ level: 'warn' }) });
-const { url } = await gateway.listen(0);
-const state = gateway.simulator!.state;
-const sim = gateway.simulator!.url;
-const now = Math.floor(state.now() / 1000);
-state.addPack(SANDBOX_APP.appid, { all: 1_000_000, startTime: now - 60, endTime: now + 86_400 });
-
-const jwt = await signSessionToken(
-  { secret: config.jwt.secret!, issuer: config.jwt.issuer, audience: config.jwt.audience },
-  { subject: 'o_bench', appid: SANDBOX_APP.appid, scopes: ['phone:exchange'] },
-);
-const accessToken = await gateway.tokens.get(SANDBOX_APP.appid);
-const mutation = 'mutation($input: ExchangePhoneCodeInput!){ exchangePhoneCode(input:$input){ __typename } }';
-
-function mint(): string {
-  const r = state.mintPhoneCode(SANDBOX_APP.appid, '13800138000');
-  if (!('code' in r)) throw new Error('no quota');
-  return r.code;
+interface Started {
+  child: ChildProcess;
+  lines: string[];
 }
 
-async function viaGateway(code: string) {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${jwt}` },
-    body: JSON.stringify({ query: mutation, variables: { input: { code, purpose: 'login' } } }),
+function start(args: string[], env: Record<string, string>, expectLines: number): Promise<Started> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const lines: string[] = [];
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`no start-up output: ${err}`)), 30_000);
+    child.stderr!.on('data', (d) => (err += d));
+    child.stdout!.on('data', (d: Buffer) => {
+      for (const l of String(d).split('\n')) if (l && !l.startsWith('{')) lines.push(l);
+      if (lines.length >= expectLines) {
+        clearTimeout(timer);
+        resolvePromise({ child, lines });
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`exited ${code}: ${err}`)));
   });
-  const body = await res.text();
-  if (!body.includes('PhoneNumberVerified')) throw new Error(`unexpected: ${body}`);
 }
 
-async function direct(code: string) {
-  const res = await fetch(`${sim}/wxa/business/getuserphonenumber?access_token=${accessToken}`, { method: 'POST', body: JSON.stringify({ code }) });
-  const body = await res.text();
-  if (!body.includes('phone_info')) throw new Error(`unexpected: ${body}`);
+const urlAfter = (lines: string[], label: string) => new RegExp(`${label}:\\s+(\\S+)`).exec(lines.join('\n'))?.[1] ?? '';
+
+type Call = (pool: Pool, i: number) => Promise<void>;
+
+async function post(pool: Pool, path: string, body: string, headers: Record<string, string>, expect: string) {
+  const { statusCode, body: res } = await pool.request({ method: 'POST', path, body, headers: { 'content-type': 'application/json', ...headers } });
+  const text = await res.text();
+  if (statusCode !== 200 || !text.includes(expect)) throw new Error(`unexpected answer (${statusCode}): ${text.slice(0, 200)}`);
 }
 
-async function run(name: string, call: (code: string) => Promise<void>, concurrency: number) {
-  const codes = Array.from({ length: N }, mint);
+async function get(pool: Pool, path: string, expect: string) {
+  const { statusCode, body } = await pool.request({ method: 'GET', path });
+  const text = await body.text();
+  if (statusCode !== 200 || !text.includes(expect)) throw new Error(`unexpected answer (${statusCode}): ${text.slice(0, 200)}`);
+}
+
+async function measure(name: string, origin: string, call: Call, concurrency: number, requests = N) {
+  const pool = new Pool(origin, { connections: concurrency, pipelining: 1 });
   const latencies: number[] = [];
   let next = 0;
   const started = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
-      while (next < codes.length) {
-        const code = codes[next++]!;
+      while (next < requests) {
+        const i = next++;
         const t0 = performance.now();
-        await call(code);
+        await call(pool, i);
         latencies.push(performance.now() - t0);
       }
     }),
   );
   const seconds = (performance.now() - started) / 1000;
+  await pool.close();
   latencies.sort((a, b) => a - b);
-  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!;
-  return { name, concurrency, requests: N, rps: Math.round(N / seconds), p50ms: +pct(50).toFixed(3), p99ms: +pct(99).toFixed(3) };
+  const pct = (p: number) => +latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!.toFixed(3);
+  return { name, concurrency, requests, rps: Math.round(requests / seconds), p50ms: pct(50), p99ms: pct(99) };
 }
 
-// Warm both paths (JIT, connections, prepared statements) before measuring.
-for (let i = 0; i < 200; i++) {
-  await viaGateway(mint());
-  await direct(mint());
+async function rssMb(pid: number): Promise<number> {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024);
 }
-const rows: Awaited<ReturnType<typeof run>>[] = [];
-for (const c of CONCURRENCY) {
-  rows.push(await run('direct to simulator', direct, c));
-  rows.push(await run('through gateway', viaGateway, c));
+
+/** The heaviest functions of a .cpuprofile by self time. */
+function topOfProfile(dir: string, count = 15) {
+  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+  if (!file) return [];
+  const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as {
+    nodes: { id: number; hitCount: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+  };
+  const total = profile.nodes.reduce((n, x) => n + x.hitCount, 0);
+  const byFn = new Map<string, number>();
+  for (const n of profile.nodes) {
+    const where = n.callFrame.url.replace(/^.*node_modules\//, '').replace(`file://${ROOT}/`, '');
+    const key = `${n.callFrame.functionName || '(anonymous)'} ${where}:${n.callFrame.lineNumber + 1}`;
+    byFn.set(key, (byFn.get(key) ?? 0) + n.hitCount);
+  }
+  return [...byFn.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, count)
+    .map(([fn, hits]) => ({ fn, selfPercent: +((100 * hits) / total).toFixed(1) }));
 }
-const storage = `${gateway.store.dialect}+${gateway.cache.kind}`;
-const summary = CONCURRENCY.map((c) => {
-  const d = rows.find((r) => r.concurrency === c && r.name.startsWith('direct'))!;
-  const g = rows.find((r) => r.concurrency === c && r.name.startsWith('through'))!;
-  return { concurrency: c, throughputRatio: +(g.rps / d.rps).toFixed(3), addedP50ms: +(g.p50ms - d.p50ms).toFixed(3) };
-});
-console.table(rows);
-console.table(summary);
-const rssMb = Math.round(process.memoryUsage().rss / 1024 / 1024);
-console.log(`storage ${storage}, node ${process.version}, rss ${rssMb} MB (gateway + simulator + load generator in one process)`);
-mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-const file = new URL(`./results/exchange-${storage}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`, import.meta.url);
-writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, storage, rows, summary, rssMb }, null, 2)}\n`);
-console.log(`wrote ${file.pathname}`);
-await gateway.close();
+
+async function main() {
+  const dir = mkdtempSync(join(tmpdir(), 'wxphone-bench-'));
+  const usePg = process.env.DATABASE_URL?.startsWith('postgres');
+  let databaseUrl = `file:${join(dir, 'bench.db')}`;
+  if (usePg) {
+    const schema = `wxt_bench_${randomBytes(4).toString('hex')}`;
+    const c = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    await c.connect();
+    await c.query(`create schema ${schema}`);
+    await c.end();
+    databaseUrl = `${process.env.DATABASE_URL}${process.env.DATABASE_URL!.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+  }
+  const profileDir = join(ROOT, 'bench/results/profile');
+  const gatewayEnv: Record<string, string> = {
+    DATABASE_URL: databaseUrl,
+    LOG_LEVEL: 'warn',
+    JWT_SECRET,
+    JWT_ISSUER: 'wxphone-sandbox',
+    NODE_ENV: '',
+    WECHAT_API_BASE: '',
+    WXPHONE_CONFIG: '',
+    REDIS_KEY_PREFIX: `wxbench-${process.pid}`,
+    ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
+  };
+  const nodeFlags = PROFILE ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+  const gateway = await start([...nodeFlags, 'bin/wxphone.mjs', 'serve', '--port', '0', '--simulator-port', '0'], gatewayEnv, 5);
+  const ceiling = await start(['--import', 'tsx', 'bench/yoga-hello.ts'], {}, 1);
+  const gatewayUrl = new URL(urlAfter(gateway.lines, 'GraphQL'));
+  const simUrl = new URL(urlAfter(gateway.lines, 'Simulator'));
+  const helloUrl = new URL(urlAfter(ceiling.lines, 'GraphQL'));
+  const sim = new SimulatorControl(simUrl.origin);
+  const nowS = Math.floor(Date.now() / 1000);
+  await sim.addPack(APP, { all: 10_000_000, startTime: nowS - 60, endTime: nowS + 86_400 });
+
+  const key = { secret: JWT_SECRET, issuer: 'wxphone-sandbox', audience: 'wxphone' };
+  const user = await signSessionToken(key, { subject: 'o_bench', appid: APP, scopes: ['phone:exchange'], ttl: '2h' });
+  const reader = await signSessionToken(key, { subject: 'svc_bench', scopes: ['quota:read'], ttl: '2h' });
+  const tokenRes = await fetch(`${simUrl.origin}/cgi-bin/stable_token`, {
+    method: 'POST',
+    body: JSON.stringify({ grant_type: 'client_credential', appid: APP, secret: SANDBOX_APP.secret }),
+  });
+  const accessToken = ((await tokenRes.json()) as { access_token: string }).access_token;
+
+  const mint = async (n: number) => {
+    const codes: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const r = await sim.phoneCode({ appid: APP, phoneNumber: '13800138000' });
+      if (!('code' in r)) throw new Error('no quota');
+      codes.push(r.code);
+    }
+    return codes;
+  };
+  const exchangeBody = (code: string) =>
+    JSON.stringify({ query: 'mutation($i: ExchangePhoneCodeInput!){ exchangePhoneCode(input:$i){ __typename } }', variables: { i: { code, purpose: 'login' } } });
+  const quotaBody = JSON.stringify({ query: 'query($a: String!){ quota(appid: $a){ remaining estimatedRemaining lowQuota } }', variables: { a: APP } });
+  const helloBody = JSON.stringify({ query: '{ hello }' });
+
+  const scenario = async (concurrency: number) => {
+    const viaGateway = await mint(N);
+    const direct = await mint(N);
+    const warm = await mint(400);
+    for (let i = 0; i < 200; i++) {
+      await measure('warm', gatewayUrl.origin, (p) => post(p, gatewayUrl.pathname, exchangeBody(warm[i]!), { authorization: `Bearer ${user}` }, 'PhoneNumberVerified'), 1, 1);
+    }
+    return [
+      await measure('yoga hello-world (ceiling)', helloUrl.origin, (p) => post(p, helloUrl.pathname, helloBody, {}, 'world'), concurrency),
+      await measure('exchange: direct to simulator', simUrl.origin, (p, i) => post(p, `/wxa/business/getuserphonenumber?access_token=${accessToken}`, JSON.stringify({ code: direct[i] }), {}, 'phone_info'), concurrency),
+      await measure('exchange: through gateway', gatewayUrl.origin, (p, i) => post(p, gatewayUrl.pathname, exchangeBody(viaGateway[i]!), { authorization: `Bearer ${user}` }, 'PhoneNumberVerified'), concurrency),
+      await measure('quota: simulator usage API', simUrl.origin, (p) => get(p, `/wxa/charge/usage/get?access_token=${accessToken}&spuId=10000077&offset=0&limit=20`, 'effectiveUse'), concurrency),
+      await measure('quota: through gateway', gatewayUrl.origin, (p) => post(p, gatewayUrl.pathname, quotaBody, { authorization: `Bearer ${reader}` }, 'estimatedRemaining'), concurrency),
+    ];
+  };
+
+  const rows: Awaited<ReturnType<typeof measure>>[] = [];
+  for (const c of CONCURRENCY) rows.push(...(await scenario(c)));
+  const find = (name: string, c: number) => rows.find((r) => r.name.startsWith(name) && r.concurrency === c)!;
+  const summary = CONCURRENCY.map((c) => ({
+    concurrency: c,
+    exchangeVsCeiling: +(find('exchange: through', c).rps / find('yoga', c).rps).toFixed(3),
+    exchangeVsDirect: +(find('exchange: through', c).rps / find('exchange: direct', c).rps).toFixed(3),
+    exchangeAddedP50ms: +(find('exchange: through', c).p50ms - find('exchange: direct', c).p50ms).toFixed(3),
+    quotaVsCeiling: +(find('quota: through', c).rps / find('yoga', c).rps).toFixed(3),
+  }));
+
+  // Soak: exchanges for SOAK_SECONDS at moderate concurrency, then the gateway's RSS.
+  const rssBefore = await rssMb(gateway.child.pid!);
+  const soakCodes = await mint(Math.max(1000, SOAK_SECONDS * 400));
+  const soakEnd = Date.now() + SOAK_SECONDS * 1000;
+  let soaked = 0;
+  const pool = new Pool(gatewayUrl.origin, { connections: 8 });
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (Date.now() < soakEnd && soaked < soakCodes.length) {
+        await post(pool, gatewayUrl.pathname, exchangeBody(soakCodes[soaked++]!), { authorization: `Bearer ${user}` }, 'PhoneNumberVerified');
+      }
+    }),
+  );
+  await pool.close();
+  const rssAfter = await rssMb(gateway.child.pid!);
+
+  gateway.child.kill('SIGTERM');
+  ceiling.child.kill('SIGTERM');
+  await new Promise((r) => gateway.child.once('exit', r));
+  const profile = PROFILE ? topOfProfile(profileDir) : [];
+
+  const storage = `${usePg ? 'postgres' : 'sqlite'}+${process.env.REDIS_URL ? 'redis' : 'memory'}`;
+  console.table(rows);
+  console.table(summary);
+  console.log(`gateway RSS: ${rssBefore} MB before the soak, ${rssAfter} MB after ${SOAK_SECONDS} s (${soaked} exchanges)`);
+  if (profile.length) console.table(profile);
+  mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
+  const file = join(ROOT, `bench/results/bench-${storage}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cores: 2, storage, rows, summary, soak: { seconds: SOAK_SECONDS, exchanges: soaked, rssBeforeMb: rssBefore, rssAfterMb: rssAfter }, profile }, null, 2)}\n`);
+  console.log(`wrote ${file}`);
+}
+
+await main();

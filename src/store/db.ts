@@ -61,11 +61,35 @@ export async function openStore(url: string, opts: StoreOptions = {}): Promise<S
     // Several processes may share the file (tests, a CLI next to a server): wait rather than fail.
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('synchronous = NORMAL');
-    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }), ...log });
+    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }), ...log });
     dialect = 'sqlite';
   } else {
     throw new Error('DATABASE_URL must start with postgres://, postgresql:// or file:');
   }
   await migrateToLatest(db, dialect);
   return { db, dialect, close: () => db.destroy() };
+}
+
+// Kysely's SQLite driver prepares every query anew; preparing was the largest single cost in the
+// exchange's CPU profile. Statements are reusable in better-sqlite3 (execution is synchronous),
+// and the SQL texts Kysely builds here are few (parameters are bound, not inlined).
+const STATEMENT_CACHE_SIZE = 500;
+
+function withStatementCache(sqlite: import('better-sqlite3').Database) {
+  const cache = new Map<string, import('better-sqlite3').Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(sql: string) {
+      let stmt = cache.get(sql);
+      if (stmt) {
+        // Refresh recency: a Map iterates in insertion order, so the first key is the least recent.
+        cache.delete(sql);
+      } else {
+        stmt = sqlite.prepare(sql);
+        if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+      }
+      cache.set(sql, stmt);
+      return stmt;
+    },
+  };
 }
