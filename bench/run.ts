@@ -139,6 +139,9 @@ async function main() {
     WECHAT_API_BASE: '',
     WXPHONE_CONFIG: '',
     REDIS_KEY_PREFIX: `wxbench-${process.pid}`,
+    // One bench session sends thousands of exchanges: measure the gateway, not its rate limiter.
+    RATE_LIMIT_SESSION: '0',
+    RATE_LIMIT_IP: '0',
     ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
   };
   const nodeFlags = PROFILE ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];

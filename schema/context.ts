@@ -41,4 +41,6 @@ export interface GraphQLContext {
   services: Services;
   loaders: Loaders;
   requestId: string;
+  /** The client's address as the HTTP layer determined it (absent for in-process requests). */
+  clientIp?: string | undefined;
 }

@@ -38,7 +38,11 @@ const described: [FailureClass, string, string][] = [
   [CodeAlreadyUsedError, 'CodeAlreadyUsedError', 'Another session already used this code, or its stored answer has expired.'],
   [AppMismatchError, 'AppMismatchError', 'The code or the session belongs to another mini program, or the app is not served here.'],
   [WatermarkMismatchError, 'WatermarkMismatchError', "WeChat's answer carried another app's watermark; the number was withheld."],
-  [RateLimitedError, 'RateLimitedError', 'WeChat is limiting calls (45011); back off and retry.'],
+  [
+    RateLimitedError,
+    'RateLimitedError',
+    "Too many requests; retry later (the message says when). Either WeChat is limiting calls (45011), or this session or client address went over the gateway's own exchange limit, in which case nothing reached WeChat.",
+  ],
   [UpstreamUnavailableError, 'UpstreamUnavailableError', 'WeChat was busy, failing or unreachable; retry shortly.'],
   [OutcomeUnknownError, 'OutcomeUnknownError', 'WeChat gave no clear answer (timeout, broken connection): the code may be spent and is never resent; ask the user to tap again.'],
   [InProgressError, 'ExchangeInProgressError', 'The same code is being exchanged by a concurrent request of this session; retry shortly.'],

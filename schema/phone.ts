@@ -91,7 +91,7 @@ builder.mutationField('exchangePhoneCode', (t) =>
     args: { input: t.arg({ type: ExchangePhoneCodeInput }) },
     errors,
     resolve: async (_root, { input }, ctx) => {
-      const meta = { requestId: ctx.requestId, noticeVersion: checkNoticeVersion(input.noticeVersion) };
+      const meta = { requestId: ctx.requestId, noticeVersion: checkNoticeVersion(input.noticeVersion), clientIp: ctx.clientIp ?? null };
       return withToken(ctx, await ctx.services.phone.exchange(ctx.session, input, meta), input.issueVerificationToken);
     },
   }),
@@ -105,7 +105,7 @@ builder.mutationField('decryptPhoneNumber', (t) =>
     args: { input: t.arg({ type: DecryptPhoneNumberInput }) },
     errors: { ...errors, union: { name: 'DecryptPhoneNumberResult' } },
     resolve: async (_root, { input }, ctx) => {
-      const meta = { requestId: ctx.requestId, noticeVersion: checkNoticeVersion(input.noticeVersion) };
+      const meta = { requestId: ctx.requestId, noticeVersion: checkNoticeVersion(input.noticeVersion), clientIp: ctx.clientIp ?? null };
       return withToken(ctx, await ctx.services.phone.decryptLegacy(ctx.session, input, meta), input.issueVerificationToken);
     },
   }),

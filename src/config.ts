@@ -29,6 +29,31 @@ const thresholdsSchema = z
   })
   .strict();
 
+const windowLimitSchema = z
+  .object({
+    limit: z.number().int().min(0).max(1_000_000).optional(),
+    windowSeconds: z.number().min(0.05).max(86_400).optional(),
+  })
+  .strict();
+
+const hardeningSchema = z
+  .object({
+    maxDepth: z.number().int().min(2).max(100).optional(),
+    maxCost: z.number().int().min(10).max(10_000_000).optional(),
+    maxAliases: z.number().int().min(0).max(1000).optional(),
+    maxTokens: z.number().int().min(50).max(1_000_000).optional(),
+    maxDirectives: z.number().int().min(0).max(1000).optional(),
+    trustProxy: z.union([z.boolean(), z.number().int().min(0).max(10)]).optional(),
+    rateLimit: z
+      .object({
+        session: windowLimitSchema.optional(),
+        ip: windowLimitSchema.optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
 const fileSchema = z
   .object({
     apps: z.array(appSchema).default([]),
@@ -68,6 +93,7 @@ const fileSchema = z
       })
       .strict()
       .optional(),
+    hardening: hardeningSchema.optional(),
   })
   .strict();
 
@@ -102,6 +128,19 @@ export interface JwtConfig {
   clockToleranceSeconds: number;
 }
 
+export interface HardeningConfig {
+  /** GraphQL Armor's limits on one document (see plugins/hardening). */
+  maxDepth: number;
+  maxCost: number;
+  maxAliases: number;
+  maxTokens: number;
+  maxDirectives: number;
+  /** How many proxies in front are trusted to set X-Forwarded-For; 0 = use the socket's peer address. */
+  trustProxyHops: number;
+  /** Exchange requests (exchangePhoneCode, decryptPhoneNumber) per window; limit 0 = off. */
+  rateLimit: { session: { limit: number; windowMs: number }; ip: { limit: number; windowMs: number } };
+}
+
 export interface GatewayConfig {
   production: boolean;
   /** Sandbox: no WECHAT_API_BASE, so a simulator runs in-process and stands in for WeChat. */
@@ -125,6 +164,8 @@ export interface GatewayConfig {
   audit: { retentionDays: number; purgeIntervalSeconds: number };
   /** Tokens the gateway signs after a verification, for downstream services (JWKS at /.well-known/jwks.json). */
   verificationTokens: { issuer: string; audience: string; ttlSeconds: number; rotationDays: number };
+  /** Document limits, proxy trust and exchange rate limits. */
+  hardening: HardeningConfig;
   configFile: string | undefined;
 }
 
@@ -146,6 +187,47 @@ function intFromEnv(env: Env, name: string, fallback: number): number {
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${name} must be a port number, got "${raw}"`);
   return n;
+}
+
+/** `RATE_LIMIT_SESSION=10/60` (10 per 60 s), `=10` (per 60 s) or `=0` (off) over the file's value. */
+function windowLimitFrom(env: Env, name: string, file: { limit?: number | undefined; windowSeconds?: number | undefined } | undefined, defaults: { limit: number; windowSeconds: number }) {
+  let limit = file?.limit ?? defaults.limit;
+  let windowSeconds = file?.windowSeconds ?? defaults.windowSeconds;
+  const raw = env[name];
+  if (raw !== undefined && raw !== '') {
+    const m = /^(\d{1,7})(?:\/(\d+(?:\.\d+)?))?$/.exec(raw.trim());
+    if (!m || Number(m[1]) > 1_000_000 || (m[2] !== undefined && !(Number(m[2]) >= 0.05 && Number(m[2]) <= 86_400))) {
+      throw new ConfigError(`${name} must be COUNT or COUNT/SECONDS (e.g. 10/60; 0 turns the limit off), got "${raw}"`);
+    }
+    limit = Number(m[1]);
+    if (m[2] !== undefined) windowSeconds = Number(m[2]);
+  }
+  return { limit, windowMs: Math.round(windowSeconds * 1000) };
+}
+
+function trustProxyFrom(env: Env, file: boolean | number | undefined): number {
+  const raw = env.TRUST_PROXY;
+  if (raw === undefined || raw === '') return file === true ? 1 : file === false || file === undefined ? 0 : file;
+  if (raw === 'true') return 1;
+  if (raw === 'false') return 0;
+  if (/^\d$|^10$/.test(raw)) return Number(raw);
+  throw new ConfigError(`TRUST_PROXY must be true, false or the number of proxies in front (0-10), got "${raw}"`);
+}
+
+function hardeningFrom(file: ConfigFile, env: Env): HardeningConfig {
+  const h = file.hardening;
+  return {
+    maxDepth: h?.maxDepth ?? 12,
+    maxCost: h?.maxCost ?? 5000,
+    maxAliases: h?.maxAliases ?? 15,
+    maxTokens: h?.maxTokens ?? 2000,
+    maxDirectives: h?.maxDirectives ?? 10,
+    trustProxyHops: trustProxyFrom(env, h?.trustProxy),
+    rateLimit: {
+      session: windowLimitFrom(env, 'RATE_LIMIT_SESSION', h?.rateLimit?.session, { limit: 10, windowSeconds: 60 }),
+      ip: windowLimitFrom(env, 'RATE_LIMIT_IP', h?.rateLimit?.ip, { limit: 60, windowSeconds: 60 }),
+    },
+  };
 }
 
 function readConfigFile(path: string): ConfigFile {
@@ -302,6 +384,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Gateway
       ttlSeconds: file.verificationTokens?.ttlSeconds ?? 900,
       rotationDays: file.verificationTokens?.rotationDays ?? 30,
     },
+    hardening: hardeningFrom(file, env),
     configFile,
   };
 }

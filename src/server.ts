@@ -28,12 +28,21 @@ import { createSessionVerifier, SessionError } from '../plugins/jwt-session/inde
 import { AccessTokenProvider } from '../plugins/access-token/index.js';
 import { signSessionToken, useJwtSession } from '../plugins/jwt-session/index.js';
 import { useRedactedInputEchoes } from '../plugins/redact-input-echoes/index.js';
+import { useHardening } from '../plugins/hardening/index.js';
+import { ExchangeRateLimiter, clientAddress, retryPhrase } from '../plugins/rate-limit/index.js';
+import { RateLimitedError } from './phone/errors.js';
 import { buildSchema, createLoaders, type GraphQLContext, type Services } from '../schema/index.js';
 import { parseInstant } from '../schema/scalars.js';
 
+/** What the HTTP layer hands yoga with each request. */
+export interface GatewayServerContext {
+  /** The client's address (see plugins/rate-limit clientAddress); absent for in-process requests. */
+  clientIp?: string | undefined;
+}
+
 export interface Gateway {
   config: GatewayConfig;
-  yoga: YogaServerInstance<Record<string, never>, GraphQLContext>;
+  yoga: YogaServerInstance<GatewayServerContext, GraphQLContext>;
   services: Services;
   tokens: AccessTokenProvider;
   store: Store;
@@ -156,6 +165,14 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
     });
 
     const keys = createDataKeys(config.dataKey);
+    const limiter = new ExchangeRateLimiter({
+      ...config.hardening.rateLimit,
+      shared: cache.counter,
+      log,
+      // Counters hold no addresses: a keyed hash of the address (or IPv6 /64) instead.
+      addressKey: (bucket) => keys.codeHash('rate-limit-ip', bucket),
+      internalPeerNotice: config.production ? 'warn' : 'info',
+    });
     const claims = new ClaimStore(store.db);
     const ledger = new BillingLedger(store.db, config.apps, { chargingStartDate: config.billing.chargingStartDate });
     await ledger.registerApps(now());
@@ -205,6 +222,14 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       onOutcome: (flow, outcome) => metrics.exchanges.inc({ flow, outcome }),
       hooks: [chargeHooks(ledger)],
       audit,
+      rateLimit: async (subjectKey, clientIp) => {
+        const verdict = await limiter.check(subjectKey, clientIp);
+        if (!verdict) return;
+        const who = verdict.scope === 'session' ? 'this session' : 'this client address';
+        throw new RateLimitedError(
+          `too many exchange requests from ${who} (limit ${verdict.limit} per ${verdict.windowMs / 1000} s); ${retryPhrase(verdict.retryInMs)}`,
+        );
+      },
     });
     const services: Services = {
       phone,
@@ -248,12 +273,20 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
           )
         : undefined;
 
-    const yoga = createYoga<Record<string, never>, GraphQLContext>({
+    const yoga = createYoga<GatewayServerContext, GraphQLContext>({
       schema: buildSchema(),
       // `session` is added by useJwtSession before any resolver runs.
-      context: ({ request }) => ({ request, services, loaders: createLoaders(services) }) as GraphQLContext,
+      context: ({ request, clientIp }) => ({ request, clientIp, services, loaders: createLoaders(services) }) as GraphQLContext,
+      // One operation per request (a JSON array is refused with BATCHING_NOT_SUPPORTED), no uploads.
+      batching: false,
+      multipart: false,
+      // The HTTP layer caps bodies first; this covers in-process requests (yoga.fetch) too.
+      maxRequestBodySize: MAX_BODY_BYTES,
       plugins: [
         useRequestId(),
+        // CSRF (before the session check: a cross-site request is refused as such), no batching,
+        // GraphQL Armor's document limits, no suggestions; see plugins/hardening.
+        useHardening(config.hardening),
         useJwtSession({
           secret: config.jwt.secret,
           jwksUrl: config.jwt.jwksUrl,
@@ -304,7 +337,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       }
       if (path === '/audit/export.ndjson') return exportAudit(req, res);
 
-      return serveGraphQL(yoga, req, res);
+      return serveGraphQL(yoga, req, res, clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], config.hardening.trustProxyHops));
     };
     /** NDJSON export of consent records for internal tools: `Authorization: Bearer` with audit:read. */
     const exportAudit = async (req: IncomingMessage, res: ServerResponse) => {
@@ -446,7 +479,7 @@ async function readiness(store: Store, cache: Cache) {
  * Reads the body with a cap (chunked bodies included, which carry no content-length),
  * then hands the request to yoga's fetch API.
  */
-async function serveGraphQL(yoga: Gateway['yoga'], req: IncomingMessage, res: ServerResponse) {
+async function serveGraphQL(yoga: Gateway['yoga'], req: IncomingMessage, res: ServerResponse, clientIp: string | undefined) {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > MAX_BODY_BYTES) return tooLarge(req, res);
   let body: Buffer | undefined;
@@ -468,7 +501,7 @@ async function serveGraphQL(yoga: Gateway['yoga'], req: IncomingMessage, res: Se
   const init: RequestInit = { method: req.method ?? 'GET', headers };
   // GraphQL bodies here are JSON or form text (no uploads), so a string is exact.
   if (body) init.body = body.toString('utf8');
-  const response = await yoga.fetch(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, init);
+  const response = await yoga.fetch(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, init, { clientIp });
   const out: Record<string, string> = {};
   response.headers.forEach((value, name) => {
     out[name] = value;
@@ -479,7 +512,7 @@ async function serveGraphQL(yoga: Gateway['yoga'], req: IncomingMessage, res: Se
 
 function tooLarge(req: IncomingMessage, res: ServerResponse) {
   res.setHeader('connection', 'close');
-  sendJson(res, 413, { errors: [{ message: `request body larger than ${MAX_BODY_BYTES} bytes` }] });
+  sendJson(res, 413, { errors: [{ message: `request body larger than ${MAX_BODY_BYTES} bytes`, extensions: { code: 'REQUEST_TOO_LARGE' } }] });
   req.resume();
 }
 

@@ -53,6 +53,8 @@ export type ExchangeOutcome = 'disclosed' | 'replayed' | ExchangeFailure['code']
 export interface RequestMeta {
   requestId?: string | null;
   noticeVersion?: string | null;
+  /** The client's address (the socket peer, or X-Forwarded-For from trusted proxies): for rate limits only, never recorded. */
+  clientIp?: string | null;
 }
 
 export interface ExchangeAuditEvent {
@@ -116,6 +118,12 @@ export interface PhoneServiceOptions {
   onOutcome?: (flow: 'exchange' | 'legacy', outcome: ExchangeOutcome) => void;
   hooks?: readonly SettlementHooks[];
   audit?: ExchangeAudit;
+  /**
+   * Called once the app is known, before anything else: throws RateLimitedError when the session
+   * (`subjectKey`: appid and subject hash) or the client address is over its limit. The refusal
+   * is recorded like any other; nothing reaches WeChat and nothing is charged.
+   */
+  rateLimit?: (subjectKey: string, clientIp: string | null) => Promise<void>;
 }
 
 const STORED_FAILURE_MESSAGES: Record<string, string> = {
@@ -204,6 +212,7 @@ export class PhoneService {
     });
     try {
       app = resolveApp(session, inputAppid, this.opts.apps);
+      await this.opts.rateLimit?.(`${app.appid}:${audited.subjectHash}`, meta.clientIp ?? null);
       const result = await run(app, audited);
       // A replay discloses the number again: no record, no disclosure.
       if (result.replayed) await this.opts.audit?.record(event('replayed', { phone: result }));
@@ -396,6 +405,8 @@ function checkBase64(value: unknown, field: string, lengthOk: (bytes: number) =>
 
 // Transport failures that happen before a request is sent: the code cannot have reached WeChat.
 const NEVER_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+// Access-token fetches: the code is not part of them, so however they fail, the code is unspent.
+const TOKEN_ENDPOINTS: ReadonlySet<string> = new Set(['stable_token', 'token']);
 
 interface Classified {
   failure: ExchangeFailure;
@@ -432,12 +443,16 @@ function classify(e: unknown): Classified | null {
       case 'risk_blocked':
         return spent(new InvalidCodeError(`WeChat blocked this login as high-risk (errcode ${e.errcode})`));
       default:
+        // A token fetch that failed oddly never carried the code.
+        if (TOKEN_ENDPOINTS.has(e.endpoint)) return unspent(new UpstreamUnavailableError(`WeChat is unavailable (errcode ${e.errcode}); retry shortly`));
         return spent(new OutcomeUnknownError(`WeChat answered an unexpected error (errcode ${e.errcode}); ask the user to tap again`));
     }
   }
   if (e instanceof WechatUpstreamError) {
     // A 5xx means no answer from WeChat's application (the adapter already retried it, as the spec asks).
-    if (e.kind === 'http_status' || (e.detail !== undefined && NEVER_SENT.has(e.detail))) {
+    // A broken or timed-out token fetch happened before the code was sent (or after WeChat refused
+    // the token, which leaves the code unspent): whatever the failure, the code never reached WeChat.
+    if (e.kind === 'http_status' || (e.detail !== undefined && NEVER_SENT.has(e.detail)) || TOKEN_ENDPOINTS.has(e.endpoint)) {
       return unspent(new UpstreamUnavailableError(`WeChat could not be reached (${e.kind}); retry shortly`));
     }
     return spent(

@@ -13,6 +13,8 @@ export interface Cache {
   keyv: Keyv;
   /** null without Redis: callers fall back to in-process single-flight. */
   lock: DistributedLock | null;
+  /** null without Redis: rate limits then count in this process (plugins/rate-limit). */
+  counter: WindowCounter | null;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -21,6 +23,44 @@ export interface DistributedLock {
   /** Returns a release token when acquired, null when someone else holds the lock. */
   tryAcquire(key: string, ttlMs: number): Promise<string | null>;
   release(key: string, token: string): Promise<void>;
+}
+
+/** Fixed-window counters shared by every instance (the exchange rate limits). */
+export interface WindowCounter {
+  /**
+   * Adds one to each key, in one round trip. A key's window starts at its first hit and lasts
+   * `windowMs`; returns each key's count in its window and the milliseconds until it resets.
+   */
+  hit(entries: readonly { key: string; windowMs: number }[]): Promise<{ count: number; resetInMs: number }[]>;
+}
+
+// INCR, and PEXPIRE when the key is new (or somehow lost its TTL): atomic, one round trip for all keys.
+const HIT_SCRIPT = `local out = {}
+for i, key in ipairs(KEYS) do
+  local n = redis.call('incr', key)
+  local ttl = redis.call('pttl', key)
+  if ttl < 0 then
+    ttl = tonumber(ARGV[i])
+    redis.call('pexpire', key, ttl)
+  end
+  out[2 * i - 1] = n
+  out[2 * i] = ttl
+end
+return out`;
+
+class RedisWindowCounter implements WindowCounter {
+  constructor(
+    private readonly client: RedisClientType,
+    private readonly prefix: string,
+  ) {}
+
+  async hit(entries: readonly { key: string; windowMs: number }[]) {
+    const reply = (await this.client.eval(HIT_SCRIPT, {
+      keys: entries.map((e) => this.prefix + e.key),
+      arguments: entries.map((e) => String(Math.max(1, Math.round(e.windowMs)))),
+    })) as number[];
+    return entries.map((_, i) => ({ count: Number(reply[2 * i]), resetInMs: Number(reply[2 * i + 1]) }));
+  }
 }
 
 // Deletes the lock only if it still carries our token: an expired lock re-taken by
@@ -47,7 +87,7 @@ class RedisLock implements DistributedLock {
 export async function openCache(redisUrl: string | undefined, namespace = 'wxphone'): Promise<Cache> {
   if (!redisUrl) {
     const keyv = new Keyv({ namespace });
-    return { kind: 'memory', keyv, lock: null, ping: async () => {}, close: async () => {} };
+    return { kind: 'memory', keyv, lock: null, counter: null, ping: async () => {}, close: async () => {} };
   }
   const client = createClient({
     url: redisUrl,
@@ -69,6 +109,7 @@ export async function openCache(redisUrl: string | undefined, namespace = 'wxpho
     kind: 'redis',
     keyv,
     lock: new RedisLock(client, `${namespace}:lock:`),
+    counter: new RedisWindowCounter(client, `${namespace}:rl:`),
     ping: async () => {
       await client.ping();
     },

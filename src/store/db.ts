@@ -23,6 +23,13 @@ export interface StoreOptions {
   onQuery?: (sql: string) => void;
 }
 
+/**
+ * The longest any wait on PostgreSQL may last: for a pooled connection (under a burst, an
+ * exchange's settlement queues for one after WeChat has answered, so a short wait here spends
+ * codes for nothing) and for a query's answer.
+ */
+const DB_WAIT_MS = 15_000;
+
 export async function openStore(url: string, opts: StoreOptions = {}): Promise<Store> {
   const onQuery = opts.onQuery;
   const log = onQuery
@@ -42,7 +49,10 @@ export async function openStore(url: string, opts: StoreOptions = {}): Promise<S
     const pool = new Pool({
       connectionString: url,
       max: opts.poolSize ?? 10,
-      connectionTimeoutMillis: 5000,
+      connectionTimeoutMillis: DB_WAIT_MS,
+      // A database that stops answering on an open connection (a partition: no RST, no reply)
+      // must not hold a request for ever: a query without an answer fails after this long.
+      query_timeout: DB_WAIT_MS,
       types: {
         getTypeParser: ((oid: number, format?: string) =>
           oid === int8 ? (v: string) => Number(v) : pg.default.types.getTypeParser(oid, format as 'text')) as never,

@@ -91,6 +91,11 @@ export async function startTestGateway(opts: TestGatewayOptions): Promise<TestGa
     // Outside sandbox mode the keys must be given; these are the test run's own.
     JWT_SECRET: 'test-jwt-secret-0123456789abcdef0123456789',
     WXPHONE_DATA_KEY: Buffer.alloc(32, 42).toString('base64'),
+    // The exchange rate limits stay on (every request is counted, in Redis where configured) but
+    // far above what these tests send: many drive dozens of requests through one session on
+    // purpose. test/e2e/bad-input.test.ts sets real limits.
+    RATE_LIMIT_SESSION: '100000/60',
+    RATE_LIMIT_IP: '100000/60',
     ...(opts.backend.redisUrl ? { REDIS_URL: opts.backend.redisUrl } : {}),
     ...opts.env,
   };
