@@ -24,7 +24,12 @@ export interface AccessTokenProviderOptions {
   /** How long a process may hold the fetch lock; longer than one fetch with its retries. */
   lockTtlMs?: number;
   isTokenError(error: unknown): boolean;
-  /** A shared-cache or lock call slower than this counts as failed: a hung Redis must not hang exchanges. */
+  /**
+   * A shared-cache or lock call slower than this counts as failed: a hung Redis must not hang
+   * exchanges. Generous on purpose: the wait includes event-loop delay, and a saturated process
+   * must not mistake a healthy Redis for a hung one (it would then fetch a token of its own).
+   * Only cold and refresh paths wait on it; the hot path reads this process's copy.
+   */
   cacheTimeoutMs?: number;
   now?: () => number;
   events?: AccessTokenEvents;
@@ -79,7 +84,7 @@ export class AccessTokenProvider {
   constructor(private readonly opts: AccessTokenProviderOptions) {
     this.refreshAheadMs = (opts.refreshAheadSeconds ?? 300) * 1000;
     this.lockTtlMs = opts.lockTtlMs ?? 20_000;
-    this.cacheTimeoutMs = opts.cacheTimeoutMs ?? 500;
+    this.cacheTimeoutMs = opts.cacheTimeoutMs ?? 2000;
     this.now = opts.now ?? Date.now;
   }
 
