@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { ConfigError, loadConfig } from './config.js';
 import { createGateway } from './server.js';
 import { createLogger } from './log.js';
+import { shutdownTracing } from '../plugins/tracing/load.js';
 import { SANDBOX_APP, SimulatorControl, startSimulator } from './simulator/index.js';
 import { signSessionToken } from '../plugins/jwt-session/index.js';
 import { createGatewayClient } from '../sdk/client.js';
@@ -59,7 +60,8 @@ async function serve(argv: string[]) {
   const config = loadConfig(env);
   const gateway = await createGateway(config);
   const { url } = await gateway.listen();
-  onShutdown(() => gateway.close());
+  // Then the spans still batched for the collector (if this process exports them).
+  onShutdown(() => gateway.close().finally(shutdownTracing));
   const mode = config.production ? 'production' : config.sandbox ? 'sandbox' : 'development';
   const lines = [`wxphone-gateway (${mode}) ready`, `GraphQL:    ${url}${config.production ? '' : '   (GraphiQL in a browser)'}`];
   if (gateway.simulator) {

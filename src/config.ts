@@ -166,6 +166,8 @@ export interface GatewayConfig {
   verificationTokens: { issuer: string; audience: string; ttlSeconds: number; rotationDays: number };
   /** Document limits, proxy trust and exchange rate limits. */
   hardening: HardeningConfig;
+  /** OpenTelemetry spans per GraphQL operation (plugins/tracing); exporter settings are OTel's own OTEL_* variables. */
+  tracing: { enabled: boolean };
   configFile: string | undefined;
 }
 
@@ -212,6 +214,14 @@ function trustProxyFrom(env: Env, file: boolean | number | undefined): number {
   if (raw === 'false') return 0;
   if (/^\d$|^10$/.test(raw)) return Number(raw);
   throw new ConfigError(`TRUST_PROXY must be true, false or the number of proxies in front (0-10), got "${raw}"`);
+}
+
+/** `OTEL_TRACING=true|false`; unset, tracing is on exactly when an OTLP endpoint is configured. */
+function tracingFrom(env: Env): { enabled: boolean } {
+  const raw = env.OTEL_TRACING;
+  if (raw === undefined || raw === '') return { enabled: Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) };
+  if (raw === 'true' || raw === 'false') return { enabled: raw === 'true' };
+  throw new ConfigError(`OTEL_TRACING must be true or false, got "${raw}"`);
 }
 
 function hardeningFrom(file: ConfigFile, env: Env): HardeningConfig {
@@ -385,6 +395,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Gateway
       rotationDays: file.verificationTokens?.rotationDays ?? 30,
     },
     hardening: hardeningFrom(file, env),
+    tracing: tracingFrom(env),
     configFile,
   };
 }

@@ -29,6 +29,7 @@ import { AccessTokenProvider } from '../plugins/access-token/index.js';
 import { signSessionToken, useJwtSession } from '../plugins/jwt-session/index.js';
 import { useRedactedInputEchoes } from '../plugins/redact-input-echoes/index.js';
 import { useHardening } from '../plugins/hardening/index.js';
+import { tracingPlugins } from '../plugins/tracing/load.js';
 import { ExchangeRateLimiter, clientAddress, retryPhrase } from '../plugins/rate-limit/index.js';
 import { RateLimitedError } from './phone/errors.js';
 import { buildSchema, createLoaders, type GraphQLContext, type Services } from '../schema/index.js';
@@ -296,6 +297,8 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
         }),
         useRedactedInputEchoes(),
         ...(config.production ? [useNoIntrospection()] : []),
+        // After useRequestId: the operation span records the request's id.
+        ...(await tracingPlugins(config.tracing, log)),
       ],
       graphiql: config.production ? false : { title: 'wxphone-gateway', ...(sandboxToken ? { headers: JSON.stringify({ Authorization: `Bearer ${sandboxToken}` }) } : {}) },
       landingPage: false,

@@ -83,6 +83,16 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ WXPHONE_DATA_KEY: 'c2hvcnQ=' }, dir)).toThrow(/32 bytes/);
   });
 
+  it('OpenTelemetry tracing: OTEL_TRACING, else on exactly when an OTLP endpoint is set; a bad value is named', () => {
+    const { dir } = withFile({ apps: [] });
+    expect(loadConfig({}, dir).tracing).toEqual({ enabled: false });
+    expect(loadConfig({ OTEL_TRACING: 'true' }, dir).tracing).toEqual({ enabled: true });
+    expect(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }, dir).tracing).toEqual({ enabled: true });
+    expect(loadConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://collector:4318/v1/traces' }, dir).tracing).toEqual({ enabled: true });
+    expect(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_TRACING: 'false' }, dir).tracing).toEqual({ enabled: false });
+    expect(() => loadConfig({ OTEL_TRACING: 'yes' }, dir)).toThrow(/OTEL_TRACING must be true or false, got "yes"/);
+  });
+
   it('a config file that is not JSON is reported by position, never by quoting its text', () => {
     const { dir, path } = withFile('{"apps":[{"appid":"wx4f4bc4dec97d474b","secret":SUPERSECRET}]}');
     try {
