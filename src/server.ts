@@ -479,31 +479,29 @@ async function readiness(store: Store, cache: Cache) {
 }
 
 /**
- * Reads the body with a cap (chunked bodies included, which carry no content-length),
- * then hands the request to yoga's fetch API.
+ * A body with a declared length (Node stops reading at it) goes straight to yoga's own Node
+ * adapter, the fastest path it has. A chunked body declares nothing: it is read here with a
+ * cap, so an endless one is cut off at the limit, then handed to yoga's fetch API.
  */
 async function serveGraphQL(yoga: Gateway['yoga'], req: IncomingMessage, res: ServerResponse, clientIp: string | undefined) {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > MAX_BODY_BYTES) return tooLarge(req, res);
-  let body: Buffer | undefined;
-  if (req.method !== 'GET' && req.method !== 'HEAD') {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) return tooLarge(req, res);
-      chunks.push(chunk);
-    }
-    body = Buffer.concat(chunks);
+  const declared = req.headers['content-length'];
+  if (Number(declared ?? 0) > MAX_BODY_BYTES) return tooLarge(req, res);
+  const chunked = declared === undefined && req.method !== 'GET' && req.method !== 'HEAD';
+  if (!chunked) return yoga(req, res, { clientIp });
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) return tooLarge(req, res);
+    chunks.push(chunk);
   }
   const headers = new Headers();
   for (const [name, value] of Object.entries(req.headers)) {
     if (value === undefined || name === 'transfer-encoding' || name === 'content-length') continue;
     headers.set(name, Array.isArray(value) ? value.join(', ') : value);
   }
-  const init: RequestInit = { method: req.method ?? 'GET', headers };
   // GraphQL bodies here are JSON or form text (no uploads), so a string is exact.
-  if (body) init.body = body.toString('utf8');
+  const init: RequestInit = { method: req.method ?? 'POST', headers, body: Buffer.concat(chunks).toString('utf8') };
   const response = await yoga.fetch(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, init, { clientIp });
   const out: Record<string, string> = {};
   response.headers.forEach((value, name) => {
