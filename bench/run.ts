@@ -6,7 +6,8 @@
  *   (c) a bare graphql-yoga hello-world, the ceiling;
  * each at low and high concurrency, as throughput and p50/p99, with ratios; then the gateway's
  * RSS after a soak of exchanges, and (BENCH_PROFILE=1) where its CPU time goes.
- * The gateway and the ceiling run in their own processes; this process only generates load.
+ * The gateway, the WeChat simulator and the ceiling each run in a process of their own (WeChat is
+ * not in the gateway's process in production either); this process only generates load.
  *
  *   npm run bench                                   # SQLite + in-memory cache
  *   DATABASE_URL=postgres://… REDIS_URL=redis://… npm run bench
@@ -26,7 +27,7 @@ import { signSessionToken } from '../plugins/jwt-session/index.js';
 const N = Number(process.env.BENCH_REQUESTS ?? 2000);
 const SOAK_SECONDS = Number(process.env.BENCH_SOAK_SECONDS ?? 60);
 const PROFILE = process.env.BENCH_PROFILE === '1';
-const CONCURRENCY = [1, 32];
+const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,32').split(',').map(Number);
 const ROOT = resolve(import.meta.dirname, '..');
 const JWT_SECRET = 'bench-jwt-secret-0123456789abcdef0123456789';
 const APP = SANDBOX_APP.appid;
@@ -70,8 +71,15 @@ async function get(pool: Pool, path: string, expect: string) {
   if (statusCode !== 200 || !text.includes(expect)) throw new Error(`unexpected answer (${statusCode}): ${text.slice(0, 200)}`);
 }
 
-async function measure(name: string, origin: string, call: Call, concurrency: number, requests = N) {
+/** CPU time (user + system) a process has used so far, in ms: steadier than throughput on a shared machine. */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+async function measure(name: string, origin: string, call: Call, concurrency: number, requests = N, serverPid?: number) {
   const pool = new Pool(origin, { connections: concurrency, pipelining: 1 });
+  const cpuBefore = serverPid ? cpuMs(serverPid) : 0;
   const latencies: number[] = [];
   let next = 0;
   const started = performance.now();
@@ -89,7 +97,8 @@ async function measure(name: string, origin: string, call: Call, concurrency: nu
   await pool.close();
   latencies.sort((a, b) => a - b);
   const pct = (p: number) => +latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!.toFixed(3);
-  return { name, concurrency, requests, rps: Math.round(requests / seconds), p50ms: pct(50), p99ms: pct(99) };
+  const serverCpuUsPerRequest = serverPid ? Math.round(((cpuMs(serverPid) - cpuBefore) * 1000) / requests) : null;
+  return { name, concurrency, requests, rps: Math.round(requests / seconds), p50ms: pct(50), p99ms: pct(99), serverCpuUsPerRequest };
 }
 
 async function rssMb(pid: number): Promise<number> {
@@ -130,25 +139,29 @@ async function main() {
     databaseUrl = `${process.env.DATABASE_URL}${process.env.DATABASE_URL!.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
   }
   const profileDir = join(ROOT, 'bench/results/profile');
+  const simulator = await start(['bin/wxphone.mjs', 'simulator', '--port', '0'], { WXPHONE_CONFIG: '' }, 1);
+  const simUrl = new URL(/listening on (\S+)/.exec(simulator.lines.join('\n'))?.[1] ?? '');
+  const configFile = join(dir, 'wxphone.config.json');
+  writeFileSync(configFile, JSON.stringify({ apps: [{ appid: APP, secret: SANDBOX_APP.secret, purposes: ['login'] }] }));
   const gatewayEnv: Record<string, string> = {
     DATABASE_URL: databaseUrl,
     LOG_LEVEL: 'warn',
     JWT_SECRET,
     JWT_ISSUER: 'wxphone-sandbox',
+    WXPHONE_DATA_KEY: randomBytes(32).toString('base64'),
     NODE_ENV: '',
-    WECHAT_API_BASE: '',
-    WXPHONE_CONFIG: '',
+    WECHAT_API_BASE: simUrl.origin,
+    WXPHONE_CONFIG: configFile,
     REDIS_KEY_PREFIX: `wxbench-${process.pid}`,
-    // One bench session sends thousands of exchanges: measure the gateway, not its rate limiter.
-    RATE_LIMIT_SESSION: '0',
-    RATE_LIMIT_IP: '0',
+    // Every plugin on, the rate limiter too: limits it counts against but never reaches.
+    RATE_LIMIT_SESSION: '1000000/1',
+    RATE_LIMIT_IP: '1000000/1',
     ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
   };
   const nodeFlags = PROFILE ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
-  const gateway = await start([...nodeFlags, 'bin/wxphone.mjs', 'serve', '--port', '0', '--simulator-port', '0'], gatewayEnv, 5);
+  const gateway = await start([...nodeFlags, 'bin/wxphone.mjs', 'serve', '--port', '0'], gatewayEnv, 4);
   const ceiling = await start(['--import', 'tsx', 'bench/yoga-hello.ts'], {}, 1);
   const gatewayUrl = new URL(urlAfter(gateway.lines, 'GraphQL'));
-  const simUrl = new URL(urlAfter(gateway.lines, 'Simulator'));
   const helloUrl = new URL(urlAfter(ceiling.lines, 'GraphQL'));
   const sim = new SimulatorControl(simUrl.origin);
   const nowS = Math.floor(Date.now() / 1000);
@@ -184,12 +197,13 @@ async function main() {
     for (let i = 0; i < 200; i++) {
       await measure('warm', gatewayUrl.origin, (p) => post(p, gatewayUrl.pathname, exchangeBody(warm[i]!), { authorization: `Bearer ${user}` }, 'PhoneNumberVerified'), 1, 1);
     }
+    const [gw, sm, yoga] = [gateway.child.pid!, simulator.child.pid!, ceiling.child.pid!];
     return [
-      await measure('yoga hello-world (ceiling)', helloUrl.origin, (p) => post(p, helloUrl.pathname, helloBody, {}, 'world'), concurrency),
-      await measure('exchange: direct to simulator', simUrl.origin, (p, i) => post(p, `/wxa/business/getuserphonenumber?access_token=${accessToken}`, JSON.stringify({ code: direct[i] }), {}, 'phone_info'), concurrency),
-      await measure('exchange: through gateway', gatewayUrl.origin, (p, i) => post(p, gatewayUrl.pathname, exchangeBody(viaGateway[i]!), { authorization: `Bearer ${user}` }, 'PhoneNumberVerified'), concurrency),
-      await measure('quota: simulator usage API', simUrl.origin, (p) => get(p, `/wxa/charge/usage/get?access_token=${accessToken}&spuId=10000077&offset=0&limit=20`, 'effectiveUse'), concurrency),
-      await measure('quota: through gateway', gatewayUrl.origin, (p) => post(p, gatewayUrl.pathname, quotaBody, { authorization: `Bearer ${reader}` }, 'estimatedRemaining'), concurrency),
+      await measure('yoga hello-world (ceiling)', helloUrl.origin, (p) => post(p, helloUrl.pathname, helloBody, {}, 'world'), concurrency, N, yoga),
+      await measure('exchange: direct to simulator', simUrl.origin, (p, i) => post(p, `/wxa/business/getuserphonenumber?access_token=${accessToken}`, JSON.stringify({ code: direct[i] }), {}, 'phone_info'), concurrency, N, sm),
+      await measure('exchange: through gateway', gatewayUrl.origin, (p, i) => post(p, gatewayUrl.pathname, exchangeBody(viaGateway[i]!), { authorization: `Bearer ${user}` }, 'PhoneNumberVerified'), concurrency, N, gw),
+      await measure('quota: simulator usage API', simUrl.origin, (p) => get(p, `/wxa/charge/usage/get?access_token=${accessToken}&spuId=10000077&offset=0&limit=20`, 'effectiveUse'), concurrency, N, sm),
+      await measure('quota: through gateway', gatewayUrl.origin, (p) => post(p, gatewayUrl.pathname, quotaBody, { authorization: `Bearer ${reader}` }, 'estimatedRemaining'), concurrency, N, gw),
     ];
   };
 
@@ -202,6 +216,8 @@ async function main() {
     exchangeVsDirect: +(find('exchange: through', c).rps / find('exchange: direct', c).rps).toFixed(3),
     exchangeAddedP50ms: +(find('exchange: through', c).p50ms - find('exchange: direct', c).p50ms).toFixed(3),
     quotaVsCeiling: +(find('quota: through', c).rps / find('yoga', c).rps).toFixed(3),
+    // The same comparison in CPU: a hello-world request's server CPU over an exchange's (1 = as cheap as hello-world).
+    exchangeCpuVsCeiling: +(find('yoga', c).serverCpuUsPerRequest! / find('exchange: through', c).serverCpuUsPerRequest!).toFixed(3),
   }));
 
   // Soak: exchanges for SOAK_SECONDS at moderate concurrency, then the gateway's RSS.
@@ -222,6 +238,7 @@ async function main() {
 
   gateway.child.kill('SIGTERM');
   ceiling.child.kill('SIGTERM');
+  simulator.child.kill('SIGTERM');
   await new Promise((r) => gateway.child.once('exit', r));
   const profile = PROFILE ? topOfProfile(profileDir) : [];
 
