@@ -51,6 +51,14 @@ const hardeningSchema = z
       })
       .strict()
       .optional(),
+    admission: z
+      .object({
+        maxInFlight: z.number().int().min(1).max(100_000).optional(),
+        maxQueued: z.number().int().min(0).max(1_000_000).optional(),
+        maxWaitMs: z.number().int().min(1).max(60_000).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -139,6 +147,8 @@ export interface HardeningConfig {
   trustProxyHops: number;
   /** Exchange requests (exchangePhoneCode, decryptPhoneNumber) per window; limit 0 = off. */
   rateLimit: { session: { limit: number; windowMs: number }; ip: { limit: number; windowMs: number } };
+  /** Exchanges one process runs at once, how many more may wait, and for how long (src/phone/admission.ts). */
+  admission: { maxInFlight: number; maxQueued: number; maxWaitMs: number };
 }
 
 export interface GatewayConfig {
@@ -237,7 +247,19 @@ function hardeningFrom(file: ConfigFile, env: Env): HardeningConfig {
       session: windowLimitFrom(env, 'RATE_LIMIT_SESSION', h?.rateLimit?.session, { limit: 10, windowSeconds: 60 }),
       ip: windowLimitFrom(env, 'RATE_LIMIT_IP', h?.rateLimit?.ip, { limit: 60, windowSeconds: 60 }),
     },
+    admission: {
+      maxInFlight: countFrom(env, 'EXCHANGE_MAX_IN_FLIGHT', 1, h?.admission?.maxInFlight ?? 128),
+      maxQueued: countFrom(env, 'EXCHANGE_MAX_QUEUED', 0, h?.admission?.maxQueued ?? 1024),
+      maxWaitMs: h?.admission?.maxWaitMs ?? 2000,
+    },
   };
+}
+
+function countFrom(env: Env, name: string, min: number, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d{1,7}$/.test(raw) || Number(raw) < min) throw new ConfigError(`${name} must be a whole number of at least ${min}, got "${raw}"`);
+  return Number(raw);
 }
 
 function readConfigFile(path: string): ConfigFile {

@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
  * Prometheus metrics. Labels are bounded and never personal: endpoint names,
@@ -6,6 +6,8 @@ import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client
  */
 export function createMetrics() {
   const registry = new Registry();
+  // Read at scrape time, so the exchange path does not pay for the gauge.
+  let admission: { inFlight: number; waiting: number } | undefined;
   collectDefaultMetrics({ register: registry, prefix: 'wxphone_process_' });
   return {
     registry,
@@ -34,6 +36,26 @@ export function createMetrics() {
       labelNames: ['appid', 'level'] as const,
       registers: [registry],
     }),
+    admissionRefused: new Counter({
+      name: 'wxphone_exchange_admission_refused_total',
+      help: 'Exchanges refused (RATE_LIMITED, code unspent) because this process was at capacity: queue_full or wait_timeout.',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    exchangesInFlight: new Gauge({
+      name: 'wxphone_exchanges_in_flight',
+      help: 'Exchanges this process is running (state=running) or holding at its admission gate (state=waiting).',
+      labelNames: ['state'] as const,
+      registers: [registry],
+      collect() {
+        if (!admission) return;
+        this.set({ state: 'running' }, admission.inFlight);
+        this.set({ state: 'waiting' }, admission.waiting);
+      },
+    }),
+    watchAdmission(gate: { inFlight: number; waiting: number }) {
+      admission = gate;
+    },
     tokenDegraded: new Counter({
       name: 'wxphone_access_token_cache_errors_total',
       help: 'Shared token cache or lock failures (tokens fell back to per-process single-flight).',

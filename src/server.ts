@@ -14,6 +14,7 @@ import { createWechatClient, isTokenError, worstCaseCallMs, type WechatClient } 
 import { startSimulator, type RunningSimulator } from './simulator/index.js';
 import { ClaimStore } from './phone/claims.js';
 import { PhoneService } from './phone/service.js';
+import { AdmissionGate, AdmissionRefusedError } from './phone/admission.js';
 import { BillingLedger } from './billing/ledger.js';
 import { chargeHooks } from './billing/charge-hooks.js';
 import { UsageSync } from './billing/usage-sync.js';
@@ -174,6 +175,8 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       addressKey: (bucket) => keys.codeHash('rate-limit-ip', bucket),
       internalPeerNotice: config.production ? 'warn' : 'info',
     });
+    const gate = new AdmissionGate(config.hardening.admission);
+    metrics.watchAdmission(gate);
     const claims = new ClaimStore(store.db);
     const ledger = new BillingLedger(store.db, config.apps, { chargingStartDate: config.billing.chargingStartDate });
     await ledger.registerApps(now());
@@ -230,6 +233,15 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
         throw new RateLimitedError(
           `too many exchange requests from ${who} (limit ${verdict.limit} per ${verdict.windowMs / 1000} s); ${retryPhrase(verdict.retryInMs)}`,
         );
+      },
+      admit: async (work) => {
+        try {
+          return await gate.run(work);
+        } catch (e) {
+          if (!(e instanceof AdmissionRefusedError)) throw e;
+          metrics.admissionRefused.inc({ reason: e.reason });
+          throw new RateLimitedError('the gateway is at capacity right now; the code was not used: retry in a moment');
+        }
       },
     });
     const services: Services = {

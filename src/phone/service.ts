@@ -124,6 +124,11 @@ export interface PhoneServiceOptions {
    * is recorded like any other; nothing reaches WeChat and nothing is charged.
    */
   rateLimit?: (subjectKey: string, clientIp: string | null) => Promise<void>;
+  /**
+   * Runs the exchange once the process has room for it (see AdmissionGate), after the rate limit
+   * and before the code is claimed; throws RateLimitedError when it has none, so the code stays unspent.
+   */
+  admit?: <T>(work: () => Promise<T>) => Promise<T>;
 }
 
 const STORED_FAILURE_MESSAGES: Record<string, string> = {
@@ -211,9 +216,9 @@ export class PhoneService {
       ...extra,
     });
     try {
-      app = resolveApp(session, inputAppid, this.opts.apps);
-      await this.opts.rateLimit?.(`${app.appid}:${audited.subjectHash}`, meta.clientIp ?? null);
-      const result = await run(app, audited);
+      const resolved = (app = resolveApp(session, inputAppid, this.opts.apps));
+      await this.opts.rateLimit?.(`${resolved.appid}:${audited.subjectHash}`, meta.clientIp ?? null);
+      const result = await (this.opts.admit ? this.opts.admit(() => run(resolved, audited)) : run(resolved, audited));
       // A replay discloses the number again: no record, no disclosure.
       if (result.replayed) await this.opts.audit?.record(event('replayed', { phone: result }));
       this.opts.onOutcome?.(flow, result.replayed ? 'replayed' : 'disclosed');

@@ -93,6 +93,16 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ OTEL_TRACING: 'yes' }, dir)).toThrow(/OTEL_TRACING must be true or false, got "yes"/);
   });
 
+  it('exchange admission: defaults, the file, env over the file; bad values are named', () => {
+    expect(loadConfig({}, withFile({ apps: [] }).dir).hardening.admission).toEqual({ maxInFlight: 128, maxQueued: 1024, maxWaitMs: 2000 });
+    const { dir } = withFile({ apps: [], hardening: { admission: { maxInFlight: 8, maxQueued: 0, maxWaitMs: 500 } } });
+    expect(loadConfig({}, dir).hardening.admission).toEqual({ maxInFlight: 8, maxQueued: 0, maxWaitMs: 500 });
+    expect(loadConfig({ EXCHANGE_MAX_IN_FLIGHT: '32', EXCHANGE_MAX_QUEUED: '64' }, dir).hardening.admission).toEqual({ maxInFlight: 32, maxQueued: 64, maxWaitMs: 500 });
+    expect(() => loadConfig({ EXCHANGE_MAX_IN_FLIGHT: '0' }, dir)).toThrow(/EXCHANGE_MAX_IN_FLIGHT must be a whole number of at least 1/);
+    expect(() => loadConfig({ EXCHANGE_MAX_QUEUED: 'lots' }, dir)).toThrow(/EXCHANGE_MAX_QUEUED/);
+    expect(() => loadConfig({}, withFile({ apps: [], hardening: { admission: { maxInFlight: 0 } } }).dir)).toThrow(/maxInFlight/);
+  });
+
   it('a config file that is not JSON is reported by position, never by quoting its text', () => {
     const { dir, path } = withFile('{"apps":[{"appid":"wx4f4bc4dec97d474b","secret":SUPERSECRET}]}');
     try {
