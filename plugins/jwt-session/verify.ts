@@ -39,9 +39,10 @@ export type SessionVerifier = (token: string) => Promise<Session>;
 
 export function createSessionVerifier(opts: SessionVerifierOptions): SessionVerifier {
   if (!opts.secret && !opts.jwksUrl) throw new Error('session verification needs a secret or a JWKS URL');
-  const key: Uint8Array | JWTVerifyGetKey = opts.jwksUrl
+  // The HMAC key is imported once: given raw bytes, jose would import them on every verification.
+  const key: Promise<CryptoKey> | JWTVerifyGetKey = opts.jwksUrl
     ? createRemoteJWKSet(new URL(opts.jwksUrl), { timeoutDuration: 3000, cooldownDuration: 30_000, cacheMaxAge: 600_000 })
-    : new TextEncoder().encode(opts.secret);
+    : crypto.subtle.importKey('raw', new TextEncoder().encode(opts.secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
   const algorithms = opts.jwksUrl ? JWKS_ALGORITHMS : HMAC_ALGORITHMS;
   const verifyOptions = {
     algorithms,
@@ -55,7 +56,7 @@ export function createSessionVerifier(opts: SessionVerifierOptions): SessionVeri
     let payload;
     try {
       // Two calls because jose's overloads take either a key or a key-resolver, not the union.
-      payload = typeof key === 'function' ? (await jwtVerify(token, key, verifyOptions)).payload : (await jwtVerify(token, key, verifyOptions)).payload;
+      payload = typeof key === 'function' ? (await jwtVerify(token, key, verifyOptions)).payload : (await jwtVerify(token, await key, verifyOptions)).payload;
     } catch (e) {
       throw toSessionError(e);
     }
