@@ -57,14 +57,17 @@ function headMac(keys: Keys, appid: string, seq: number, hash: string): string {
   return keys.auditMac('chain', JSON.stringify(['head', appid, seq, hash]));
 }
 
-/** Takes the app's head row lock (a no-op update: portable, where FOR UPDATE is not), creating the head if needed. */
-export async function lockHead(trx: Kysely<Database>, keys: Keys, appid: string): Promise<void> {
-  await trx
+/**
+ * Takes the app's head row lock and reads the head, creating it if needed: one upsert whose
+ * update changes nothing (portable, where FOR UPDATE is not) and returns the row.
+ */
+export async function lockHead(trx: Kysely<Database>, keys: Keys, appid: string) {
+  return trx
     .insertInto('audit_heads')
     .values({ appid, last_seq: 0, last_hash: GENESIS, head_mac: headMac(keys, appid, 0, GENESIS) })
-    .onConflict((oc) => oc.column('appid').doNothing())
-    .execute();
-  await trx.updateTable('audit_heads').set({ last_seq: sql`last_seq` }).where('appid', '=', appid).execute();
+    .onConflict((oc) => oc.column('appid').doUpdateSet({ last_seq: sql`audit_heads.last_seq` }))
+    .returningAll()
+    .executeTakeFirstOrThrow();
 }
 
 /**
@@ -73,9 +76,9 @@ export async function lockHead(trx: Kysely<Database>, keys: Keys, appid: string)
  * runs under that lock (the exchange re-checks consent there).
  */
 export async function appendRecord(trx: Kysely<Database>, keys: Keys, e: AuditEntry, beforeAppend?: () => Promise<void>): Promise<AuditRecordsTable> {
-  await lockHead(trx, keys, e.appid);
+  const head = await lockHead(trx, keys, e.appid);
+  // Runs under the lock, so the head read above is still the head.
   await beforeAppend?.();
-  const head = await trx.selectFrom('audit_heads').selectAll().where('appid', '=', e.appid).executeTakeFirstOrThrow();
   const id = `ar_${randomUUID()}`;
   const fields = { subject_hash: e.subjectHash ?? null, masked_phone: e.maskedPhone ?? null, phone_hash: e.phoneHash ?? null, request_id: e.requestId ?? null };
   const hasPersonal = Object.values(fields).some((v) => v !== null);
