@@ -29,6 +29,8 @@ export interface StoreOptions {
  * codes for nothing) and for a query's answer.
  */
 const DB_WAIT_MS = 15_000;
+// No transaction here waits on anything but its own statements, which each end within DB_WAIT_MS.
+const IDLE_IN_TRANSACTION_MS = 2 * DB_WAIT_MS;
 
 export async function openStore(url: string, opts: StoreOptions = {}): Promise<Store> {
   const onQuery = opts.onQuery;
@@ -53,6 +55,14 @@ export async function openStore(url: string, opts: StoreOptions = {}): Promise<S
       // A database that stops answering on an open connection (a partition: no RST, no reply)
       // must not hold a request for ever: a query without an answer fails after this long.
       query_timeout: DB_WAIT_MS,
+      // The server's side of the same: it stops a statement nobody waits for any more, and ends a
+      // session left idle in a transaction (a process frozen or cut off while holding a chain's or a
+      // claim's row lock) so the locks go back to the other instances.
+      statement_timeout: DB_WAIT_MS,
+      idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
+      // Probes idle connections, so a silently dropped one is found before a request picks it.
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
       types: {
         getTypeParser: ((oid: number, format?: string) =>
           oid === int8 ? (v: string) => Number(v) : pg.default.types.getTypeParser(oid, format as 'text')) as never,
