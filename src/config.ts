@@ -248,17 +248,20 @@ function hardeningFrom(file: ConfigFile, env: Env): HardeningConfig {
       ip: windowLimitFrom(env, 'RATE_LIMIT_IP', h?.rateLimit?.ip, { limit: 60, windowSeconds: 60 }),
     },
     admission: {
-      maxInFlight: countFrom(env, 'EXCHANGE_MAX_IN_FLIGHT', 1, h?.admission?.maxInFlight ?? 128),
-      maxQueued: countFrom(env, 'EXCHANGE_MAX_QUEUED', 0, h?.admission?.maxQueued ?? 1024),
-      maxWaitMs: h?.admission?.maxWaitMs ?? 2000,
+      maxInFlight: countFrom(env, 'EXCHANGE_MAX_IN_FLIGHT', 1, 100_000, h?.admission?.maxInFlight ?? 128),
+      maxQueued: countFrom(env, 'EXCHANGE_MAX_QUEUED', 0, 1_000_000, h?.admission?.maxQueued ?? 1024),
+      maxWaitMs: h?.admission?.maxWaitMs ?? 5000,
     },
   };
 }
 
-function countFrom(env: Env, name: string, min: number, fallback: number): number {
+/** The same bounds as the config file's schema, so the env cannot go where the file may not. */
+function countFrom(env: Env, name: string, min: number, max: number, fallback: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
-  if (!/^\d{1,7}$/.test(raw) || Number(raw) < min) throw new ConfigError(`${name} must be a whole number of at least ${min}, got "${raw}"`);
+  if (!/^\d{1,7}$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
+  }
   return Number(raw);
 }
 

@@ -491,15 +491,17 @@ async function readiness(store: Store, cache: Cache) {
 }
 
 /**
- * A body with a declared length (Node stops reading at it) goes straight to yoga's own Node
- * adapter, the fastest path it has. A chunked body declares nothing: it is read here with a
- * cap, so an endless one is cut off at the limit, then handed to yoga's fetch API.
+ * A body with a declared length (Node stops reading at it) goes straight to yoga's Node adapter,
+ * without a copy of body and headers here. A chunked body declares nothing: it is read here with
+ * a cap, so an endless one is cut off at the limit, then handed to yoga's fetch API. Either way
+ * the response is written here, so an error thrown before yoga's own handling (a Host header
+ * that makes no URL, say) reaches this server's masked 500 and log, not the adapter's stack dump.
  */
 async function serveGraphQL(yoga: Gateway['yoga'], req: IncomingMessage, res: ServerResponse, clientIp: string | undefined) {
   const declared = req.headers['content-length'];
   if (Number(declared ?? 0) > MAX_BODY_BYTES) return tooLarge(req, res);
   const chunked = declared === undefined && req.method !== 'GET' && req.method !== 'HEAD';
-  if (!chunked) return yoga(req, res, { clientIp });
+  if (!chunked) return sendResponse(res, await yoga.handleNodeRequestAndResponse(req, res, { clientIp }));
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -514,11 +516,16 @@ async function serveGraphQL(yoga: Gateway['yoga'], req: IncomingMessage, res: Se
   }
   // GraphQL bodies here are JSON or form text (no uploads), so a string is exact.
   const init: RequestInit = { method: req.method ?? 'POST', headers, body: Buffer.concat(chunks).toString('utf8') };
-  const response = await yoga.fetch(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, init, { clientIp });
-  const out: Record<string, string> = {};
+  sendResponse(res, await yoga.fetch(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, init, { clientIp }));
+}
+
+async function sendResponse(res: ServerResponse, response: Response) {
+  const out: Record<string, string | string[]> = {};
   response.headers.forEach((value, name) => {
     out[name] = value;
   });
+  const cookies = response.headers.getSetCookie?.();
+  if (cookies?.length) out['set-cookie'] = cookies;
   res.writeHead(response.status, out);
   res.end(Buffer.from(await response.arrayBuffer()));
 }

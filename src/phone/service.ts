@@ -164,7 +164,7 @@ export class PhoneService {
       const purpose = checkPurpose(input.purpose, app);
       audited.purpose = purpose;
       await this.checkConsent(app, audited.subjectHash, purpose);
-      return this.once('exchange', session, app, purpose, meta, this.opts.keys.codeHash('phone', code), () => this.callWechat(app, code, session));
+      return () => this.once('exchange', session, app, purpose, meta, this.opts.keys.codeHash('phone', code), () => this.callWechat(app, code, session));
     });
   }
 
@@ -179,7 +179,7 @@ export class PhoneService {
       checkBase64(input.iv, 'iv', (n) => n === 16);
       // The data is part of the key: the same login code with other data is another question, not a replay.
       const codeHash = this.opts.keys.codeHash('legacy', loginCode, input.encryptedData, input.iv);
-      return this.once('legacy', session, app, purpose, meta, codeHash, () => this.legacyDecrypt(app, loginCode, input, session));
+      return () => this.once('legacy', session, app, purpose, meta, codeHash, () => this.legacyDecrypt(app, loginCode, input, session));
     });
   }
 
@@ -194,13 +194,18 @@ export class PhoneService {
    * settlement transaction (see claimAndRun); every other outcome — a replay, a refusal before
    * or at the claim — is recorded here. Requests for an app this gateway does not serve have
    * no chain to go to and are counted in metrics only.
+   *
+   * `prepare` checks the input and consent and returns the exchange itself, which runs only once
+   * admitted (see PhoneServiceOptions.admit): bad input is answered as such whatever the load.
+   * A refusal at capacity is counted, not recorded: nothing of the person was processed, and a
+   * chain record per refusal would load the database exactly when the gateway has no room.
    */
   private async report(
     flow: 'exchange' | 'legacy',
     session: Session,
     inputAppid: string | null | undefined,
     meta: RequestMeta,
-    run: (app: AppConfig, audited: { subjectHash: string; purpose: string | null }) => Promise<VerifiedPhone>,
+    prepare: (app: AppConfig, audited: { subjectHash: string; purpose: string | null }) => Promise<() => Promise<VerifiedPhone>>,
   ): Promise<VerifiedPhone> {
     const audited = { subjectHash: this.opts.keys.subjectHash(session.issuer, session.subject), purpose: null as string | null };
     let app: AppConfig | undefined;
@@ -215,10 +220,15 @@ export class PhoneService {
       at: this.now(),
       ...extra,
     });
+    // Between the two, the only thing that can fail is admission itself.
+    let prepared = false;
+    let admitted = !this.opts.admit;
     try {
-      const resolved = (app = resolveApp(session, inputAppid, this.opts.apps));
-      await this.opts.rateLimit?.(`${resolved.appid}:${audited.subjectHash}`, meta.clientIp ?? null);
-      const result = await (this.opts.admit ? this.opts.admit(() => run(resolved, audited)) : run(resolved, audited));
+      app = resolveApp(session, inputAppid, this.opts.apps);
+      await this.opts.rateLimit?.(`${app.appid}:${audited.subjectHash}`, meta.clientIp ?? null);
+      const run = await prepare(app, audited);
+      prepared = true;
+      const result = await (this.opts.admit ? this.opts.admit(() => ((admitted = true), run())) : run());
       // A replay discloses the number again: no record, no disclosure.
       if (result.replayed) await this.opts.audit?.record(event('replayed', { phone: result }));
       this.opts.onOutcome?.(flow, result.replayed ? 'replayed' : 'disclosed');
@@ -226,7 +236,8 @@ export class PhoneService {
     } catch (e) {
       if (e instanceof ExchangeFailure) {
         this.opts.onOutcome?.(flow, e.code);
-        if (app && !this.recordedInSettlement.has(e)) await this.opts.audit?.record(event('refused', { errorCode: e.code }));
+        const refusedAtCapacity = prepared && !admitted;
+        if (app && !refusedAtCapacity && !this.recordedInSettlement.has(e)) await this.opts.audit?.record(event('refused', { errorCode: e.code }));
       }
       throw e;
     }

@@ -51,6 +51,35 @@ describe('HTTP hardening', () => {
     expect(ok.session.subject).toBe('o_big');
   });
 
+  it('a request that makes no URL (a Host header with a bad escape) gets a masked 500, logged, with no stack; the server keeps serving', async () => {
+    const t = await gateway();
+    const token = await t.token('o_host');
+    const body = JSON.stringify({ query: '{ session { subject } }' });
+    const raw = (chunked: boolean) =>
+      new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const url = new URL(t.url);
+        const headers: Record<string, string> = { host: 'a%zz', 'content-type': 'application/json', authorization: `Bearer ${token}` };
+        if (chunked) headers['transfer-encoding'] = 'chunked';
+        else headers['content-length'] = String(Buffer.byteLength(body));
+        const req = request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers }, (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (d) => (text += d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    for (const chunked of [false, true]) {
+      const { status, text } = await raw(chunked);
+      expect(status).toBe(500);
+      expect(JSON.parse(text)).toEqual({ errors: [{ message: 'internal error' }] });
+      expect(text).not.toMatch(/node_modules|at |Error:/);
+    }
+    expect(t.logs.filter((l) => l.includes('request handler failed')).length).toBe(2);
+    expect((await (await t.client('o_host')).Session()).session.subject).toBe('o_host');
+  });
+
   it('production refuses introspection and serves no GraphiQL', async () => {
     const t = await gateway({ NODE_ENV: 'production' });
     const token = await t.token('o_prod');

@@ -30,7 +30,12 @@ describe.each(BACKENDS)('a burst beyond capacity ($name)', (backend) => {
     // WeChat answers slowly, so the admitted exchanges hold their slots while the burst arrives.
     await t.sim.fault(EXCHANGE_PATH, { delayMs: 200, times: BURST });
 
-    const results = await Promise.all(codes.map((code, i) => clients[i]!.ExchangePhoneCode({ input: { code, purpose: 'login' } }).then((r) => r.exchangePhoneCode)));
+    const burst = Promise.all(codes.map((code, i) => clients[i]!.ExchangePhoneCode({ input: { code, purpose: 'login' } }).then((r) => r.exchangePhoneCode)));
+    // At capacity, bad input is still answered as bad input, at once: checks come before the gate.
+    await new Promise((r) => setTimeout(r, 50));
+    const malformed = (await clients[0]!.ExchangePhoneCode({ input: { code: 'not a code\u200b', purpose: 'login' } })).exchangePhoneCode;
+    expect(malformed).toMatchObject({ code: 'INVALID_INPUT', retryable: false });
+    const results = await burst;
     const verified = results.flatMap((r, i) => (r.__typename === 'PhoneNumberVerified' ? [i] : []));
     const refused = results.flatMap((r, i) => (r.__typename !== 'PhoneNumberVerified' && r.code === 'RATE_LIMITED' && r.retryable ? [i] : []));
     expect(verified.length + refused.length).toBe(BURST);
@@ -46,6 +51,10 @@ describe.each(BACKENDS)('a burst beyond capacity ($name)', (backend) => {
     const refusedMetric = [...metrics.matchAll(/^wxphone_exchange_admission_refused_total\{reason="\w+"\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
     expect(refusedMetric).toBe(refused.length);
     expect(metrics).toMatch(/^wxphone_exchanges_in_flight\{state="running"\} 0$/m);
+    // A refusal at capacity processed nothing of the person: it is counted, not put in the consent chain.
+    const audit = t.gateway.store.db.selectFrom('audit_records').select((eb) => eb.fn.countAll<number>().as('n'));
+    expect(Number((await audit.where('error_code', '=', 'RATE_LIMITED').executeTakeFirstOrThrow()).n)).toBe(0);
+    expect(Number((await audit.where('outcome', '=', 'disclosed').executeTakeFirstOrThrow()).n)).toBe(verified.length);
 
     // The refused clients retry, within capacity, and get their numbers: their codes were never claimed.
     for (let k = 0; k < refused.length; k += IN_FLIGHT) {

@@ -94,12 +94,13 @@ describe('loadConfig', () => {
   });
 
   it('exchange admission: defaults, the file, env over the file; bad values are named', () => {
-    expect(loadConfig({}, withFile({ apps: [] }).dir).hardening.admission).toEqual({ maxInFlight: 128, maxQueued: 1024, maxWaitMs: 2000 });
+    expect(loadConfig({}, withFile({ apps: [] }).dir).hardening.admission).toEqual({ maxInFlight: 128, maxQueued: 1024, maxWaitMs: 5000 });
     const { dir } = withFile({ apps: [], hardening: { admission: { maxInFlight: 8, maxQueued: 0, maxWaitMs: 500 } } });
     expect(loadConfig({}, dir).hardening.admission).toEqual({ maxInFlight: 8, maxQueued: 0, maxWaitMs: 500 });
     expect(loadConfig({ EXCHANGE_MAX_IN_FLIGHT: '32', EXCHANGE_MAX_QUEUED: '64' }, dir).hardening.admission).toEqual({ maxInFlight: 32, maxQueued: 64, maxWaitMs: 500 });
-    expect(() => loadConfig({ EXCHANGE_MAX_IN_FLIGHT: '0' }, dir)).toThrow(/EXCHANGE_MAX_IN_FLIGHT must be a whole number of at least 1/);
+    expect(() => loadConfig({ EXCHANGE_MAX_IN_FLIGHT: '0' }, dir)).toThrow(/EXCHANGE_MAX_IN_FLIGHT must be a whole number from 1 to 100000/);
     expect(() => loadConfig({ EXCHANGE_MAX_QUEUED: 'lots' }, dir)).toThrow(/EXCHANGE_MAX_QUEUED/);
+    expect(() => loadConfig({ EXCHANGE_MAX_IN_FLIGHT: '200000' }, dir)).toThrow(/EXCHANGE_MAX_IN_FLIGHT/);
     expect(() => loadConfig({}, withFile({ apps: [], hardening: { admission: { maxInFlight: 0 } } }).dir)).toThrow(/maxInFlight/);
   });
 

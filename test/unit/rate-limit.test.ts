@@ -196,7 +196,7 @@ describe('hardening config', () => {
       maxDirectives: 10,
       trustProxyHops: 0,
       rateLimit: { session: { limit: 10, windowMs: 60_000 }, ip: { limit: 60, windowMs: 60_000 } },
-      admission: { maxInFlight: 128, maxQueued: 1024, maxWaitMs: 2000 },
+      admission: { maxInFlight: 128, maxQueued: 1024, maxWaitMs: 5000 },
     });
   });
 
