@@ -148,14 +148,19 @@ export class BillingLedger {
     if (exemption({ subjectType: app.subjectType, category: app.category }).exempt) {
       return { source: 'exempt', packId: null, allocationId: null };
     }
-    await trx.insertInto('app_trials').values({ appid: app.appid, trial_used: 0, updated_at: now }).onConflict((oc) => oc.column('appid').doNothing()).execute();
+    // One statement draws a trial unit: the first for an app without a counter row, else the
+    // next while any is left (a conditional update, so concurrent draws never pass the limit).
     const trial = await trx
-      .updateTable('app_trials')
-      .set({ trial_used: sql`trial_used + 1`, updated_at: now })
-      .where('appid', '=', app.appid)
-      .where('trial_used', '<', TRIAL_UNITS)
+      .insertInto('app_trials')
+      .values({ appid: app.appid, trial_used: 1, updated_at: now })
+      .onConflict((oc) =>
+        oc
+          .column('appid')
+          .doUpdateSet({ trial_used: sql`app_trials.trial_used + 1`, updated_at: now })
+          .where('app_trials.trial_used', '<', TRIAL_UNITS),
+      )
       .executeTakeFirst();
-    if (Number(trial.numUpdatedRows) === 1) return { source: 'trial', packId: null, allocationId: null };
+    if (Number(trial.numInsertedOrUpdatedRows ?? 0) === 1) return { source: 'trial', packId: null, allocationId: null };
 
     for (let round = 0; round < MAX_DRAW_ROUNDS; round++) {
       const candidates = await this.drawable(trx, app.appid);
@@ -191,24 +196,23 @@ export class BillingLedger {
 
   /** The app's own packs and allocations, shaped for the consumption-order rules. */
   private async drawable(db: Kysely<Database>, appid: string): Promise<(BillingPack & { id: string; kind: 'own' | 'allocation'; packId: string })[]> {
-    const own = await db
+    // The app's own packs and its allocations of group packs, in one round trip.
+    const rows = await db
       .selectFrom('packs')
-      .select(['id', 'units_all', 'units_used', 'effective_at', 'expires_at', 'refund_requested_at'])
+      .select(['id', 'id as pack_id', 'units_all', 'units_used', 'effective_at', 'expires_at', 'refund_requested_at', sql<'own' | 'allocation'>`'own'`.as('kind')])
       .where('owner_kind', '=', 'app')
       .where('owner_id', '=', appid)
       .where(sql<boolean>`units_used < units_all`)
+      .unionAll(
+        db
+          .selectFrom('allocations as a')
+          .innerJoin('packs as p', 'p.id', 'a.pack_id')
+          .select(['a.id', 'a.pack_id', 'a.units_all', 'a.units_used', 'p.effective_at', 'p.expires_at', 'p.refund_requested_at', sql<'own' | 'allocation'>`'allocation'`.as('kind')])
+          .where('a.appid', '=', appid)
+          .where(sql<boolean>`a.units_used < a.units_all`),
+      )
       .execute();
-    const allocated = await db
-      .selectFrom('allocations as a')
-      .innerJoin('packs as p', 'p.id', 'a.pack_id')
-      .select(['a.id', 'a.pack_id', 'a.units_all', 'a.units_used', 'p.effective_at', 'p.expires_at', 'p.refund_requested_at'])
-      .where('a.appid', '=', appid)
-      .where(sql<boolean>`a.units_used < a.units_all`)
-      .execute();
-    return [
-      ...own.map((p) => ({ ...billingPack(p.id, p), id: p.id, kind: 'own' as const, packId: p.id })),
-      ...allocated.map((a) => ({ ...billingPack(a.id, a), id: a.id, kind: 'allocation' as const, packId: a.pack_id })),
-    ];
+    return rows.map((r) => ({ ...billingPack(r.id, r), id: r.id, kind: r.kind, packId: r.pack_id }));
   }
 
   /**
