@@ -126,7 +126,7 @@ export interface PhoneServiceOptions {
   rateLimit?: (subjectKey: string, clientIp: string | null) => Promise<void>;
   /**
    * Runs the exchange once the process has room for it (see AdmissionGate), after the rate limit
-   * and before the code is claimed; throws RateLimitedError when it has none, so the code stays unspent.
+   * and the input and consent checks, before the code is claimed; throws RateLimitedError when it has none, so the code stays unspent.
    */
   admit?: <T>(work: () => Promise<T>) => Promise<T>;
 }
@@ -164,7 +164,7 @@ export class PhoneService {
       const purpose = checkPurpose(input.purpose, app);
       audited.purpose = purpose;
       await this.checkConsent(app, audited.subjectHash, purpose);
-      return () => this.once('exchange', session, app, purpose, meta, this.opts.keys.codeHash('phone', code), () => this.callWechat(app, code, session));
+      return () => this.once('exchange', audited.subjectHash, app, purpose, meta, this.opts.keys.codeHash('phone', code), () => this.callWechat(app, code, session));
     });
   }
 
@@ -179,7 +179,7 @@ export class PhoneService {
       checkBase64(input.iv, 'iv', (n) => n === 16);
       // The data is part of the key: the same login code with other data is another question, not a replay.
       const codeHash = this.opts.keys.codeHash('legacy', loginCode, input.encryptedData, input.iv);
-      return () => this.once('legacy', session, app, purpose, meta, codeHash, () => this.legacyDecrypt(app, loginCode, input, session));
+      return () => this.once('legacy', audited.subjectHash, app, purpose, meta, codeHash, () => this.legacyDecrypt(app, loginCode, input, session));
     });
   }
 
@@ -246,14 +246,13 @@ export class PhoneService {
   /** In-process duplicates share one promise; cross-process ones meet at the claim row. */
   private once(
     flow: SettlementContext['flow'],
-    session: Session,
+    subjectHash: string,
     app: AppConfig,
     purpose: string,
     meta: RequestMeta,
     codeHash: string,
     attempt: () => Promise<PhoneInfo>,
   ) {
-    const subjectHash = this.opts.keys.subjectHash(session.issuer, session.subject);
     const key = `${codeHash}|${subjectHash}`;
     const running = this.inflight.get(key);
     if (running) {
