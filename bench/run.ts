@@ -3,7 +3,9 @@
  *   (a) exchangePhoneCode through the gateway vs. the same getuserphonenumber call sent straight
  *       to the simulator;
  *   (b) the quota query through the gateway vs. the simulator's usage API;
- *   (c) a bare graphql-yoga hello-world, the ceiling;
+ *   (c) a bare graphql-yoga hello-world, the ceiling, and in the same process two floors: yoga plus
+ *       the WeChat call, and yoga plus the claim / WeChat call / commit once-per-code needs
+ *       (bench/yoga-hello.ts), so the ratios show what any gateway pays and what this one adds;
  * each at low and high concurrency, as throughput and p50/p99, with ratios; then the gateway's
  * RSS after a soak of exchanges, and (BENCH_PROFILE=1) where its CPU time goes.
  * The gateway, the WeChat simulator and the ceiling each run in a process of their own (WeChat is
@@ -161,7 +163,9 @@ async function main() {
   };
   const nodeFlags = PROFILE ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
   const gateway = await start([...nodeFlags, 'bin/wxphone.mjs', 'serve', '--port', '0'], gatewayEnv, 4);
-  const ceiling = await start(['--import', 'tsx', 'bench/yoga-hello.ts'], {}, 1);
+  // The ceiling's process also serves the floors: the same WeChat call, and that call between the
+  // two commits once-per-code needs, on the same kind of database as the gateway's.
+  const ceiling = await start(['--import', 'tsx', 'bench/yoga-hello.ts'], { FLOOR_WECHAT_ORIGIN: simUrl.origin, FLOOR_DATABASE_URL: usePg ? databaseUrl : `file:${join(dir, 'floor.db')}` }, 1);
   const gatewayUrl = new URL(urlAfter(gateway.lines, 'GraphQL'));
   const helloUrl = new URL(urlAfter(ceiling.lines, 'GraphQL'));
   const sim = new SimulatorControl(simUrl.origin);
@@ -190,18 +194,27 @@ async function main() {
     JSON.stringify({ query: 'mutation($i: ExchangePhoneCodeInput!){ exchangePhoneCode(input:$i){ __typename } }', variables: { i: { code, purpose: 'login' } } });
   const quotaBody = JSON.stringify({ query: 'query($a: String!){ quota(appid: $a){ remaining estimatedRemaining lowQuota } }', variables: { a: APP } });
   const helloBody = JSON.stringify({ query: '{ hello }' });
+  const floorBody = (field: 'relay' | 'relayOnce', code: string) =>
+    JSON.stringify({ query: `mutation($c: String!, $t: String!){ ${field}(code: $c, accessToken: $t) }`, variables: { c: code, t: accessToken } });
 
   const scenario = async (concurrency: number) => {
     const viaGateway = await mint(N);
     const direct = await mint(N);
+    const relayed = await mint(N);
+    const relayedOnce = await mint(N);
     const warm = await mint(400);
+    // Every server warm (JIT, pools, caches) before it is measured, not only the gateway.
     for (let i = 0; i < 200; i++) {
       await measure('warm', gatewayUrl.origin, (p) => post(p, gatewayUrl.pathname, exchangeBody(warm[i]!), { authorization: `Bearer ${user}` }, 'PhoneNumberVerified'), 1, 1);
+      await measure('warm', helloUrl.origin, (p) => post(p, helloUrl.pathname, helloBody, {}, 'world'), 1, 1);
+      await measure('warm', helloUrl.origin, (p) => post(p, helloUrl.pathname, floorBody(i % 2 ? 'relay' : 'relayOnce', warm[200 + i]!), {}, 'true'), 1, 1);
     }
     const [gw, sm, yoga] = [gateway.child.pid!, simulator.child.pid!, ceiling.child.pid!];
     return [
       await measure('yoga hello-world (ceiling)', helloUrl.origin, (p) => post(p, helloUrl.pathname, helloBody, {}, 'world'), concurrency, N, yoga),
       await measure('exchange: direct to simulator', simUrl.origin, (p, i) => post(p, `/wxa/business/getuserphonenumber?access_token=${accessToken}`, JSON.stringify({ code: direct[i] }), {}, 'phone_info'), concurrency, N, sm),
+      await measure('floor: yoga + WeChat call', helloUrl.origin, (p, i) => post(p, helloUrl.pathname, floorBody('relay', relayed[i]!), {}, 'true'), concurrency, N, yoga),
+      await measure('floor: yoga + claim, WeChat call, commit', helloUrl.origin, (p, i) => post(p, helloUrl.pathname, floorBody('relayOnce', relayedOnce[i]!), {}, 'true'), concurrency, N, yoga),
       await measure('exchange: through gateway', gatewayUrl.origin, (p, i) => post(p, gatewayUrl.pathname, exchangeBody(viaGateway[i]!), { authorization: `Bearer ${user}` }, 'PhoneNumberVerified'), concurrency, N, gw),
       await measure('quota: simulator usage API', simUrl.origin, (p) => get(p, `/wxa/charge/usage/get?access_token=${accessToken}&spuId=10000077&offset=0&limit=20`, 'effectiveUse'), concurrency, N, sm),
       await measure('quota: through gateway', gatewayUrl.origin, (p) => post(p, gatewayUrl.pathname, quotaBody, { authorization: `Bearer ${reader}` }, 'estimatedRemaining'), concurrency, N, gw),
@@ -216,6 +229,11 @@ async function main() {
     exchangeVsCeiling: +(find('exchange: through', c).rps / find('yoga', c).rps).toFixed(3),
     exchangeVsDirect: +(find('exchange: through', c).rps / find('exchange: direct', c).rps).toFixed(3),
     exchangeAddedP50ms: +(find('exchange: through', c).p50ms - find('exchange: direct', c).p50ms).toFixed(3),
+    // The floors: what any gateway that calls WeChat (and keeps once-per-code) pays, as the same ratios.
+    floorCallVsCeiling: +(find('floor: yoga + WeChat', c).rps / find('yoga', c).rps).toFixed(3),
+    floorOnceVsCeiling: +(find('floor: yoga + claim', c).rps / find('yoga', c).rps).toFixed(3),
+    floorOnceAddedP50ms: +(find('floor: yoga + claim', c).p50ms - find('exchange: direct', c).p50ms).toFixed(3),
+    exchangeVsFloorOnce: +(find('exchange: through', c).rps / find('floor: yoga + claim', c).rps).toFixed(3),
     quotaVsCeiling: +(find('quota: through', c).rps / find('yoga', c).rps).toFixed(3),
     // The same comparison in CPU: a hello-world request's server CPU over an exchange's (1 = as cheap as hello-world).
     exchangeCpuVsCeiling: +(find('yoga', c).serverCpuUsPerRequest! / find('exchange: through', c).serverCpuUsPerRequest!).toFixed(3),
