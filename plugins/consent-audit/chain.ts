@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { sql, type Kysely } from 'kysely';
+import { PostgresAdapter, sql, type Kysely } from 'kysely';
 import type { AuditRecordsTable, Database } from '../../src/store/schema.js';
 import type { DataKeys } from '../../src/crypto/keys.js';
 
@@ -99,12 +99,21 @@ export async function appendRecord(trx: Kysely<Database>, keys: Keys, e: AuditEn
     prev_hash: head.last_hash,
   };
   const row: AuditRecordsTable = { ...base, ...personal, hash: linkHash(keys, base), erased_at: null };
-  await trx.insertInto('audit_records').values(row).execute();
-  await trx
-    .updateTable('audit_heads')
-    .set({ last_seq: row.seq, last_hash: row.hash, head_mac: headMac(keys, e.appid, row.seq, row.hash) })
-    .where('appid', '=', e.appid)
-    .execute();
+  const newHead = { last_seq: row.seq, last_hash: row.hash, head_mac: headMac(keys, e.appid, row.seq, row.hash) };
+  if (trx.getExecutor().adapter instanceof PostgresAdapter) {
+    // One statement, one round trip (each is a write and a wait on the exchange's path): the
+    // record goes in as a data-modifying CTE, which PostgreSQL runs to completion whether or not
+    // the update reads it. SQLite has no such CTE, and there a statement is no round trip.
+    await trx
+      .with('appended', (db) => db.insertInto('audit_records').values(row).returning('seq'))
+      .updateTable('audit_heads')
+      .set(newHead)
+      .where('appid', '=', e.appid)
+      .execute();
+  } else {
+    await trx.insertInto('audit_records').values(row).execute();
+    await trx.updateTable('audit_heads').set(newHead).where('appid', '=', e.appid).execute();
+  }
   return row;
 }
 
