@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { Kysely, PostgresDialect, SqliteDialect, type LogEvent } from 'kysely';
 import type { Database } from './schema.js';
 import { migrateToLatest } from './migrations.js';
+import { LruMap } from '../util/lru.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -96,19 +97,15 @@ export async function openStore(url: string, opts: StoreOptions = {}): Promise<S
 const STATEMENT_CACHE_SIZE = 500;
 
 function withStatementCache(sqlite: import('better-sqlite3').Database) {
-  const cache = new Map<string, import('better-sqlite3').Statement>();
+  const cache = new LruMap<string, import('better-sqlite3').Statement>(STATEMENT_CACHE_SIZE);
   return {
     close: () => sqlite.close(),
     prepare(sql: string) {
       let stmt = cache.get(sql);
-      if (stmt) {
-        // Refresh recency: a Map iterates in insertion order, so the first key is the least recent.
-        cache.delete(sql);
-      } else {
+      if (!stmt) {
         stmt = sqlite.prepare(sql);
-        if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+        cache.set(sql, stmt);
       }
-      cache.set(sql, stmt);
       return stmt;
     },
   };
