@@ -1,4 +1,5 @@
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { LruMap } from '../../src/util/lru.js';
 
 export interface Session {
   /** The user's openid for `phone:exchange` sessions; a service name for internal tools. */
@@ -16,6 +17,14 @@ export interface SessionVerifierOptions {
   issuer: string;
   audience: string;
   clockToleranceSeconds?: number;
+  /**
+   * Verified tokens remembered, so a token sent again is not verified again (default 10,000;
+   * 0: none). Only tokens that verified are kept; each is re-checked for expiry on every use.
+   */
+  cacheSize?: number;
+  /** How long a verification is trusted before the token is verified again (default 60 s): bounds how long a key removed from the JWKS still counts. */
+  cacheMaxAgeMs?: number;
+  now?: () => number;
 }
 
 export type SessionFailure = 'missing' | 'malformed' | 'expired' | 'bad_signature' | 'bad_claims' | 'algorithm' | 'key_unavailable';
@@ -52,11 +61,20 @@ export function createSessionVerifier(opts: SessionVerifierOptions): SessionVeri
     clockTolerance: opts.clockToleranceSeconds ?? 5,
   };
 
-  return async (token) => {
+  const now = opts.now ?? Date.now;
+  const toleranceSeconds = verifyOptions.clockTolerance;
+  const maxAgeMs = opts.cacheMaxAgeMs ?? 60_000;
+  // Verifying costs a WebCrypto call (a thread-pool round trip for HMAC, far more for RSA): with
+  // every plugin on it was the largest cost of a request that does nothing else. Clients send the
+  // same token many times (a service token, a user's session token for its few calls).
+  const verified = new LruMap<string, { session: Session; at: number }>(opts.cacheSize ?? 10_000);
+
+  async function verifyToken(token: string, at: number): Promise<Session> {
     let payload;
     try {
+      const options = { ...verifyOptions, currentDate: new Date(at) };
       // Two calls because jose's overloads take either a key or a key-resolver, not the union.
-      payload = typeof key === 'function' ? (await jwtVerify(token, key, verifyOptions)).payload : (await jwtVerify(token, await key, verifyOptions)).payload;
+      payload = typeof key === 'function' ? (await jwtVerify(token, key, options)).payload : (await jwtVerify(token, await key, options)).payload;
     } catch (e) {
       throw toSessionError(e);
     }
@@ -64,13 +82,29 @@ export function createSessionVerifier(opts: SessionVerifierOptions): SessionVeri
     if (scope !== undefined && typeof scope !== 'string') throw new SessionError('bad_claims', 'the "scope" claim must be a space-separated string');
     const appid = payload.appid;
     if (appid !== undefined && typeof appid !== 'string') throw new SessionError('bad_claims', 'the "appid" claim must be a string');
-    return {
+    return Object.freeze({
       subject: payload.sub!,
       issuer: payload.iss!,
       appid,
       scopes: new Set((scope ?? '').split(' ').filter(Boolean)),
       expiresAt: payload.exp! * 1000,
-    };
+    });
+  }
+
+  return async (token) => {
+    const at = now();
+    const hit = verified.get(token);
+    if (hit && at - hit.at < maxAgeMs) {
+      // jose's own rule, so a remembered token expires exactly when a fresh verification would refuse it.
+      if (hit.session.expiresAt / 1000 <= Math.floor(at / 1000) - toleranceSeconds) {
+        verified.delete(token);
+        throw new SessionError('expired', 'session token has expired');
+      }
+      return hit.session;
+    }
+    const session = await verifyToken(token, at);
+    verified.set(token, { session, at });
+    return session;
   };
 }
 

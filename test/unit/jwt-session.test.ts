@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { createSessionVerifier, SessionError, signSessionToken } from '../../plugins/jwt-session/index.js';
 
@@ -77,6 +77,67 @@ describe('session tokens with an HS256 secret', () => {
     const t = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('o').setIssuer('evil').setAudience(AUD).setExpirationTime('5m').sign(key);
     const e = await failure(verify(t));
     expect(e.message).not.toContain(t.split('.')[1]!);
+  });
+});
+
+describe('remembered verifications', () => {
+  // jose verifies an HS256 signature with WebCrypto: each call here is one full verification.
+  const signatureChecks = () => vi.spyOn(globalThis.crypto.subtle, 'verify');
+  afterEach(() => vi.restoreAllMocks());
+  const T0 = Date.UTC(2026, 11, 1, 12, 0, 0);
+  const tokenExpiringIn = (seconds: number, sub = 'o') =>
+    new SignJWT({ scope: 'phone:exchange' }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuer(ISS).setAudience(AUD).setExpirationTime(T0 / 1000 + seconds).sign(key);
+
+  it('a token sent again is not verified again until its verification is a minute old', async () => {
+    let now = T0;
+    const verify = createSessionVerifier({ secret: SECRET, issuer: ISS, audience: AUD, now: () => now });
+    const checks = signatureChecks();
+    const token = await tokenExpiringIn(3600);
+    for (let i = 0; i < 3; i++) await expect(verify(token)).resolves.toMatchObject({ subject: 'o', expiresAt: T0 + 3_600_000 });
+    expect(checks).toHaveBeenCalledTimes(1);
+    await verify(await tokenExpiringIn(3600, 'someone-else'));
+    expect(checks).toHaveBeenCalledTimes(2);
+    now = T0 + 59_000;
+    await verify(token);
+    expect(checks).toHaveBeenCalledTimes(2);
+    now = T0 + 60_000;
+    await verify(token);
+    expect(checks).toHaveBeenCalledTimes(3);
+  });
+
+  it('a remembered token still expires when a fresh verification would refuse it (same clock tolerance)', async () => {
+    let now = T0;
+    const verify = createSessionVerifier({ secret: SECRET, issuer: ISS, audience: AUD, clockToleranceSeconds: 5, now: () => now });
+    const checks = signatureChecks();
+    const token = await tokenExpiringIn(30);
+    await verify(token);
+    now = T0 + 34_999;
+    await expect(verify(token)).resolves.toMatchObject({ subject: 'o' });
+    now = T0 + 35_000;
+    expect((await failure(verify(token))).reason).toBe('expired');
+    expect(checks).toHaveBeenCalledTimes(1);
+    // Forgotten once expired: verified afresh, and jose refuses it too.
+    expect((await failure(verify(token))).reason).toBe('expired');
+  });
+
+  it('refused tokens are not remembered, and a token altered in one character is verified on its own', async () => {
+    const verify = createSessionVerifier({ secret: SECRET, issuer: ISS, audience: AUD, now: () => T0 });
+    const checks = signatureChecks();
+    const token = await tokenExpiringIn(3600);
+    await verify(token);
+    const sig = token.slice(token.lastIndexOf('.') + 1);
+    const altered = `${token.slice(0, token.lastIndexOf('.') + 1)}${sig[0] === 'A' ? 'B' : 'A'}${sig.slice(1)}`;
+    for (let i = 0; i < 2; i++) expect((await failure(verify(altered))).reason).toBe('bad_signature');
+    expect(checks).toHaveBeenCalledTimes(3);
+  });
+
+  it('cacheSize 0 verifies every time', async () => {
+    const verify = createSessionVerifier({ secret: SECRET, issuer: ISS, audience: AUD, cacheSize: 0, now: () => T0 });
+    const checks = signatureChecks();
+    const token = await tokenExpiringIn(3600);
+    await verify(token);
+    await verify(token);
+    expect(checks).toHaveBeenCalledTimes(2);
   });
 });
 
