@@ -80,6 +80,13 @@ const EARLIEST_PAYMENT = Date.UTC(2020, 0, 1);
  * exchanges never overdraw, on SQLite or PostgreSQL.
  */
 export class BillingLedger {
+  /**
+   * Apps whose trial this process has seen spent. A trial counter only moves up (draws, and
+   * alignment with WeChat's count), so a spent trial stays spent: their draws skip the trial
+   * statement, one round trip fewer per charge for nearly every app in steady state.
+   */
+  private readonly trialSpent = new Set<string>();
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly apps: ReadonlyMap<string, AppConfig>,
@@ -148,19 +155,23 @@ export class BillingLedger {
     if (exemption({ subjectType: app.subjectType, category: app.category }).exempt) {
       return { source: 'exempt', packId: null, allocationId: null };
     }
-    // One statement draws a trial unit: the first for an app without a counter row, else the
-    // next while any is left (a conditional update, so concurrent draws never pass the limit).
-    const trial = await trx
-      .insertInto('app_trials')
-      .values({ appid: app.appid, trial_used: 1, updated_at: now })
-      .onConflict((oc) =>
-        oc
-          .column('appid')
-          .doUpdateSet({ trial_used: sql`app_trials.trial_used + 1`, updated_at: now })
-          .where('app_trials.trial_used', '<', TRIAL_UNITS),
-      )
-      .executeTakeFirst();
-    if (Number(trial.numInsertedOrUpdatedRows ?? 0) === 1) return { source: 'trial', packId: null, allocationId: null };
+    if (!this.trialSpent.has(app.appid)) {
+      // One statement draws a trial unit: the first for an app without a counter row, else the
+      // next while any is left (a conditional update, so concurrent draws never pass the limit).
+      const trial = await trx
+        .insertInto('app_trials')
+        .values({ appid: app.appid, trial_used: 1, updated_at: now })
+        .onConflict((oc) =>
+          oc
+            .column('appid')
+            .doUpdateSet({ trial_used: sql`app_trials.trial_used + 1`, updated_at: now })
+            .where('app_trials.trial_used', '<', TRIAL_UNITS),
+        )
+        .executeTakeFirst();
+      if (Number(trial.numInsertedOrUpdatedRows ?? 0) === 1) return { source: 'trial', packId: null, allocationId: null };
+      // The update found the committed count at the limit (it waits for any draw in flight).
+      this.trialSpent.add(app.appid);
+    }
 
     for (let round = 0; round < MAX_DRAW_ROUNDS; round++) {
       const candidates = await this.drawable(trx, app.appid);

@@ -78,6 +78,30 @@ describe.each(BACKENDS)('BillingLedger on $name', (backend) => {
     expect(trial.trial_used).toBe(1);
   });
 
+  it('once an app\'s trial is seen spent, its charges skip the trial statement and still draw packs in order', async () => {
+    const app = appConfig();
+    const statements: string[] = [];
+    const counted = await openStore(backend.databaseUrl ?? `file:${join(dir, 'l.db')}`, { onQuery: (q) => statements.push(q) });
+    try {
+      const ledger = new BillingLedger(counted.db, new Map([[app.appid, app]]));
+      await setTrialUsed(app.appid, 999);
+      const pack = await buy(ledger, app.appid, 5, 1, 30);
+      const chargeHere = () => counted.db.transaction().execute((trx) => ledger.recordCharge(trx, { codeHash: uniq(), appid: app.appid, status: 'confirmed', now: NOW }));
+      const trialStatements = () => statements.filter((q) => /app_trials/.test(q)).length;
+      expect((await chargeHere()).source).toBe('trial');
+      expect(trialStatements()).toBe(1);
+      expect(await chargeHere()).toMatchObject({ source: 'pack', packId: pack.id });
+      expect(trialStatements()).toBe(2); // this one saw the trial spent
+      for (let i = 0; i < 3; i++) expect(await chargeHere()).toMatchObject({ source: 'pack', packId: pack.id });
+      expect(trialStatements()).toBe(2);
+      const trial = await store.db.selectFrom('app_trials').select('trial_used').where('appid', '=', app.appid).executeTakeFirstOrThrow();
+      expect(trial.trial_used).toBe(1000);
+      expect((await ledger.packsFor(app.appid, NOW)).find((v) => v.id === pack.id)?.unitsUsed).toBe(4);
+    } finally {
+      await counted.close();
+    }
+  });
+
   it('refunds: within 7 days and unused only, saying which rule forbids; a refunded pack is never drawn', async () => {
     const app = appConfig();
     const ledger = ledgerFor(app);
