@@ -22,7 +22,7 @@ export interface SessionVerifierOptions {
    * 0: none). Only tokens that verified are kept; each is re-checked for expiry on every use.
    */
   cacheSize?: number;
-  /** How long a verification is trusted before the token is verified again (default 60 s): bounds how long a key removed from the JWKS still counts. */
+  /** How long a verification is trusted before the token is verified again (default 60 s): the most a token outlives its key's removal from the JWKS, beyond jose's own JWKS cache. */
   cacheMaxAgeMs?: number;
   now?: () => number;
 }
