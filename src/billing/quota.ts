@@ -180,6 +180,6 @@ export function quotaRowsQuery(appids: readonly string[], now: number) {
     from app_trials t
     left join usage_snapshots s on s.id = (
       select s2.id from usage_snapshots s2 where s2.appid = t.appid order by s2.synced_at desc, s2.id desc limit 1)
-    where t.appid in (${sql.join([...appids])})
+    where t.appid in (${sql.join(appids)})
   `;
 }
