@@ -29,7 +29,7 @@ import { createSessionVerifier, SessionError } from '../plugins/jwt-session/inde
 import { AccessTokenProvider } from '../plugins/access-token/index.js';
 import { signSessionToken, useJwtSession } from '../plugins/jwt-session/index.js';
 import { useRedactedInputEchoes } from '../plugins/redact-input-echoes/index.js';
-import { useHardening } from '../plugins/hardening/index.js';
+import { useBodyLimit, useHardening, type BodyCappedContext } from '../plugins/hardening/index.js';
 import { tracingPlugins } from '../plugins/tracing/load.js';
 import { ExchangeRateLimiter, clientAddress, retryPhrase } from '../plugins/rate-limit/index.js';
 import { RateLimitedError } from './phone/errors.js';
@@ -37,7 +37,7 @@ import { buildSchema, createLoaders, type GraphQLContext, type Services } from '
 import { parseInstant } from '../schema/scalars.js';
 
 /** What the HTTP layer hands yoga with each request. */
-export interface GatewayServerContext {
+export interface GatewayServerContext extends BodyCappedContext {
   /** The client's address (see plugins/rate-limit clientAddress); absent for in-process requests. */
   clientIp?: string | undefined;
 }
@@ -293,10 +293,11 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       // One operation per request (a JSON array is refused with BATCHING_NOT_SUPPORTED), no uploads.
       batching: false,
       multipart: false,
-      // The HTTP layer caps bodies first; this covers in-process requests (yoga.fetch) too.
-      maxRequestBodySize: MAX_BODY_BYTES,
+      // The HTTP layer caps bodies; useBodyLimit caps in-process requests (yoga.fetch).
+      maxRequestBodySize: false,
       plugins: [
         useRequestId(),
+        useBodyLimit(MAX_BODY_BYTES),
         // CSRF (before the session check: a cross-site request is refused as such), no batching,
         // GraphQL Armor's document limits, no suggestions; see plugins/hardening.
         useHardening(config.hardening),
@@ -501,7 +502,7 @@ async function serveGraphQL(yoga: Gateway['yoga'], req: IncomingMessage, res: Se
   const declared = req.headers['content-length'];
   if (Number(declared ?? 0) > MAX_BODY_BYTES) return tooLarge(req, res);
   const chunked = declared === undefined && req.method !== 'GET' && req.method !== 'HEAD';
-  if (!chunked) return sendResponse(res, await yoga.handleNodeRequestAndResponse(req, res, { clientIp }));
+  if (!chunked) return sendResponse(res, await yoga.handleNodeRequestAndResponse(req, res, { clientIp, bodyCapped: true }));
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -516,7 +517,7 @@ async function serveGraphQL(yoga: Gateway['yoga'], req: IncomingMessage, res: Se
   }
   // GraphQL bodies here are JSON or form text (no uploads), so a string is exact.
   const init: RequestInit = { method: req.method ?? 'POST', headers, body: Buffer.concat(chunks).toString('utf8') };
-  sendResponse(res, await yoga.fetch(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, init, { clientIp }));
+  sendResponse(res, await yoga.fetch(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, init, { clientIp, bodyCapped: true }));
 }
 
 async function sendResponse(res: ServerResponse, response: Response) {

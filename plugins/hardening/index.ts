@@ -3,6 +3,8 @@ import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { GraphQLError, type ValidationContext } from 'graphql';
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
 
+export { useBodyLimit, type BodyCappedContext } from './body-limit.js';
+
 /**
  * Limits on what one GraphQL request may ask for, checked before anything executes:
  * GraphQL Armor (depth, cost, aliases, tokens, directives, no field suggestions), no batching,
