@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/schema.js';
+import { preparedQuery } from '../store/prepared.js';
 
 /**
  * The claim on a phone code: the row whose insertion decides, across every
@@ -42,26 +43,15 @@ export class ClaimStore {
   }
 
   async claim(req: ClaimRequest): Promise<ClaimResult> {
-    const inserted = await this.db
-      .insertInto('code_claims')
-      .values({
-        code_hash: req.codeHash,
-        appid: req.appid,
-        subject_hash: req.subjectHash,
-        purpose: req.purpose,
-        state: 'pending',
-        attempt: 1,
-        lease_until: req.now + req.leaseMs,
-        error_code: null,
-        error_retryable: 0,
-        answer_sealed: null,
-        answer_expires_at: null,
-        created_at: req.now,
-        updated_at: req.now,
-      })
-      .onConflict((oc) => oc.column('code_hash').doNothing())
-      .executeTakeFirst();
-    if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 1) return { kind: 'owner', attempt: 1 };
+    const inserted = await insertClaim(this.db, {
+      codeHash: req.codeHash,
+      appid: req.appid,
+      subjectHash: req.subjectHash,
+      purpose: req.purpose,
+      leaseUntil: req.now + req.leaseMs,
+      now: req.now,
+    });
+    if (Number(inserted.numAffectedRows ?? 0) === 1) return { kind: 'owner', attempt: 1 };
 
     // Someone had it first. A lost race on the takeover below re-reads, at most a few times.
     for (let round = 0; round < 5; round++) {
@@ -98,14 +88,8 @@ export class ClaimStore {
 
   /** Records the answer; false when this attempt no longer owns the claim. */
   async succeed(s: ClaimSettlement & { answerSealed: string; answerExpiresAt: number }, db: Kysely<Database> = this.db): Promise<boolean> {
-    const r = await db
-      .updateTable('code_claims')
-      .set({ state: 'succeeded', answer_sealed: s.answerSealed, answer_expires_at: s.answerExpiresAt, updated_at: s.now })
-      .where('code_hash', '=', s.codeHash)
-      .where('attempt', '=', s.attempt)
-      .where('state', '=', 'pending')
-      .executeTakeFirst();
-    return Number(r.numUpdatedRows) === 1;
+    const r = await succeedClaim(db, { codeHash: s.codeHash, attempt: s.attempt, answerSealed: s.answerSealed, answerExpiresAt: s.answerExpiresAt, now: s.now });
+    return Number(r.numAffectedRows) === 1;
   }
 
   /**
@@ -153,3 +137,34 @@ export class ClaimStore {
     return Number(r.numUpdatedRows);
   }
 }
+
+// The two statements every exchange makes here, prepared once (see preparedQuery).
+const insertClaim = preparedQuery((db, v: { codeHash: string; appid: string; subjectHash: string; purpose: string; leaseUntil: number; now: number }) =>
+  db
+    .insertInto('code_claims')
+    .values({
+      code_hash: v.codeHash,
+      appid: v.appid,
+      subject_hash: v.subjectHash,
+      purpose: v.purpose,
+      state: 'pending',
+      attempt: 1,
+      lease_until: v.leaseUntil,
+      error_code: null,
+      error_retryable: 0,
+      answer_sealed: null,
+      answer_expires_at: null,
+      created_at: v.now,
+      updated_at: v.now,
+    })
+    .onConflict((oc) => oc.column('code_hash').doNothing()),
+);
+
+const succeedClaim = preparedQuery((db, v: { codeHash: string; attempt: number; answerSealed: string; answerExpiresAt: number; now: number }) =>
+  db
+    .updateTable('code_claims')
+    .set({ state: 'succeeded', answer_sealed: v.answerSealed, answer_expires_at: v.answerExpiresAt, updated_at: v.now })
+    .where('code_hash', '=', v.codeHash)
+    .where('attempt', '=', v.attempt)
+    .where('state', '=', 'pending'),
+);
