@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { AppConfig } from '../config.js';
 import type { Database, PacksTable } from '../store/schema.js';
+import { preparedQuery } from '../store/prepared.js';
 import {
   type BillingPack,
   type PackStatus,
@@ -114,23 +115,8 @@ export class BillingLedger {
     c: { codeHash: string; appid: string; status: 'confirmed' | 'unconfirmed'; now: number; tappedAt?: number | null },
   ): Promise<ChargeRecord> {
     const app = this.app(c.appid);
-    const inserted = await trx
-      .insertInto('charges')
-      .values({
-        code_hash: c.codeHash,
-        appid: c.appid,
-        product: app.product,
-        status: c.status,
-        source: null,
-        pack_id: null,
-        allocation_id: null,
-        price_milli: 0,
-        tapped_at: c.tappedAt ?? null,
-        created_at: c.now,
-      })
-      .onConflict((oc) => oc.column('code_hash').doNothing())
-      .executeTakeFirst();
-    if (Number(inserted.numInsertedOrUpdatedRows ?? 0) !== 1) {
+    const inserted = await insertCharge(trx, { codeHash: c.codeHash, appid: c.appid, product: app.product, status: c.status, tappedAt: c.tappedAt ?? null, now: c.now });
+    if (Number(inserted.numAffectedRows ?? 0) !== 1) {
       const existing = await trx.selectFrom('charges').selectAll().where('code_hash', '=', c.codeHash).executeTakeFirstOrThrow();
       return { ...toRecord(existing), recorded: false };
     }
@@ -139,11 +125,7 @@ export class BillingLedger {
     }
     const draw = await this.draw(trx, app, c.now);
     const priceMilli = draw.source === 'pack' || draw.source === 'allocation' || draw.source === 'unfunded' ? LIST_PRICE_MILLI[app.product] : 0;
-    await trx
-      .updateTable('charges')
-      .set({ source: draw.source, pack_id: draw.packId, allocation_id: draw.allocationId, price_milli: priceMilli })
-      .where('code_hash', '=', c.codeHash)
-      .execute();
+    await setChargeSource(trx, { codeHash: c.codeHash, source: draw.source, packId: draw.packId, allocationId: draw.allocationId, priceMilli });
     return { codeHash: c.codeHash, appid: c.appid, status: 'confirmed', ...draw, priceMilli, recorded: true };
   }
 
@@ -158,17 +140,8 @@ export class BillingLedger {
     if (!this.trialSpent.has(app.appid)) {
       // One statement draws a trial unit: the first for an app without a counter row, else the
       // next while any is left (a conditional update, so concurrent draws never pass the limit).
-      const trial = await trx
-        .insertInto('app_trials')
-        .values({ appid: app.appid, trial_used: 1, updated_at: now })
-        .onConflict((oc) =>
-          oc
-            .column('appid')
-            .doUpdateSet({ trial_used: sql`app_trials.trial_used + 1`, updated_at: now })
-            .where('app_trials.trial_used', '<', TRIAL_UNITS),
-        )
-        .executeTakeFirst();
-      if (Number(trial.numInsertedOrUpdatedRows ?? 0) === 1) return { source: 'trial', packId: null, allocationId: null };
+      const trial = await drawTrialUnit(trx, { appid: app.appid, now });
+      if (Number(trial.numAffectedRows ?? 0) === 1) return { source: 'trial', packId: null, allocationId: null };
       // The update found the committed count at the limit (it waits for any draw in flight).
       this.trialSpent.add(app.appid);
     }
@@ -179,16 +152,8 @@ export class BillingLedger {
       if (!chosen) break;
       if (chosen.kind === 'own') {
         // The update re-checks what the read saw: a refund or expiry committed meanwhile wins.
-        const taken = await trx
-          .updateTable('packs')
-          .set({ units_used: sql`units_used + 1` })
-          .where('id', '=', chosen.id)
-          .where(sql<boolean>`units_used < units_all`)
-          .where('refund_requested_at', 'is', null)
-          .where('effective_at', '<=', now)
-          .where('expires_at', '>', now)
-          .executeTakeFirst();
-        if (Number(taken.numUpdatedRows) === 1) return { source: 'pack', packId: chosen.id, allocationId: null };
+        const taken = await drawPackUnit(trx, { packId: chosen.id, now });
+        if (Number(taken.numAffectedRows) === 1) return { source: 'pack', packId: chosen.id, allocationId: null };
       } else if (await this.lockDrawablePack(trx, chosen.packId, now)) {
         // The group pack's row lock is held to commit: a refund of it waits, then sees this draw.
         const taken = await trx
@@ -207,22 +172,7 @@ export class BillingLedger {
 
   /** The app's own packs and allocations, shaped for the consumption-order rules. */
   private async drawable(db: Kysely<Database>, appid: string): Promise<(BillingPack & { id: string; kind: 'own' | 'allocation'; packId: string })[]> {
-    // The app's own packs and its allocations of group packs, in one round trip.
-    const rows = await db
-      .selectFrom('packs')
-      .select(['id', 'id as pack_id', 'units_all', 'units_used', 'effective_at', 'expires_at', 'refund_requested_at', sql<'own' | 'allocation'>`'own'`.as('kind')])
-      .where('owner_kind', '=', 'app')
-      .where('owner_id', '=', appid)
-      .where(sql<boolean>`units_used < units_all`)
-      .unionAll(
-        db
-          .selectFrom('allocations as a')
-          .innerJoin('packs as p', 'p.id', 'a.pack_id')
-          .select(['a.id', 'a.pack_id', 'a.units_all', 'a.units_used', 'p.effective_at', 'p.expires_at', 'p.refund_requested_at', sql<'own' | 'allocation'>`'allocation'`.as('kind')])
-          .where('a.appid', '=', appid)
-          .where(sql<boolean>`a.units_used < a.units_all`),
-      )
-      .execute();
+    const { rows } = await drawablePacks(db, { appid });
     return rows.map((r) => ({ ...billingPack(r.id, r), id: r.id, kind: r.kind, packId: r.pack_id }));
   }
 
@@ -539,3 +489,72 @@ function toRecord(r: Database['charges']): Omit<ChargeRecord, 'recorded'> {
   };
 }
 
+
+// The statements of a charge, prepared once (see preparedQuery): every exchange makes three or four of them.
+const insertCharge = preparedQuery(
+  (db, v: { codeHash: string; appid: string; product: Database['charges']['product']; status: Database['charges']['status']; tappedAt: number | null; now: number }) =>
+    db
+      .insertInto('charges')
+      .values({
+        code_hash: v.codeHash,
+        appid: v.appid,
+        product: v.product,
+        status: v.status,
+        source: null,
+        pack_id: null,
+        allocation_id: null,
+        price_milli: 0,
+        tapped_at: v.tappedAt,
+        created_at: v.now,
+      })
+      .onConflict((oc) => oc.column('code_hash').doNothing()),
+);
+
+const setChargeSource = preparedQuery(
+  (db, v: { codeHash: string; source: Database['charges']['source']; packId: string | null; allocationId: string | null; priceMilli: number }) =>
+    db
+      .updateTable('charges')
+      .set({ source: v.source, pack_id: v.packId, allocation_id: v.allocationId, price_milli: v.priceMilli })
+      .where('code_hash', '=', v.codeHash),
+);
+
+const drawTrialUnit = preparedQuery((db, v: { appid: string; now: number }) =>
+  db
+    .insertInto('app_trials')
+    .values({ appid: v.appid, trial_used: 1, updated_at: v.now })
+    .onConflict((oc) =>
+      oc
+        .column('appid')
+        .doUpdateSet({ trial_used: sql`app_trials.trial_used + 1`, updated_at: v.now })
+        .where('app_trials.trial_used', '<', TRIAL_UNITS),
+    ),
+);
+
+const drawPackUnit = preparedQuery((db, v: { packId: string; now: number }) =>
+  db
+    .updateTable('packs')
+    .set({ units_used: sql`units_used + 1` })
+    .where('id', '=', v.packId)
+    .where(sql<boolean>`units_used < units_all`)
+    .where('refund_requested_at', 'is', null)
+    .where('effective_at', '<=', v.now)
+    .where('expires_at', '>', v.now),
+);
+
+/** The app's own packs and its allocations of group packs, in one round trip. */
+const drawablePacks = preparedQuery((db, v: { appid: string }) =>
+  db
+    .selectFrom('packs')
+    .select(['id', 'id as pack_id', 'units_all', 'units_used', 'effective_at', 'expires_at', 'refund_requested_at', sql<'own' | 'allocation'>`'own'`.as('kind')])
+    .where('owner_kind', '=', 'app')
+    .where('owner_id', '=', v.appid)
+    .where(sql<boolean>`units_used < units_all`)
+    .unionAll(
+      db
+        .selectFrom('allocations as a')
+        .innerJoin('packs as p', 'p.id', 'a.pack_id')
+        .select(['a.id', 'a.pack_id', 'a.units_all', 'a.units_used', 'p.effective_at', 'p.expires_at', 'p.refund_requested_at', sql<'own' | 'allocation'>`'allocation'`.as('kind')])
+        .where('a.appid', '=', v.appid)
+        .where(sql<boolean>`a.units_used < a.units_all`),
+    ),
+);
