@@ -5,6 +5,7 @@ import type { AuditRecordsTable, Database } from '../../src/store/schema.js';
 import { maskPhone, type DataKeys } from '../../src/crypto/keys.js';
 import type { ExchangeAudit, ExchangeAuditEvent } from '../../src/phone/service.js';
 import { ConsentWithdrawnError } from '../../src/phone/errors.js';
+import { preparedQuery } from '../../src/store/prepared.js';
 import { appendRecord, lockHead, purgeBefore, verifyChain, type ChainVerification } from './chain.js';
 
 export interface AuditFilter {
@@ -76,14 +77,8 @@ export class ConsentAudit implements ExchangeAudit {
   }
 
   private async withdrawnIn(db: Kysely<Database>, appid: string, subjectHash: string, purpose: string): Promise<boolean> {
-    const row = await db
-      .selectFrom('consents')
-      .select('state')
-      .where('appid', '=', appid)
-      .where('subject_hash', '=', subjectHash)
-      .where('purpose', '=', purpose)
-      .executeTakeFirst();
-    return row?.state === 'withdrawn';
+    const { rows } = await consentState(db, { appid, subjectHash, purpose });
+    return rows[0]?.state === 'withdrawn';
   }
 
   /**
@@ -256,3 +251,8 @@ export function toExport(r: AuditRecordsTable) {
     hash: r.hash,
   };
 }
+
+// Read twice by every exchange (before the code is claimed, and again under the chain's lock).
+const consentState = preparedQuery((db, v: { appid: string; subjectHash: string; purpose: string }) =>
+  db.selectFrom('consents').select('state').where('appid', '=', v.appid).where('subject_hash', '=', v.subjectHash).where('purpose', '=', v.purpose),
+);

@@ -1,7 +1,9 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import { PostgresAdapter, sql, type Kysely } from 'kysely';
+import { randomUUID } from 'node:crypto';
+import { PostgresAdapter, sql, type Kysely, type QueryCreator } from 'kysely';
 import type { AuditRecordsTable, Database } from '../../src/store/schema.js';
 import type { DataKeys } from '../../src/crypto/keys.js';
+import { preparedQuery } from '../../src/store/prepared.js';
+import { randomBytesPooled } from '../../src/crypto/random.js';
 
 export const GENESIS = 'genesis';
 
@@ -62,13 +64,72 @@ function headMac(keys: Keys, appid: string, seq: number, hash: string): string {
  * update changes nothing (portable, where FOR UPDATE is not) and returns the row.
  */
 export async function lockHead(trx: Kysely<Database>, keys: Keys, appid: string) {
-  return trx
-    .insertInto('audit_heads')
-    .values({ appid, last_seq: 0, last_hash: GENESIS, head_mac: headMac(keys, appid, 0, GENESIS) })
-    .onConflict((oc) => oc.column('appid').doUpdateSet({ last_seq: sql`audit_heads.last_seq` }))
-    .returningAll()
-    .executeTakeFirstOrThrow();
+  const { rows } = await upsertHead(trx, { appid, genesisMac: genesisMac(keys, appid) });
+  if (!rows[0]) throw new Error(`the audit head of ${appid} was neither inserted nor found`);
+  return rows[0];
 }
+
+// The MAC of an app's empty head, needed only the first time but computed on every append before.
+const genesisMacs = new WeakMap<Keys, Map<string, string>>();
+
+function genesisMac(keys: Keys, appid: string): string {
+  let macs = genesisMacs.get(keys);
+  if (!macs) genesisMacs.set(keys, (macs = new Map()));
+  let mac = macs.get(appid);
+  if (mac === undefined) macs.set(appid, (mac = headMac(keys, appid, 0, GENESIS)));
+  return mac;
+}
+
+const upsertHead = preparedQuery((db, v: { appid: string; genesisMac: string }) =>
+  db
+    .insertInto('audit_heads')
+    .values({ appid: v.appid, last_seq: 0, last_hash: GENESIS, head_mac: v.genesisMac })
+    .onConflict((oc) => oc.column('appid').doUpdateSet({ last_seq: sql`audit_heads.last_seq` }))
+    .returningAll(),
+);
+
+type NewHead = { appid: string; last_seq: number; last_hash: string; head_mac: string };
+
+const insertRecord = (db: QueryCreator<Database>, v: AuditRecordsTable) =>
+  db.insertInto('audit_records').values({
+    id: v.id,
+    appid: v.appid,
+    seq: v.seq,
+    kind: v.kind,
+    flow: v.flow,
+    purpose: v.purpose,
+    notice_version: v.notice_version,
+    request_id: v.request_id,
+    outcome: v.outcome,
+    error_code: v.error_code,
+    subject_hash: v.subject_hash,
+    masked_phone: v.masked_phone,
+    phone_hash: v.phone_hash,
+    personal_digest: v.personal_digest,
+    digest_salt: v.digest_salt,
+    detail: v.detail,
+    at: v.at,
+    prev_hash: v.prev_hash,
+    hash: v.hash,
+    erased_at: v.erased_at,
+  });
+
+const appendRow = preparedQuery(insertRecord);
+
+const moveHead = preparedQuery((db, v: NewHead) =>
+  db.updateTable('audit_heads').set({ last_seq: v.last_seq, last_hash: v.last_hash, head_mac: v.head_mac }).where('appid', '=', v.appid),
+);
+
+// One statement, one round trip (each is a write and a wait on the exchange's path): the record
+// goes in as a data-modifying CTE, which PostgreSQL runs to completion whether or not the update
+// reads it. SQLite has no such CTE, and there a statement is no round trip.
+const appendRowAndMoveHead = preparedQuery((db, v: AuditRecordsTable & NewHead) =>
+  db
+    .with('appended', (d) => insertRecord(d, v).returning('seq'))
+    .updateTable('audit_heads')
+    .set({ last_seq: v.last_seq, last_hash: v.last_hash, head_mac: v.head_mac })
+    .where('appid', '=', v.appid),
+);
 
 /**
  * Appends to the app's chain inside the caller's transaction. The head row is locked first,
@@ -82,7 +143,7 @@ export async function appendRecord(trx: Kysely<Database>, keys: Keys, e: AuditEn
   const id = `ar_${randomUUID()}`;
   const fields = { subject_hash: e.subjectHash ?? null, masked_phone: e.maskedPhone ?? null, phone_hash: e.phoneHash ?? null, request_id: e.requestId ?? null };
   const hasPersonal = Object.values(fields).some((v) => v !== null);
-  const personal: Personal = { ...fields, digest_salt: hasPersonal ? randomBytes(16).toString('base64url') : null };
+  const personal: Personal = { ...fields, digest_salt: hasPersonal ? randomBytesPooled(16).toString('base64url') : null };
   const base: Linked = {
     id,
     appid: e.appid,
@@ -99,20 +160,12 @@ export async function appendRecord(trx: Kysely<Database>, keys: Keys, e: AuditEn
     prev_hash: head.last_hash,
   };
   const row: AuditRecordsTable = { ...base, ...personal, hash: linkHash(keys, base), erased_at: null };
-  const newHead = { last_seq: row.seq, last_hash: row.hash, head_mac: headMac(keys, e.appid, row.seq, row.hash) };
+  const moved: NewHead = { appid: e.appid, last_seq: row.seq, last_hash: row.hash, head_mac: headMac(keys, e.appid, row.seq, row.hash) };
   if (trx.getExecutor().adapter instanceof PostgresAdapter) {
-    // One statement, one round trip (each is a write and a wait on the exchange's path): the
-    // record goes in as a data-modifying CTE, which PostgreSQL runs to completion whether or not
-    // the update reads it. SQLite has no such CTE, and there a statement is no round trip.
-    await trx
-      .with('appended', (db) => db.insertInto('audit_records').values(row).returning('seq'))
-      .updateTable('audit_heads')
-      .set(newHead)
-      .where('appid', '=', e.appid)
-      .execute();
+    await appendRowAndMoveHead(trx, { ...row, ...moved });
   } else {
-    await trx.insertInto('audit_records').values(row).execute();
-    await trx.updateTable('audit_heads').set(newHead).where('appid', '=', e.appid).execute();
+    await appendRow(trx, row);
+    await moveHead(trx, moved);
   }
   return row;
 }

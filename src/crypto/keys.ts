@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync } from 'node:crypto';
+import { randomBytesPooled } from './random.js';
 
 /**
  * Keys derived from the one root data key, one per use, so that a hash of a code
@@ -42,7 +43,7 @@ export function createDataKeys(root: Buffer): DataKeys {
     phoneHash: (phoneNumber, use) => hmac(phoneKeys[use], phoneNumber),
     auditMac: (kind, payload) => hmac(auditKeys[kind], payload),
     seal(plaintext, context) {
-      const iv = randomBytes(12);
+      const iv = randomBytesPooled(12);
       const cipher = createCipheriv('aes-256-gcm', sealKey, iv);
       cipher.setAAD(Buffer.from(context));
       const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
