@@ -160,6 +160,8 @@ export interface GatewayConfig {
   simulatorPort: number;
   wechatApiBase: string | undefined;
   databaseUrl: string;
+  /** PostgreSQL named statements for the hot statements (see openStore); false behind a pooler that cannot keep them. */
+  databasePreparedStatements: boolean;
   redisUrl: string | undefined;
   /** Prefix of every Redis key, so deployments (or test runs) can share one Redis. */
   redisKeyPrefix: string;
@@ -226,12 +228,16 @@ function trustProxyFrom(env: Env, file: boolean | number | undefined): number {
   throw new ConfigError(`TRUST_PROXY must be true, false or the number of proxies in front (0-10), got "${raw}"`);
 }
 
+function booleanFromEnv(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === 'true' || raw === 'false') return raw === 'true';
+  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+}
+
 /** `OTEL_TRACING=true|false`; unset, tracing is on exactly when an OTLP endpoint is configured. */
 function tracingFrom(env: Env): { enabled: boolean } {
-  const raw = env.OTEL_TRACING;
-  if (raw === undefined || raw === '') return { enabled: Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) };
-  if (raw === 'true' || raw === 'false') return { enabled: raw === 'true' };
-  throw new ConfigError(`OTEL_TRACING must be true or false, got "${raw}"`);
+  return { enabled: booleanFromEnv(env, 'OTEL_TRACING', Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)) };
 }
 
 function hardeningFrom(file: ConfigFile, env: Env): HardeningConfig {
@@ -385,6 +391,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Gateway
     simulatorPort: intFromEnv(env, 'SIMULATOR_PORT', 4100),
     wechatApiBase,
     databaseUrl: env.DATABASE_URL || `file:${resolve(cwd, 'data/wxphone.db')}`,
+    databasePreparedStatements: booleanFromEnv(env, 'DATABASE_PREPARED_STATEMENTS', true),
     redisUrl: env.REDIS_URL || undefined,
     redisKeyPrefix: env.REDIS_KEY_PREFIX || 'wxphone',
     jwt: {

@@ -126,7 +126,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
     for (const r of opened.reverse()) await r.close().catch(() => {});
   };
   try {
-    const store = await openStore(config.databaseUrl, overrides.onQuery ? { onQuery: overrides.onQuery } : {});
+    const store = await openStore(config.databaseUrl, { preparedStatements: config.databasePreparedStatements, ...(overrides.onQuery ? { onQuery: overrides.onQuery } : {}) });
     opened.push(store);
     const cache = await openCache(config.redisUrl, config.redisKeyPrefix);
     opened.push(cache);

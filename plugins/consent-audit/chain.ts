@@ -85,7 +85,9 @@ const upsertHead = preparedQuery((db, v: { appid: string; genesisMac: string }) 
     .insertInto('audit_heads')
     .values({ appid: v.appid, last_seq: 0, last_hash: GENESIS, head_mac: v.genesisMac })
     .onConflict((oc) => oc.column('appid').doUpdateSet({ last_seq: sql`audit_heads.last_seq` }))
-    .returningAll(),
+    // Named columns, not *: a column added by a later migration would change the result type of
+    // a statement PostgreSQL already has prepared on another instance's connection.
+    .returning(['appid', 'last_seq', 'last_hash', 'head_mac']),
 );
 
 type NewHead = { appid: string; last_seq: number; last_hash: string; head_mac: string };

@@ -13,6 +13,14 @@ class Slot {
   }
 }
 
+// Process-wide: a name always stands for one SQL text, on every connection that prepares it.
+const statementNames = new Map<string, string>();
+
+/** The name a prepared query's SQL goes by as a PostgreSQL named statement (see openStore). */
+export function preparedStatementName(sql: string): string | undefined {
+  return statementNames.get(sql);
+}
+
 export type PreparedQuery<V, R> = (db: Kysely<Database>, values: V) => Promise<QueryResult<R>>;
 
 /**
@@ -33,6 +41,7 @@ export function preparedQuery<V extends object, R>(build: (db: Kysely<Database>,
     if (!query) {
       query = compile(db, build);
       compiled.set(adapter, query);
+      if (!statementNames.has(query.sql)) statementNames.set(query.sql, `wxphone_${statementNames.size + 1}`);
     }
     const parameters = query.parameters.map((p) => (p instanceof Slot ? (values as Record<string, unknown>)[p.name] : p));
     return db.executeQuery<R>({ ...query, parameters });

@@ -93,6 +93,14 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ OTEL_TRACING: 'yes' }, dir)).toThrow(/OTEL_TRACING must be true or false, got "yes"/);
   });
 
+  it('PostgreSQL named statements: on unless DATABASE_PREPARED_STATEMENTS=false; a bad value is named', () => {
+    const { dir } = withFile({ apps: [] });
+    expect(loadConfig({}, dir).databasePreparedStatements).toBe(true);
+    expect(loadConfig({ DATABASE_PREPARED_STATEMENTS: 'false' }, dir).databasePreparedStatements).toBe(false);
+    expect(loadConfig({ DATABASE_PREPARED_STATEMENTS: 'true' }, dir).databasePreparedStatements).toBe(true);
+    expect(() => loadConfig({ DATABASE_PREPARED_STATEMENTS: 'off' }, dir)).toThrow(/DATABASE_PREPARED_STATEMENTS must be true or false, got "off"/);
+  });
+
   it('exchange admission: defaults, the file, env over the file; bad values are named', () => {
     expect(loadConfig({}, withFile({ apps: [] }).dir).hardening.admission).toEqual({ maxInFlight: 128, maxQueued: 1024, maxWaitMs: 5000 });
     const { dir } = withFile({ apps: [], hardening: { admission: { maxInFlight: 8, maxQueued: 0, maxWaitMs: 500 } } });
