@@ -154,7 +154,8 @@ async function main() {
     JWT_SECRET,
     JWT_ISSUER: 'wxphone-sandbox',
     WXPHONE_DATA_KEY: randomBytes(32).toString('base64'),
-    NODE_ENV: '',
+    // Production mode, as deployed: no GraphiQL or introspection, and graphql-js's production paths.
+    NODE_ENV: 'production',
     WECHAT_API_BASE: simUrl.origin,
     WXPHONE_CONFIG: configFile,
     REDIS_KEY_PREFIX: `wxbench-${process.pid}`,
@@ -167,7 +168,7 @@ async function main() {
   const gateway = await start([...nodeFlags, 'bin/wxphone.mjs', 'serve', '--port', '0'], gatewayEnv, 4);
   // The ceiling's process also serves the floors: the same WeChat call, and that call between the
   // two commits once-per-code needs, on the same kind of database as the gateway's.
-  const ceiling = await start(['--import', 'tsx', 'bench/yoga-hello.ts'], { FLOOR_WECHAT_ORIGIN: simUrl.origin, FLOOR_DATABASE_URL: usePg ? databaseUrl : `file:${join(dir, 'floor.db')}` }, 1);
+  const ceiling = await start(['--import', 'tsx', 'bench/yoga-hello.ts'], { NODE_ENV: 'production', FLOOR_WECHAT_ORIGIN: simUrl.origin, FLOOR_DATABASE_URL: usePg ? databaseUrl : `file:${join(dir, 'floor.db')}` }, 1);
   const gatewayUrl = new URL(urlAfter(gateway.lines, 'GraphQL'));
   const helloUrl = new URL(urlAfter(ceiling.lines, 'GraphQL'));
   const sim = new SimulatorControl(simUrl.origin);
