@@ -5,8 +5,7 @@ import type { AuditRecordsTable, Database } from '../../src/store/schema.js';
 import { maskPhone, type DataKeys } from '../../src/crypto/keys.js';
 import type { ExchangeAudit, ExchangeAuditEvent } from '../../src/phone/service.js';
 import { ConsentWithdrawnError } from '../../src/phone/errors.js';
-import { preparedQuery } from '../../src/store/prepared.js';
-import { appendRecord, lockHead, purgeBefore, verifyChain, type ChainVerification } from './chain.js';
+import { appendRecord, consentWithdrawn, lockHead, purgeBefore, verifyChain, type ChainVerification, type ConsentGuard } from './chain.js';
 
 export interface AuditFilter {
   appid: string;
@@ -60,25 +59,20 @@ export class ConsentAudit implements ExchangeAudit {
     // A disclosure is recorded only if consent still stands under the chain's lock: a withdrawal
     // that committed while the exchange was at WeChat wins, and the number is withheld.
     const purpose = e.purpose;
-    const recheck =
+    const guard: ConsentGuard | undefined =
       (e.outcome === 'disclosed' || e.outcome === 'replayed') && purpose
-        ? (t: Kysely<Database>) => async () => {
-            if (await this.withdrawnIn(t, e.appid, e.subjectHash, purpose)) {
-              throw new ConsentWithdrawnError(`consent for "${purpose}" was withdrawn; it must be given again before the number can be requested`);
-            }
+        ? {
+            subjectHash: e.subjectHash,
+            purpose,
+            withdrawn: () => new ConsentWithdrawnError(`consent for "${purpose}" was withdrawn; it must be given again before the number can be requested`),
           }
         : undefined;
-    if (trx) await appendRecord(trx, this.keys, entry, recheck?.(trx));
-    else await this.db.transaction().execute((t) => appendRecord(t, this.keys, entry, recheck?.(t)));
+    if (trx) await appendRecord(trx, this.keys, entry, guard);
+    else await this.db.transaction().execute((t) => appendRecord(t, this.keys, entry, guard));
   }
 
   consentWithdrawn(appid: string, subjectHash: string, purpose: string): Promise<boolean> {
-    return this.withdrawnIn(this.db, appid, subjectHash, purpose);
-  }
-
-  private async withdrawnIn(db: Kysely<Database>, appid: string, subjectHash: string, purpose: string): Promise<boolean> {
-    const { rows } = await consentState(db, { appid, subjectHash, purpose });
-    return rows[0]?.state === 'withdrawn';
+    return consentWithdrawn(this.db, { appid, subjectHash, purpose });
   }
 
   /**
@@ -252,7 +246,3 @@ export function toExport(r: AuditRecordsTable) {
   };
 }
 
-// Read twice by every exchange (before the code is claimed, and again under the chain's lock).
-const consentState = preparedQuery((db, v: { appid: string; subjectHash: string; purpose: string }) =>
-  db.selectFrom('consents').select('state').where('appid', '=', v.appid).where('subject_hash', '=', v.subjectHash).where('purpose', '=', v.purpose),
-);

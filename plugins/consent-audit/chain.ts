@@ -122,9 +122,9 @@ const moveHead = preparedQuery((db, v: NewHead) =>
   db.updateTable('audit_heads').set({ last_seq: v.last_seq, last_hash: v.last_hash, head_mac: v.head_mac }).where('appid', '=', v.appid),
 );
 
-// One statement, one round trip (each is a write and a wait on the exchange's path): the record
-// goes in as a data-modifying CTE, which PostgreSQL runs to completion whether or not the update
-// reads it. SQLite has no such CTE, and there a statement is no round trip.
+// One statement, one round trip (each is a write and a wait on the exchange's path, under the
+// app's head lock): the record goes in as a data-modifying CTE, which PostgreSQL runs to completion
+// whether or not the update reads it. SQLite has no such CTE, and there a statement is no round trip.
 const appendRowAndMoveHead = preparedQuery((db, v: AuditRecordsTable & NewHead) =>
   db
     .with('appended', (d) => insertRecord(d, v).returning('seq'))
@@ -133,15 +133,60 @@ const appendRowAndMoveHead = preparedQuery((db, v: AuditRecordsTable & NewHead) 
     .where('appid', '=', v.appid),
 );
 
+// The same, moving the head only while the consent stands: the statement's snapshot is taken under
+// the head lock, so a withdrawal committed before it is seen. Withdrawn, the head stays and the
+// caller's error rolls the inserted record back with the transaction.
+const appendRowAndMoveHeadIfConsented = preparedQuery((db, v: AuditRecordsTable & NewHead & { guardSubject: string; guardPurpose: string }) =>
+  db
+    .with('appended', (d) => insertRecord(d, v).returning('seq'))
+    .updateTable('audit_heads')
+    .set({ last_seq: v.last_seq, last_hash: v.last_hash, head_mac: v.head_mac })
+    .where('appid', '=', v.appid)
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('consents')
+            .select('state')
+            .where('appid', '=', v.appid)
+            .where('subject_hash', '=', v.guardSubject)
+            .where('purpose', '=', v.guardPurpose)
+            .where('state', '=', 'withdrawn'),
+        ),
+      ),
+    ),
+);
+
+const consentState = preparedQuery((db, v: { appid: string; subjectHash: string; purpose: string }) =>
+  db.selectFrom('consents').select('state').where('appid', '=', v.appid).where('subject_hash', '=', v.subjectHash).where('purpose', '=', v.purpose),
+);
+
+/** Whether the subject has withdrawn consent for the purpose (never given is not withdrawn). */
+export async function consentWithdrawn(db: Kysely<Database>, c: { appid: string; subjectHash: string; purpose: string }): Promise<boolean> {
+  const { rows } = await consentState(db, c);
+  return rows[0]?.state === 'withdrawn';
+}
+
+/** A consent an append depends on: withdrawn, nothing is appended and `withdrawn()` is thrown. */
+export interface ConsentGuard {
+  subjectHash: string;
+  purpose: string;
+  withdrawn: () => Error;
+}
+
 /**
  * Appends to the app's chain inside the caller's transaction. The head row is locked first,
- * so concurrent appends for one app queue up and each links to the one before; `beforeAppend`
- * runs under that lock (the exchange re-checks consent there).
+ * so concurrent appends for one app queue up and each links to the one before. A `guard` is
+ * checked under that lock (the exchange re-checks consent there: a withdrawal appends to the
+ * same chain, so it is either wholly before the check or after the append); when it fails the
+ * error it names is thrown and the caller's transaction must roll back.
  */
-export async function appendRecord(trx: Kysely<Database>, keys: Keys, e: AuditEntry, beforeAppend?: () => Promise<void>): Promise<AuditRecordsTable> {
+export async function appendRecord(trx: Kysely<Database>, keys: Keys, e: AuditEntry, guard?: ConsentGuard): Promise<AuditRecordsTable> {
   const head = await lockHead(trx, keys, e.appid);
-  // Runs under the lock, so the head read above is still the head.
-  await beforeAppend?.();
+  const postgres = trx.getExecutor().adapter instanceof PostgresAdapter;
+  // On SQLite the check is a statement of its own (no round trip); on PostgreSQL it is part of the head's move.
+  if (guard && !postgres && (await consentWithdrawn(trx, { appid: e.appid, subjectHash: guard.subjectHash, purpose: guard.purpose }))) {
+    throw guard.withdrawn();
+  }
   const id = `ar_${randomUUID()}`;
   const fields = { subject_hash: e.subjectHash ?? null, masked_phone: e.maskedPhone ?? null, phone_hash: e.phoneHash ?? null, request_id: e.requestId ?? null };
   const hasPersonal = Object.values(fields).some((v) => v !== null);
@@ -163,7 +208,10 @@ export async function appendRecord(trx: Kysely<Database>, keys: Keys, e: AuditEn
   };
   const row: AuditRecordsTable = { ...base, ...personal, hash: linkHash(keys, base), erased_at: null };
   const moved: NewHead = { appid: e.appid, last_seq: row.seq, last_hash: row.hash, head_mac: headMac(keys, e.appid, row.seq, row.hash) };
-  if (trx.getExecutor().adapter instanceof PostgresAdapter) {
+  if (postgres && guard) {
+    const r = await appendRowAndMoveHeadIfConsented(trx, { ...row, ...moved, guardSubject: guard.subjectHash, guardPurpose: guard.purpose });
+    if (Number(r.numAffectedRows) !== 1) throw guard.withdrawn();
+  } else if (postgres) {
     await appendRowAndMoveHead(trx, { ...row, ...moved });
   } else {
     await appendRow(trx, row);
