@@ -115,18 +115,39 @@ export class BillingLedger {
     c: { codeHash: string; appid: string; status: 'confirmed' | 'unconfirmed'; now: number; tappedAt?: number | null },
   ): Promise<ChargeRecord> {
     const app = this.app(c.appid);
-    const inserted = await insertCharge(trx, { codeHash: c.codeHash, appid: c.appid, product: app.product, status: c.status, tappedAt: c.tappedAt ?? null, now: c.now });
-    if (Number(inserted.numAffectedRows ?? 0) !== 1) {
-      const existing = await trx.selectFrom('charges').selectAll().where('code_hash', '=', c.codeHash).executeTakeFirstOrThrow();
-      return { ...toRecord(existing), recorded: false };
-    }
+    const fields = { codeHash: c.codeHash, appid: c.appid, product: app.product, status: c.status, tappedAt: c.tappedAt ?? null, now: c.now };
     if (c.status === 'unconfirmed') {
+      const inserted = await insertCharge(trx, { ...fields, source: null, packId: null, allocationId: null, priceMilli: 0 });
+      if (Number(inserted.numAffectedRows ?? 0) !== 1) return this.recordedBefore(trx, c.codeHash);
       return { codeHash: c.codeHash, appid: c.appid, status: 'unconfirmed', source: null, packId: null, allocationId: null, priceMilli: 0, recorded: true };
     }
+    // Drawn first, so the charge goes in once with its source: one statement fewer while the
+    // drawn pack's row is locked, which every charge of the app waits for.
     const draw = await this.draw(trx, app, c.now);
     const priceMilli = draw.source === 'pack' || draw.source === 'allocation' || draw.source === 'unfunded' ? LIST_PRICE_MILLI[app.product] : 0;
-    await setChargeSource(trx, { codeHash: c.codeHash, source: draw.source, packId: draw.packId, allocationId: draw.allocationId, priceMilli });
+    const inserted = await insertCharge(trx, { ...fields, source: draw.source, packId: draw.packId, allocationId: draw.allocationId, priceMilli });
+    if (Number(inserted.numAffectedRows ?? 0) !== 1) {
+      // The code was charged before (an earlier settlement of it): the unit goes back. This
+      // transaction holds the row it drew from until it ends, so the count is exactly restored.
+      await this.undraw(trx, app.appid, draw);
+      return this.recordedBefore(trx, c.codeHash);
+    }
     return { codeHash: c.codeHash, appid: c.appid, status: 'confirmed', ...draw, priceMilli, recorded: true };
+  }
+
+  private async recordedBefore(trx: Kysely<Database>, codeHash: string): Promise<ChargeRecord> {
+    const existing = await trx.selectFrom('charges').selectAll().where('code_hash', '=', codeHash).executeTakeFirstOrThrow();
+    return { ...toRecord(existing), recorded: false };
+  }
+
+  private async undraw(trx: Kysely<Database>, appid: string, draw: { source: NonNullable<ChargeRecord['source']>; packId: string | null; allocationId: string | null }): Promise<void> {
+    if (draw.source === 'trial') {
+      await trx.updateTable('app_trials').set({ trial_used: sql`trial_used - 1` }).where('appid', '=', appid).execute();
+    } else if (draw.source === 'pack') {
+      await trx.updateTable('packs').set({ units_used: sql`units_used - 1` }).where('id', '=', draw.packId!).execute();
+    } else if (draw.source === 'allocation') {
+      await trx.updateTable('allocations').set({ units_used: sql`units_used - 1` }).where('id', '=', draw.allocationId!).execute();
+    }
   }
 
   private async draw(
@@ -490,9 +511,25 @@ function toRecord(r: Database['charges']): Omit<ChargeRecord, 'recorded'> {
 }
 
 
-// The statements of a charge, prepared once (see preparedQuery): every exchange makes three or four of them.
+// The statements of a charge, prepared once (see preparedQuery): every exchange makes two or three of them.
+type ChargeRow = Database['charges'];
+
 const insertCharge = preparedQuery(
-  (db, v: { codeHash: string; appid: string; product: Database['charges']['product']; status: Database['charges']['status']; tappedAt: number | null; now: number }) =>
+  (
+    db,
+    v: {
+      codeHash: string;
+      appid: string;
+      product: ChargeRow['product'];
+      status: ChargeRow['status'];
+      source: ChargeRow['source'];
+      packId: string | null;
+      allocationId: string | null;
+      priceMilli: number;
+      tappedAt: number | null;
+      now: number;
+    },
+  ) =>
     db
       .insertInto('charges')
       .values({
@@ -500,22 +537,14 @@ const insertCharge = preparedQuery(
         appid: v.appid,
         product: v.product,
         status: v.status,
-        source: null,
-        pack_id: null,
-        allocation_id: null,
-        price_milli: 0,
+        source: v.source,
+        pack_id: v.packId,
+        allocation_id: v.allocationId,
+        price_milli: v.priceMilli,
         tapped_at: v.tappedAt,
         created_at: v.now,
       })
       .onConflict((oc) => oc.column('code_hash').doNothing()),
-);
-
-const setChargeSource = preparedQuery(
-  (db, v: { codeHash: string; source: Database['charges']['source']; packId: string | null; allocationId: string | null; priceMilli: number }) =>
-    db
-      .updateTable('charges')
-      .set({ source: v.source, pack_id: v.packId, allocation_id: v.allocationId, price_milli: v.priceMilli })
-      .where('code_hash', '=', v.codeHash),
 );
 
 const drawTrialUnit = preparedQuery((db, v: { appid: string; now: number }) =>

@@ -78,6 +78,31 @@ describe.each(BACKENDS)('BillingLedger on $name', (backend) => {
     expect(trial.trial_used).toBe(1);
   });
 
+  it('a code recorded again gives back the unit its second record drew: own pack and allocation counts are unchanged', async () => {
+    const app = appConfig();
+    const ledger = ledgerFor(app);
+    await setTrialUsed(app.appid, 1000);
+    const pack = await buy(ledger, app.appid, 5, 1, 30);
+    const code = uniq();
+    expect(await charge(ledger, app.appid, 'confirmed', code)).toMatchObject({ recorded: true, source: 'pack', packId: pack.id });
+    expect(await charge(ledger, app.appid, 'confirmed', code)).toMatchObject({ recorded: false, source: 'pack', packId: pack.id });
+    expect((await ledger.packsFor(app.appid, NOW)).find((v) => v.id === pack.id)?.unitsUsed).toBe(1);
+
+    const member = appConfig();
+    const groupLedger = ledgerFor(member);
+    await setTrialUsed(member.appid, 1000);
+    const group = await groupLedger.createGroup(`group-${hex()}`, [member.appid], NOW);
+    const gp = await groupLedger.recordPackPurchase({ owner: { kind: 'group', groupId: group.id }, units: 4, paidAt: NOW - DAY_MS, validityDays: 30, pricePaidMilli: 120 }, NOW);
+    const alloc = await groupLedger.allocate(gp.id, member.appid, 4, NOW);
+    const other = uniq();
+    expect(await charge(groupLedger, member.appid, 'confirmed', other)).toMatchObject({ recorded: true, source: 'allocation', allocationId: alloc.id });
+    expect(await charge(groupLedger, member.appid, 'confirmed', other)).toMatchObject({ recorded: false, source: 'allocation' });
+    const row = await store.db.selectFrom('allocations').select('units_used').where('id', '=', alloc.id).executeTakeFirstOrThrow();
+    expect(row.units_used).toBe(1);
+    const charges = await store.db.selectFrom('charges').select('code_hash').where('code_hash', 'in', [code, other]).execute();
+    expect(charges).toHaveLength(2);
+  });
+
   it('once an app\'s trial is seen spent, its charges skip the trial statement and still draw packs in order', async () => {
     const app = appConfig();
     const statements: string[] = [];
