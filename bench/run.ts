@@ -135,13 +135,13 @@ async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'wxphone-bench-'));
   const usePg = process.env.DATABASE_URL?.startsWith('postgres');
   let databaseUrl = `file:${join(dir, 'bench.db')}`;
+  const pgSchema = `wxt_bench_${randomBytes(4).toString('hex')}`;
   if (usePg) {
-    const schema = `wxt_bench_${randomBytes(4).toString('hex')}`;
     const c = new pg.Client({ connectionString: process.env.DATABASE_URL });
     await c.connect();
-    await c.query(`create schema ${schema}`);
+    await c.query(`create schema ${pgSchema}`);
     await c.end();
-    databaseUrl = `${process.env.DATABASE_URL}${process.env.DATABASE_URL!.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+    databaseUrl = `${process.env.DATABASE_URL}${process.env.DATABASE_URL!.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${pgSchema}`)}`;
   }
   const profileDir = join(ROOT, 'bench/results/profile');
   const simulator = await start(['bin/wxphone.mjs', 'simulator', '--port', '0'], { WXPHONE_CONFIG: '' }, 1);
@@ -269,6 +269,13 @@ async function main() {
   ceiling.child.kill('SIGTERM');
   simulator.child.kill('SIGTERM');
   await new Promise((r) => gateway.child.once('exit', r));
+  if (usePg) {
+    // The bench's schema goes with it: a run leaves only its results file behind.
+    const c = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    await c.connect();
+    await c.query(`drop schema if exists ${pgSchema} cascade`);
+    await c.end();
+  }
   const profile = PROFILE ? topOfProfile(profileDir) : [];
 
   const storage = `${usePg ? 'postgres' : 'sqlite'}+${process.env.REDIS_URL ? 'redis' : 'memory'}`;
