@@ -1,7 +1,7 @@
 import Keyv from 'keyv';
 import KeyvRedis from '@keyv/redis';
 import { createClient, type RedisClientType } from 'redis';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 /**
  * Short-lived shared state: a keyv cache (access tokens, usage snapshots) and,
@@ -34,8 +34,29 @@ export interface WindowCounter {
   hit(entries: readonly { key: string; windowMs: number }[]): Promise<{ count: number; resetInMs: number }[]>;
 }
 
+/**
+ * A Lua script sent by its SHA1 (EVALSHA): the exchange's rate limit runs one per request, and
+ * Redis then neither receives nor hashes the source each time. Sent whole (EVAL, which caches it)
+ * only when Redis answers NOSCRIPT: its first use, or after a restart emptied the script cache.
+ */
+export class RedisScript {
+  private readonly sha: string;
+  constructor(private readonly source: string) {
+    this.sha = createHash('sha1').update(source).digest('hex');
+  }
+
+  async run(client: RedisClientType, args: { keys: string[]; arguments: string[] }): Promise<unknown> {
+    try {
+      return await client.evalSha(this.sha, args);
+    } catch (e) {
+      if (!(e instanceof Error && e.message.startsWith('NOSCRIPT'))) throw e;
+      return client.eval(this.source, args);
+    }
+  }
+}
+
 // INCR, and PEXPIRE when the key is new (or somehow lost its TTL): atomic, one round trip for all keys.
-const HIT_SCRIPT = `local out = {}
+const HIT_SCRIPT = new RedisScript(`local out = {}
 for i, key in ipairs(KEYS) do
   local n = redis.call('incr', key)
   local ttl = redis.call('pttl', key)
@@ -46,7 +67,7 @@ for i, key in ipairs(KEYS) do
   out[2 * i - 1] = n
   out[2 * i] = ttl
 end
-return out`;
+return out`);
 
 class RedisWindowCounter implements WindowCounter {
   constructor(
@@ -55,7 +76,7 @@ class RedisWindowCounter implements WindowCounter {
   ) {}
 
   async hit(entries: readonly { key: string; windowMs: number }[]) {
-    const reply = (await this.client.eval(HIT_SCRIPT, {
+    const reply = (await HIT_SCRIPT.run(this.client, {
       keys: entries.map((e) => this.prefix + e.key),
       arguments: entries.map((e) => String(Math.max(1, Math.round(e.windowMs)))),
     })) as number[];
@@ -65,7 +86,7 @@ class RedisWindowCounter implements WindowCounter {
 
 // Deletes the lock only if it still carries our token: an expired lock re-taken by
 // another process must not be released by the slow first owner.
-const RELEASE_SCRIPT = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+const RELEASE_SCRIPT = new RedisScript(`if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`);
 
 class RedisLock implements DistributedLock {
   constructor(
@@ -80,7 +101,7 @@ class RedisLock implements DistributedLock {
   }
 
   async release(key: string, token: string): Promise<void> {
-    await this.client.eval(RELEASE_SCRIPT, { keys: [this.prefix + key], arguments: [token] });
+    await RELEASE_SCRIPT.run(this.client, { keys: [this.prefix + key], arguments: [token] });
   }
 }
 

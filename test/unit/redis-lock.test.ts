@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { openCache, type Cache } from '../../src/store/cache.js';
+import { createHash } from 'node:crypto';
+import { createClient } from 'redis';
+import { openCache, RedisScript, type Cache } from '../../src/store/cache.js';
 
 const url = process.env.REDIS_URL;
 
@@ -29,10 +31,57 @@ describe.skipIf(!url)('Redis lock and cache (real Redis)', () => {
     expect(await lock.tryAcquire('k', 200)).toBeTruthy();
   });
 
+  it('scripts still run after Redis forgot them (SCRIPT FLUSH, as after a restart)', async () => {
+    const admin = createClient({ url });
+    await admin.connect();
+    try {
+      expect(await cache.counter!.hit([{ key: 'flush', windowMs: 5000 }])).toMatchObject([{ count: 1 }]);
+      await admin.scriptFlush();
+      expect(await cache.counter!.hit([{ key: 'flush', windowMs: 5000 }])).toMatchObject([{ count: 2 }]);
+      const token = await cache.lock!.tryAcquire('flushed', 5000);
+      await admin.scriptFlush();
+      await cache.lock!.release('flushed', token!);
+      expect(await cache.lock!.tryAcquire('flushed', 5000)).toBeTruthy();
+    } finally {
+      await admin.quit();
+    }
+  });
+
   it('keyv round-trips objects with a TTL', async () => {
     await cache.keyv.set('token:x', { token: 't', expiresAt: 1 }, 100);
     expect(await cache.keyv.get('token:x')).toEqual({ token: 't', expiresAt: 1 });
     await new Promise((r) => setTimeout(r, 150));
     expect(await cache.keyv.get('token:x')).toBeUndefined();
+  });
+});
+
+// One module, against a stand-in client: which command goes out when.
+describe('RedisScript', () => {
+  const source = "return 'hi'";
+  const sha = createHash('sha1').update(source).digest('hex');
+
+  it('runs by SHA1, sends the source only when Redis answers NOSCRIPT, and passes other errors on', async () => {
+    const sent: string[] = [];
+    let known = false;
+    const client = {
+      async evalSha(s: string) {
+        sent.push(`evalsha ${s}`);
+        if (!known) throw new Error('NOSCRIPT No matching script. Please use EVAL.');
+        return 'hi';
+      },
+      async eval(src: string) {
+        sent.push(`eval ${src}`);
+        known = true;
+        return 'hi';
+      },
+    };
+    const script = new RedisScript(source);
+    const args = { keys: ['k'], arguments: ['1'] };
+    expect(await script.run(client as never, args)).toBe('hi');
+    expect(await script.run(client as never, args)).toBe('hi');
+    expect(sent).toEqual([`evalsha ${sha}`, `eval ${source}`, `evalsha ${sha}`]);
+
+    const broken = { evalSha: async () => Promise.reject(new Error('ERR connection lost')), eval: async () => 'never' };
+    await expect(script.run(broken as never, args)).rejects.toThrow('ERR connection lost');
   });
 });
