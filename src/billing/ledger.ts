@@ -510,7 +510,6 @@ function toRecord(r: Database['charges']): Omit<ChargeRecord, 'recorded'> {
   };
 }
 
-
 // The statements of a charge, prepared once (see preparedQuery): every exchange makes two or three of them.
 type ChargeRow = Database['charges'];
 
