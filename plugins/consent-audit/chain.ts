@@ -4,6 +4,7 @@ import type { AuditRecordsTable, Database } from '../../src/store/schema.js';
 import type { DataKeys } from '../../src/crypto/keys.js';
 import { preparedQuery } from '../../src/store/prepared.js';
 import { randomBytesPooled } from '../../src/crypto/random.js';
+import { LruMap } from '../../src/util/lru.js';
 
 export const GENESIS = 'genesis';
 
@@ -70,11 +71,11 @@ export async function lockHead(trx: Kysely<Database>, keys: Keys, appid: string)
 }
 
 // The MAC of an app's empty head, needed only the first time but computed on every append before.
-const genesisMacs = new WeakMap<Keys, Map<string, string>>();
+const genesisMacs = new WeakMap<Keys, LruMap<string, string>>();
 
 function genesisMac(keys: Keys, appid: string): string {
   let macs = genesisMacs.get(keys);
-  if (!macs) genesisMacs.set(keys, (macs = new Map()));
+  if (!macs) genesisMacs.set(keys, (macs = new LruMap(1000)));
   let mac = macs.get(appid);
   if (mac === undefined) macs.set(appid, (mac = headMac(keys, appid, 0, GENESIS)));
   return mac;
@@ -177,7 +178,7 @@ export interface ConsentGuard {
  * Appends to the app's chain inside the caller's transaction. The head row is locked first,
  * so concurrent appends for one app queue up and each links to the one before. A `guard` is
  * checked under that lock (the exchange re-checks consent there: a withdrawal appends to the
- * same chain, so it is either wholly before the check or after the append); when it fails the
+ * same chain, so it commits either before the check or after this append); when it fails the
  * error it names is thrown and the caller's transaction must roll back.
  */
 export async function appendRecord(trx: Kysely<Database>, keys: Keys, e: AuditEntry, guard?: ConsentGuard): Promise<AuditRecordsTable> {
