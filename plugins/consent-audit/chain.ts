@@ -135,8 +135,8 @@ const appendRowAndMoveHead = preparedQuery((db, v: AuditRecordsTable & NewHead) 
 );
 
 // The same, moving the head only while the consent stands: the statement's snapshot is taken under
-// the head lock, so a withdrawal committed before it is seen. Withdrawn, the head stays and the
-// caller's error rolls the inserted record back with the transaction.
+// the head lock, so a withdrawal committed before it is seen. Withdrawn, the head stays (and
+// appendRecord takes the record out again).
 const appendRowAndMoveHeadIfConsented = preparedQuery((db, v: AuditRecordsTable & NewHead & { guardSubject: string; guardPurpose: string }) =>
   db
     .with('appended', (d) => insertRecord(d, v).returning('seq'))
@@ -178,8 +178,8 @@ export interface ConsentGuard {
  * Appends to the app's chain inside the caller's transaction. The head row is locked first,
  * so concurrent appends for one app queue up and each links to the one before. A `guard` is
  * checked under that lock (the exchange re-checks consent there: a withdrawal appends to the
- * same chain, so it commits either before the check or after this append); when it fails the
- * error it names is thrown and the caller's transaction must roll back.
+ * same chain, so it commits either before the check or after this append); when it fails,
+ * nothing is appended and the error it names is thrown.
  */
 export async function appendRecord(trx: Kysely<Database>, keys: Keys, e: AuditEntry, guard?: ConsentGuard): Promise<AuditRecordsTable> {
   const head = await lockHead(trx, keys, e.appid);
@@ -211,7 +211,12 @@ export async function appendRecord(trx: Kysely<Database>, keys: Keys, e: AuditEn
   const moved: NewHead = { appid: e.appid, last_seq: row.seq, last_hash: row.hash, head_mac: headMac(keys, e.appid, row.seq, row.hash) };
   if (postgres && guard) {
     const r = await appendRowAndMoveHeadIfConsented(trx, { ...row, ...moved, guardSubject: guard.subjectHash, guardPurpose: guard.purpose });
-    if (Number(r.numAffectedRows) !== 1) throw guard.withdrawn();
+    if (Number(r.numAffectedRows) !== 1) {
+      // Withdrawn (rare): the record went in with the statement, so it comes out again, and the
+      // chain is as it was even for a caller that commits after catching the error.
+      await trx.deleteFrom('audit_records').where('id', '=', row.id).execute();
+      throw guard.withdrawn();
+    }
   } else if (postgres) {
     await appendRowAndMoveHead(trx, { ...row, ...moved });
   } else {
