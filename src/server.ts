@@ -501,7 +501,9 @@ async function readiness(store: Store, cache: Cache) {
 async function serveGraphQL(yoga: Gateway['yoga'], req: IncomingMessage, res: ServerResponse, clientIp: string | undefined) {
   const declared = req.headers['content-length'];
   if (Number(declared ?? 0) > MAX_BODY_BYTES) return tooLarge(req, res);
-  const chunked = declared === undefined && req.method !== 'GET' && req.method !== 'HEAD';
+  // Any Transfer-Encoding is read here with the cap: a lenient parser (--insecure-http-parser) reads
+  // a chunked body even beside a Content-Length, and yoga's own cap is off (bodyCapped below).
+  const chunked = req.headers['transfer-encoding'] !== undefined || (declared === undefined && req.method !== 'GET' && req.method !== 'HEAD');
   if (!chunked) return sendResponse(res, await yoga.handleNodeRequestAndResponse(req, res, { clientIp, bodyCapped: true }));
   const chunks: Buffer[] = [];
   let size = 0;
