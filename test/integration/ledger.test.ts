@@ -182,6 +182,18 @@ describe.each(BACKENDS)('BillingLedger on $name', (backend) => {
     expect(g.packs[0]).toMatchObject({ allocated: 10, used: 6 });
   });
 
+  it('concurrent records of one code drawing from a pack: one charge, one unit, whoever wins', async () => {
+    const app = appConfig();
+    const ledger = ledgerFor(app);
+    await setTrialUsed(app.appid, 1000);
+    const pack = await buy(ledger, app.appid, 50, 1, 30);
+    const code = uniq();
+    const same = await Promise.all(Array.from({ length: 20 }, () => charge(ledger, app.appid, 'confirmed', code)));
+    expect(same.filter((r) => r.recorded)).toHaveLength(1);
+    expect(same.every((r) => r.source === 'pack' && r.packId === pack.id)).toBe(true);
+    expect((await ledger.packsFor(app.appid, NOW)).find((v) => v.id === pack.id)?.unitsUsed).toBe(1);
+  });
+
   it('concurrent charges never overdraw the trial or a pack, and never charge one code twice', async () => {
     const app = appConfig();
     const ledger = ledgerFor(app);
