@@ -5,6 +5,11 @@
  * OUTCOME_UNKNOWN although WeChat answered. So at most `maxInFlight` exchanges run at once, up to
  * `maxQueued` more wait (first come, first served) for at most `maxWaitMs`, and the rest are
  * refused at once, before anything touches the code: the client may retry it.
+ *
+ * A slot is for work that may reach WeChat. Work that turns out to be waiting for another
+ * attempt at the same code (a duplicate request, or another instance's claim) gives its slot
+ * back early: a retry storm after an instance died would otherwise fill every slot with
+ * requests that only wait, and refuse the exchanges that could run.
  */
 export interface AdmissionOptions {
   maxInFlight: number;
@@ -41,12 +46,19 @@ export class AdmissionGate {
     return this.waiters.length;
   }
 
-  async run<T>(work: () => Promise<T>): Promise<T> {
+  /** Runs `work` in a slot; `release` gives the slot back before the work ends (once; later calls do nothing). */
+  async run<T>(work: (release: () => void) => Promise<T>): Promise<T> {
     await this.enter();
-    try {
-      return await work();
-    } finally {
+    let held = true;
+    const release = () => {
+      if (!held) return;
+      held = false;
       this.leave();
+    };
+    try {
+      return await work(release);
+    } finally {
+      release();
     }
   }
 

@@ -83,4 +83,39 @@ describe('AdmissionGate', () => {
     expect(gate.inFlight).toBe(0);
     expect(await gate.run(async () => 'next')).toBe('next');
   });
+
+  it('work that releases its slot early lets the next waiter in at once, and the slot is given back once only', async () => {
+    const gate = new AdmissionGate({ maxInFlight: 1, maxQueued: 5, maxWaitMs: 10_000 });
+    const started: string[] = [];
+    let release!: () => void;
+    let finishWaiter!: () => void;
+    // The first job only waits (as a duplicate of another attempt does) once it gives its slot back.
+    const waiter = gate.run(async (r) => {
+      started.push('waiter');
+      release = r;
+      await new Promise<void>((resolve) => (finishWaiter = resolve));
+      return 'waiter';
+    });
+    const [b, c] = [job(started, 'b'), job(started, 'c')];
+    const pb = gate.run(b.work);
+    const pc = gate.run(c.work);
+    await tick();
+    expect(started).toEqual(['waiter']);
+    release();
+    release(); // a second call must not free a slot that is not its own
+    await tick();
+    expect(started).toEqual(['waiter', 'b']);
+    expect([gate.inFlight, gate.waiting]).toEqual([1, 1]);
+    // The waiter ending gives nothing back either: its slot is already b's.
+    finishWaiter();
+    expect(await waiter).toBe('waiter');
+    await tick();
+    expect(started).toEqual(['waiter', 'b']);
+    b.finish();
+    await tick();
+    expect(started).toEqual(['waiter', 'b', 'c']);
+    c.finish();
+    expect(await Promise.all([pb, pc])).toEqual(['b', 'c']);
+    expect([gate.inFlight, gate.waiting]).toEqual([0, 0]);
+  });
 });
