@@ -227,8 +227,8 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       hooks: [chargeHooks(ledger)],
       audit,
       rateLimit: async (subjectKey, clientIp) => {
-        const verdict = await limiter.check(subjectKey, clientIp);
-        if (!verdict) return;
+        const { verdict, refund } = await limiter.count(subjectKey, clientIp);
+        if (!verdict) return refund;
         const who = verdict.scope === 'session' ? 'this session' : 'this client address';
         throw new RateLimitedError(
           `too many exchange requests from ${who} (limit ${verdict.limit} per ${verdict.windowMs / 1000} s); ${retryPhrase(verdict.retryInMs)}`,

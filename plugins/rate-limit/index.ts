@@ -28,6 +28,20 @@ export interface CounterHit {
 /** The shape of src/store/cache.ts's WindowCounter (Redis), so the limiter works with either. */
 export interface WindowCounter {
   hit(entries: readonly { key: string; windowMs: number }[]): Promise<CounterHit[]>;
+  /** Takes one back from each key that still has a count (a refund; see RateLimitCount). */
+  unhit(keys: readonly string[]): Promise<void>;
+}
+
+/** What counting one request gave: the verdict, and a way to take the request back out. */
+export interface RateLimitCount {
+  verdict: RateLimitVerdict | null;
+  /**
+   * Un-counts the request, in every window it was counted in that has not ended since: for a
+   * request the gateway itself turned away (at capacity), which must not use up its client's
+   * allowance — a client that retries as told would otherwise be rate-limited for the gateway's
+   * overload. Once per request (later calls do nothing); best effort, never throws.
+   */
+  refund(): Promise<void>;
 }
 
 export interface RateLimitVerdict {
@@ -54,6 +68,18 @@ export class MemoryWindowCounter implements WindowCounter {
 
   async hit(entries: readonly { key: string; windowMs: number }[]): Promise<CounterHit[]> {
     return this.hitSync(entries);
+  }
+
+  async unhit(keys: readonly string[]): Promise<void> {
+    this.unhitSync(keys);
+  }
+
+  unhitSync(keys: readonly string[]): void {
+    const now = this.now();
+    for (const key of keys) {
+      const w = this.windows.get(key);
+      if (w && w.resetAt > now && w.count > 0) w.count -= 1;
+    }
   }
 
   hitSync(entries: readonly { key: string; windowMs: number }[]): CounterHit[] {
@@ -125,6 +151,11 @@ export class ExchangeRateLimiter {
    * client that keeps hammering stays limited until its window ends.
    */
   async check(subjectKey: string, clientIp: string | null | undefined): Promise<RateLimitVerdict | null> {
+    return (await this.count(subjectKey, clientIp)).verdict;
+  }
+
+  /** As check, and the request can be taken back out of its windows (see RateLimitCount.refund). */
+  async count(subjectKey: string, clientIp: string | null | undefined): Promise<RateLimitCount> {
     const { session, ip } = this.opts;
     const entries: { key: string; windowMs: number; scope: 'session' | 'ip'; limit: number }[] = [];
     if (session.limit > 0) entries.push({ key: `s:${subjectKey}`, windowMs: session.windowMs, scope: 'session', limit: session.limit });
@@ -133,8 +164,9 @@ export class ExchangeRateLimiter {
       if (bucket) entries.push({ key: `ip:${this.opts.addressKey ? this.opts.addressKey(bucket) : bucket}`, windowMs: ip.windowMs, scope: 'ip', limit: ip.limit });
       else this.noteInternalPeer();
     }
-    if (entries.length === 0) return null;
-    const hits = await this.count(entries);
+    if (entries.length === 0) return { verdict: null, refund: async () => {} };
+    const countedAt = this.now();
+    const { hits, counter } = await this.hit(entries);
     let verdict: RateLimitVerdict | null = null;
     entries.forEach((e, i) => {
       const h = hits[i]!;
@@ -142,19 +174,30 @@ export class ExchangeRateLimiter {
         verdict = { scope: e.scope, limit: e.limit, windowMs: e.windowMs, retryInMs: Math.max(0, h.resetInMs) };
       }
     });
-    return verdict;
+    let refunded = false;
+    const refund = async () => {
+      if (refunded) return;
+      refunded = true;
+      // Only windows still open: a key of the same name now may be a later window, with other requests in it.
+      const now = this.now();
+      const open = entries.filter((_, i) => countedAt + hits[i]!.resetInMs > now).map((e) => e.key);
+      if (open.length === 0) return;
+      if (counter === 'local') return this.local.unhitSync(open);
+      await withTimeout(this.opts.shared!.unhit(open), this.opts.sharedTimeoutMs ?? 250, 'rate-limit refund').catch(() => {});
+    };
+    return { verdict, refund };
   }
 
-  private async count(entries: readonly { key: string; windowMs: number }[]): Promise<CounterHit[]> {
+  private async hit(entries: readonly { key: string; windowMs: number }[]): Promise<{ hits: CounterHit[]; counter: 'shared' | 'local' }> {
     const shared = this.opts.shared;
-    if (!shared || this.now() < this.sharedDownUntil) return this.local.hitSync(entries);
+    if (!shared || this.now() < this.sharedDownUntil) return { hits: this.local.hitSync(entries), counter: 'local' };
     try {
       const hits = await withTimeout(shared.hit(entries), this.opts.sharedTimeoutMs ?? 250, 'rate-limit counter');
       if (this.degraded) {
         this.degraded = false;
         this.opts.log.info('rate-limit counters are shared through Redis again');
       }
-      return hits;
+      return { hits, counter: 'shared' };
     } catch (e) {
       this.sharedDownUntil = this.now() + (this.opts.sharedRetryMs ?? 1000);
       if (!this.degraded) {
@@ -164,7 +207,7 @@ export class ExchangeRateLimiter {
           'Redis rate-limit counters unavailable: exchange limits are counted per process until Redis answers again',
         );
       }
-      return this.local.hitSync(entries);
+      return { hits: this.local.hitSync(entries), counter: 'local' };
     }
   }
 

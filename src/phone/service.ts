@@ -57,6 +57,9 @@ export interface RequestMeta {
   clientIp?: string | null;
 }
 
+/** Takes a counted request back out of its rate-limit windows (for a refusal at capacity). */
+export type RateLimitRefund = () => Promise<void>;
+
 export interface ExchangeAuditEvent {
   flow: 'exchange' | 'legacy';
   appid: string;
@@ -121,14 +124,16 @@ export interface PhoneServiceOptions {
   /**
    * Called once the app is known, before anything else: throws RateLimitedError when the session
    * (`subjectKey`: appid and subject hash) or the client address is over its limit. The refusal
-   * is recorded like any other; nothing reaches WeChat and nothing is charged.
+   * is recorded like any other; nothing reaches WeChat and nothing is charged. What it returns
+   * takes the request back out of its windows, for when the gateway then turns it away at capacity.
    */
-  rateLimit?: (subjectKey: string, clientIp: string | null) => Promise<void>;
+  rateLimit?: (subjectKey: string, clientIp: string | null) => Promise<RateLimitRefund | void>;
   /**
    * Runs the exchange once the process has room for it (see AdmissionGate), after the rate limit
    * and the input and consent checks, before the code is claimed; throws RateLimitedError when it has none, so the code stays unspent.
+   * The exchange calls `release` when it turns out to be only waiting for another attempt at its code.
    */
-  admit?: <T>(work: () => Promise<T>) => Promise<T>;
+  admit?: <T>(work: (release: () => void) => Promise<T>) => Promise<T>;
 }
 
 const STORED_FAILURE_MESSAGES: Record<string, string> = {
@@ -164,7 +169,7 @@ export class PhoneService {
       const purpose = checkPurpose(input.purpose, app);
       audited.purpose = purpose;
       await this.checkConsent(app, audited.subjectHash, purpose);
-      return () => this.once('exchange', audited.subjectHash, app, purpose, meta, this.opts.keys.codeHash('phone', code), () => this.callWechat(app, code, session));
+      return (release) => this.once('exchange', audited.subjectHash, app, purpose, meta, this.opts.keys.codeHash('phone', code), release, () => this.callWechat(app, code, session));
     });
   }
 
@@ -179,7 +184,7 @@ export class PhoneService {
       checkBase64(input.iv, 'iv', (n) => n === 16);
       // The data is part of the key: the same login code with other data is another question, not a replay.
       const codeHash = this.opts.keys.codeHash('legacy', loginCode, input.encryptedData, input.iv);
-      return () => this.once('legacy', audited.subjectHash, app, purpose, meta, codeHash, () => this.legacyDecrypt(app, loginCode, input, session));
+      return (release) => this.once('legacy', audited.subjectHash, app, purpose, meta, codeHash, release, () => this.legacyDecrypt(app, loginCode, input, session));
     });
   }
 
@@ -205,7 +210,7 @@ export class PhoneService {
     session: Session,
     inputAppid: string | null | undefined,
     meta: RequestMeta,
-    prepare: (app: AppConfig, audited: { subjectHash: string; purpose: string | null }) => Promise<() => Promise<VerifiedPhone>>,
+    prepare: (app: AppConfig, audited: { subjectHash: string; purpose: string | null }) => Promise<(release: () => void) => Promise<VerifiedPhone>>,
   ): Promise<VerifiedPhone> {
     const audited = { subjectHash: this.opts.keys.subjectHash(session.issuer, session.subject), purpose: null as string | null };
     let app: AppConfig | undefined;
@@ -223,12 +228,13 @@ export class PhoneService {
     // Between the two, the only thing that can fail is admission itself.
     let prepared = false;
     let admitted = !this.opts.admit;
+    let refund: RateLimitRefund | undefined;
     try {
       app = resolveApp(session, inputAppid, this.opts.apps);
-      await this.opts.rateLimit?.(`${app.appid}:${audited.subjectHash}`, meta.clientIp ?? null);
+      refund = (await this.opts.rateLimit?.(`${app.appid}:${audited.subjectHash}`, meta.clientIp ?? null)) || undefined;
       const run = await prepare(app, audited);
       prepared = true;
-      const result = await (this.opts.admit ? this.opts.admit(() => ((admitted = true), run())) : run());
+      const result = await (this.opts.admit ? this.opts.admit((release) => ((admitted = true), run(release))) : run(() => {}));
       // A replay discloses the number again: no record, no disclosure.
       if (result.replayed) await this.opts.audit?.record(event('replayed', { phone: result }));
       this.opts.onOutcome?.(flow, result.replayed ? 'replayed' : 'disclosed');
@@ -237,13 +243,18 @@ export class PhoneService {
       if (e instanceof ExchangeFailure) {
         this.opts.onOutcome?.(flow, e.code);
         const refusedAtCapacity = prepared && !admitted;
+        // Turned away for the gateway's own want of room: the client's allowance is not spent either.
+        if (refusedAtCapacity) void refund?.();
         if (app && !refusedAtCapacity && !this.recordedInSettlement.has(e)) await this.opts.audit?.record(event('refused', { errorCode: e.code }));
       }
       throw e;
     }
   }
 
-  /** In-process duplicates share one promise; cross-process ones meet at the claim row. */
+  /**
+   * In-process duplicates share one promise; cross-process ones meet at the claim row. Either
+   * kind of duplicate only waits, so it gives its admission slot back (`release`) first.
+   */
   private once(
     flow: SettlementContext['flow'],
     subjectHash: string,
@@ -251,11 +262,13 @@ export class PhoneService {
     purpose: string,
     meta: RequestMeta,
     codeHash: string,
+    release: () => void,
     attempt: () => Promise<PhoneInfo>,
   ) {
     const key = `${codeHash}|${subjectHash}`;
     const running = this.inflight.get(key);
     if (running) {
+      release();
       // A duplicate is a request of its own: its outcome gets its own consent record.
       return running.then(
         (r) => ({ ...r, replayed: true }),
@@ -264,7 +277,7 @@ export class PhoneService {
         },
       );
     }
-    const p = this.claimAndRun(flow, app, purpose, meta, codeHash, subjectHash, attempt).finally(() => this.inflight.delete(key));
+    const p = this.claimAndRun(flow, app, purpose, meta, codeHash, subjectHash, release, attempt).finally(() => this.inflight.delete(key));
     this.inflight.set(key, p);
     return p;
   }
@@ -276,6 +289,7 @@ export class PhoneService {
     meta: RequestMeta,
     codeHash: string,
     subjectHash: string,
+    release: () => void,
     attempt: () => Promise<PhoneInfo>,
   ): Promise<VerifiedPhone> {
     const claims = this.opts.claims;
@@ -288,6 +302,7 @@ export class PhoneService {
       case 'failed':
         throw failureFromCode(claim.errorCode, STORED_FAILURE_MESSAGES[claim.errorCode] ?? 'an earlier attempt with this code failed');
       case 'in_progress':
+        release();
         return this.waitForOther(codeHash);
       case 'owner':
         break;

@@ -32,6 +32,8 @@ export interface WindowCounter {
    * `windowMs`; returns each key's count in its window and the milliseconds until it resets.
    */
   hit(entries: readonly { key: string; windowMs: number }[]): Promise<{ count: number; resetInMs: number }[]>;
+  /** Takes one back from each key that still has a count above zero (its TTL unchanged), in one round trip. */
+  unhit(keys: readonly string[]): Promise<void>;
 }
 
 /**
@@ -69,6 +71,13 @@ for i, key in ipairs(KEYS) do
 end
 return out`);
 
+// DECR keeps the key's TTL; a key gone (its window over) is not brought back.
+const UNHIT_SCRIPT = new RedisScript(`for _, key in ipairs(KEYS) do
+  local n = tonumber(redis.call('get', key))
+  if n and n > 0 then redis.call('decr', key) end
+end
+return 0`);
+
 class RedisWindowCounter implements WindowCounter {
   constructor(
     private readonly client: RedisClientType,
@@ -81,6 +90,10 @@ class RedisWindowCounter implements WindowCounter {
       arguments: entries.map((e) => String(Math.max(1, Math.round(e.windowMs)))),
     })) as number[];
     return entries.map((_, i) => ({ count: Number(reply[2 * i]), resetInMs: Number(reply[2 * i + 1]) }));
+  }
+
+  async unhit(keys: readonly string[]) {
+    await UNHIT_SCRIPT.run(this.client, { keys: keys.map((k) => this.prefix + k), arguments: [] });
   }
 }
 

@@ -65,3 +65,91 @@ describe.each(BACKENDS)('a burst beyond capacity ($name)', (backend) => {
     expect(((await t.sim.stats()).calls[EXCHANGE_PATH] ?? 0) - callsBefore).toBe(BURST);
   });
 });
+
+/**
+ * A slot is for work that may reach WeChat. A duplicate that only waits for another attempt at
+ * its code gives its slot back, so a retry storm (clients of a dead instance resending to the
+ * live ones) cannot fill every slot with waiting; and a request turned away at capacity does not
+ * use up its client's rate-limit allowance.
+ */
+describe.each(BACKENDS)('admission slots and rate-limit allowance ($name)', (backend) => {
+  const running: TestGateway[] = [];
+  afterAll(async () => {
+    for (const g of running.reverse()) await g.close();
+  });
+  const start = async (env: Record<string, string>, peerOf?: TestGateway) => {
+    const g = await startTestGateway({ backend, env, ...(peerOf ? { peerOf } : {}) });
+    running.push(g);
+    return g;
+  };
+
+  it('a duplicate waiting for the same session\'s running exchange does not hold a slot', async () => {
+    const t = await start({ EXCHANGE_MAX_IN_FLIGHT: '2', EXCHANGE_MAX_QUEUED: '10' });
+    const [slowPhone, otherPhone] = [nextPhone(), nextPhone()];
+    const [slow, other] = [await mintCode(t.sim, slowPhone), await mintCode(t.sim, otherPhone)];
+    const alice = await t.client('o_slot_alice');
+    const bob = await t.client('o_slot_bob');
+    await t.sim.fault(EXCHANGE_PATH, { delayMs: 800, times: 1 });
+    const order: string[] = [];
+    const run = (name: string, c: typeof alice, code: string) =>
+      c.ExchangePhoneCode({ input: { code, purpose: 'login' } }).then((r) => (order.push(name), r.exchangePhoneCode));
+    const first = run('first', alice, slow);
+    await new Promise((r) => setTimeout(r, 100));
+    const duplicate = run('duplicate', alice, slow);
+    await new Promise((r) => setTimeout(r, 100));
+    // Two slots: the first exchange holds one; the duplicate gave its own back, so this one runs now.
+    const third = run('third', bob, other);
+    const [a, b, c] = await Promise.all([first, duplicate, third]);
+    expect(order[0]).toBe('third');
+    expect(a).toMatchObject({ __typename: 'PhoneNumberVerified', phoneNumber: slowPhone, replayed: false });
+    expect(b).toMatchObject({ __typename: 'PhoneNumberVerified', phoneNumber: slowPhone, replayed: true });
+    expect(c).toMatchObject({ __typename: 'PhoneNumberVerified', phoneNumber: otherPhone });
+  });
+
+  it("a retry on another instance that waits for the first instance's attempt does not hold a slot there", async () => {
+    const a = await start({});
+    const b = await start({ EXCHANGE_MAX_IN_FLIGHT: '1', EXCHANGE_MAX_QUEUED: '10' }, a);
+    const [slowPhone, otherPhone] = [nextPhone(), nextPhone()];
+    const [slow, other] = [await mintCode(a.sim, slowPhone), await mintCode(a.sim, otherPhone)];
+    await a.sim.fault(EXCHANGE_PATH, { delayMs: 800, times: 1 });
+    const order: string[] = [];
+    const run = async (name: string, g: TestGateway, sub: string, code: string) => {
+      const r = (await (await g.client(sub)).ExchangePhoneCode({ input: { code, purpose: 'login' } })).exchangePhoneCode;
+      order.push(name);
+      return r;
+    };
+    const first = run('first', a, 'o_retry_carol', slow);
+    await new Promise((r) => setTimeout(r, 150));
+    // The same session resends to instance b: the claim is a's, in progress, so b's request waits for it.
+    const retry = run('retry', b, 'o_retry_carol', slow);
+    await new Promise((r) => setTimeout(r, 150));
+    // b has one slot; the waiting retry gave it back, so another user's exchange runs at once.
+    const other_ = run('other', b, 'o_retry_dave', other);
+    const [x, y, z] = await Promise.all([first, retry, other_]);
+    expect(order[0]).toBe('other');
+    expect(x).toMatchObject({ __typename: 'PhoneNumberVerified', phoneNumber: slowPhone, replayed: false });
+    expect(y).toMatchObject({ __typename: 'PhoneNumberVerified', phoneNumber: slowPhone, replayed: true });
+    expect(z).toMatchObject({ __typename: 'PhoneNumberVerified', phoneNumber: otherPhone });
+  });
+
+  it('requests turned away at capacity are not counted against the session\'s rate limit', async () => {
+    const t = await start({ EXCHANGE_MAX_IN_FLIGHT: '1', EXCHANGE_MAX_QUEUED: '0', RATE_LIMIT_SESSION: '3/60' });
+    const phones = Array.from({ length: 7 }, () => nextPhone());
+    const codes = await Promise.all(phones.map((p) => mintCode(t.sim, p)));
+    const erin = await t.client('o_allowance_erin');
+    const exchange = (i: number) => erin.ExchangePhoneCode({ input: { code: codes[i]!, purpose: 'login' } }).then((r) => r.exchangePhoneCode);
+    await t.sim.fault(EXCHANGE_PATH, { delayMs: 1000, times: 1 });
+    const slow = exchange(0);
+    await new Promise((r) => setTimeout(r, 150));
+    // The one slot is taken and nobody may queue: the client retries as told, and is refused at
+    // capacity each time, four times, more than its limit of three would allow if they counted.
+    for (const i of [1, 2, 3, 4]) {
+      expect(await exchange(i)).toMatchObject({ code: 'RATE_LIMITED', retryable: true, message: expect.stringMatching(/at capacity/) });
+    }
+    expect(await slow).toMatchObject({ __typename: 'PhoneNumberVerified', phoneNumber: phones[0] });
+    // Counted: the slow one only. So the session has two more of its three, then its own limit.
+    expect(await exchange(5)).toMatchObject({ __typename: 'PhoneNumberVerified', phoneNumber: phones[5] });
+    expect(await exchange(6)).toMatchObject({ __typename: 'PhoneNumberVerified', phoneNumber: phones[6] });
+    expect(await exchange(1)).toMatchObject({ code: 'RATE_LIMITED', message: expect.stringMatching(/too many exchange requests from this session/) });
+  });
+});

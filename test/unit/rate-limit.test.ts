@@ -98,6 +98,7 @@ describe('ExchangeRateLimiter', () => {
         seen.push(...entries.map((e) => e.key));
         return entries.map(() => ({ count: 1, resetInMs: 1 }));
       },
+      unhit: async () => {},
     };
     const { log } = recordingLog();
     const rl = new ExchangeRateLimiter({ ...limits, shared, log, addressKey: (b) => `h(${b.length})` });
@@ -115,6 +116,7 @@ describe('ExchangeRateLimiter', () => {
         if (fail) throw new Error('The client is closed');
         return entries.map(() => ({ count: 1, resetInMs: 100 }));
       },
+      unhit: async () => {},
     };
     const { log, lines } = recordingLog();
     const rl = new ExchangeRateLimiter({ ...limits, shared, log, now: () => now, sharedRetryMs: 1000 });
@@ -133,8 +135,53 @@ describe('ExchangeRateLimiter', () => {
     expect(lines.at(-1)).toMatchObject({ level: 'info' });
   });
 
+  it('a refund takes the request back out of the windows it was counted in, but not out of a later window', async () => {
+    let now = 0;
+    const { log } = recordingLog();
+    const rl = new ExchangeRateLimiter({ ...limits, shared: null, log, now: () => now });
+    for (let i = 0; i < 2; i++) await rl.check('wxapp:alice', '203.0.113.7');
+    const third = await rl.count('wxapp:alice', '203.0.113.7');
+    expect(third.verdict).toBeNull();
+    await third.refund();
+    await third.refund(); // a second refund of the same request takes nothing more
+    // Two counted: the session has one request left before the limit of three, not zero.
+    expect(await rl.check('wxapp:alice', '203.0.113.7')).toBeNull();
+    expect(await rl.check('wxapp:alice', '203.0.113.7')).toMatchObject({ scope: 'session' });
+
+    // Counted in one window, refunded after it ended: the new window's count is left alone.
+    const late = await rl.count('wxapp:bob', null);
+    now += minute;
+    for (let i = 0; i < 3; i++) await rl.check('wxapp:bob', null);
+    await late.refund();
+    expect(await rl.check('wxapp:bob', null)).toMatchObject({ scope: 'session' });
+  });
+
+  it('a refund goes to the counter that counted: Redis when it did, this process when it stood in', async () => {
+    let fail = false;
+    const unhits: string[][] = [];
+    const shared: WindowCounter = {
+      hit: async (entries) => {
+        if (fail) throw new Error('down');
+        return entries.map(() => ({ count: 1, resetInMs: minute }));
+      },
+      unhit: async (keys) => void unhits.push([...keys]),
+    };
+    let now = 0;
+    const { log } = recordingLog();
+    const rl = new ExchangeRateLimiter({ ...limits, shared, log, now: () => now, addressKey: (b) => `h:${b}` });
+    await (await rl.count('wxapp:alice', '203.0.113.7')).refund();
+    expect(unhits).toEqual([['s:wxapp:alice', 'ip:h:203.0.113.7']]);
+    fail = true;
+    for (let i = 0; i < 2; i++) await rl.check('wxapp:carol', null);
+    const counted = await rl.count('wxapp:carol', null);
+    await counted.refund();
+    expect(unhits).toHaveLength(1);
+    expect(await rl.check('wxapp:carol', null)).toBeNull();
+    expect(await rl.check('wxapp:carol', null)).toMatchObject({ scope: 'session' });
+  });
+
   it('a hung Redis is given up on after sharedTimeoutMs', async () => {
-    const shared: WindowCounter = { hit: () => new Promise(() => {}) };
+    const shared: WindowCounter = { hit: () => new Promise(() => {}), unhit: () => new Promise(() => {}) };
     const { log } = recordingLog();
     const rl = new ExchangeRateLimiter({ ...limits, shared, log, sharedTimeoutMs: 30 });
     const started = Date.now();

@@ -47,6 +47,27 @@ describe.skipIf(!url)('Redis lock and cache (real Redis)', () => {
     }
   });
 
+  it('a counter refund takes one back, keeps the window\'s TTL, never goes below zero nor revives an ended window', async () => {
+    const counter = cache.counter!;
+    await counter.hit([{ key: 'refund', windowMs: 5000 }]);
+    await counter.hit([{ key: 'refund', windowMs: 5000 }]);
+    await counter.unhit(['refund', 'never-hit']);
+    const [after] = await counter.hit([{ key: 'refund', windowMs: 5000 }]);
+    expect(after!.count).toBe(2);
+    // The window kept the TTL of its first hit (the refund did not reset it).
+    expect(after!.resetInMs).toBeLessThanOrEqual(5000);
+    expect(after!.resetInMs).toBeGreaterThan(4000);
+    for (let i = 0; i < 4; i++) await counter.unhit(['refund']);
+    expect((await counter.hit([{ key: 'refund', windowMs: 5000 }]))[0]!.count).toBe(1);
+    // A key with no window (never hit, or expired) is not created by a refund.
+    expect((await counter.hit([{ key: 'never-hit', windowMs: 5000 }]))[0]).toMatchObject({ count: 1 });
+    const [short] = await counter.hit([{ key: 'short', windowMs: 50 }]);
+    expect(short!.count).toBe(1);
+    await new Promise((r) => setTimeout(r, 80));
+    await counter.unhit(['short']);
+    expect((await counter.hit([{ key: 'short', windowMs: 50 }]))[0]).toMatchObject({ count: 1 });
+  });
+
   it('keyv round-trips objects with a TTL', async () => {
     await cache.keyv.set('token:x', { token: 't', expiresAt: 1 }, 100);
     expect(await cache.keyv.get('token:x')).toEqual({ token: 't', expiresAt: 1 });
