@@ -30,7 +30,7 @@ import { AccessTokenProvider } from '../plugins/access-token/index.js';
 import { signSessionToken, useJwtSession } from '../plugins/jwt-session/index.js';
 import { useRedactedInputEchoes } from '../plugins/redact-input-echoes/index.js';
 import { useBodyLimit, useHardening, type BodyCappedContext } from '../plugins/hardening/index.js';
-import { tracingPlugins } from '../plugins/tracing/load.js';
+import { loadTracing } from '../plugins/tracing/load.js';
 import { ExchangeRateLimiter, clientAddress, retryPhrase } from '../plugins/rate-limit/index.js';
 import { RateLimitedError } from './phone/errors.js';
 import { buildSchema, createLoaders, type GraphQLContext, type Services } from '../schema/index.js';
@@ -131,12 +131,16 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
     const cache = await openCache(config.redisUrl, config.redisKeyPrefix);
     opened.push(cache);
 
+    const tracing = await loadTracing(config.tracing, log);
     const wechat: WechatClient = createWechatClient({
       baseUrl: wechatApiBase,
       timeoutMs: config.wechat.timeoutMs,
       maxRetries: config.wechat.maxRetries,
       sendOpenid: config.wechat.sendOpenid,
-      onCall: (e) => metrics.wechatCalls.observe({ endpoint: e.endpoint, outcome: e.outcome }, e.ms / 1000),
+      onCall: (e) => {
+        metrics.wechatCalls.observe({ endpoint: e.endpoint, outcome: e.outcome }, e.ms / 1000);
+        tracing?.wechatCall(e);
+      },
     });
     opened.push(wechat);
 
@@ -226,6 +230,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       onOutcome: (flow, outcome) => metrics.exchanges.inc({ flow, outcome }),
       hooks: [chargeHooks(ledger)],
       audit,
+      ...(tracing ? { span: tracing.phases } : {}),
       rateLimit: async (subjectKey, clientIp) => {
         const { verdict, refund } = await limiter.count(subjectKey, clientIp);
         if (!verdict) return refund;
@@ -311,7 +316,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
         useRedactedInputEchoes(),
         ...(config.production ? [useNoIntrospection()] : []),
         // After useRequestId: the operation span records the request's id.
-        ...(await tracingPlugins(config.tracing, log)),
+        ...(tracing?.plugins ?? []),
       ],
       graphiql: config.production ? false : { title: 'wxphone-gateway', ...(sandboxToken ? { headers: JSON.stringify({ Authorization: `Bearer ${sandboxToken}` }) } : {}) },
       landingPage: false,
@@ -469,6 +474,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
           await closed;
         }
         await alerts.flush().catch(() => {});
+        await tracing?.flush();
         await closeAll();
       },
     };

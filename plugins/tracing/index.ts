@@ -1,35 +1,43 @@
-import { context as otelContext, SpanKind, SpanStatusCode, trace, type Span, type Tracer } from '@opentelemetry/api';
+import { context as otelContext, propagation, SpanKind, SpanStatusCode, trace, type Span, type TextMapGetter, type Tracer } from '@opentelemetry/api';
 import { getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { currentRequestId } from '../../src/log.js';
+import { ERROR_CODE } from './spans.js';
 
 export interface TracingOptions {
   /** Where spans go; by default a tracer from the global provider (see ./sdk.ts). */
   tracer?: Tracer;
 }
 
-// Error codes are enum-like (FORBIDDEN, RATE_LIMITED); anything else could carry a value.
-const ERROR_CODE = /^[A-Z][A-Z0-9_]{0,63}$/;
+const headerGetter: TextMapGetter<Headers> = {
+  keys: (headers) => [...headers.keys()],
+  get: (headers, key) => headers.get(key) ?? undefined,
+};
 
 /**
  * One span per GraphQL operation, from parsing to the result: the operation's type and name
  * (as the executed document declares them), the request id, and ERROR status with the
  * errors' codes when the result has errors. Never the document, variables, results or
  * error messages: they can hold codes, phone numbers and tokens.
+ *
+ * The caller's W3C `traceparent` (and `tracestate`) make the operation a child of the caller's
+ * span, so a mini program backend's trace goes on into the gateway — unless an HTTP
+ * instrumentation already made a server span for the request: then that span is the parent.
  */
 export function useTracing(options: TracingOptions = {}): Plugin {
   const tracer = options.tracer ?? trace.getTracer('wxphone-gateway');
   const spans = new WeakMap<object, Span>();
   return {
     instrumentation: {
-      async operation({ context }, handle) {
-        const parent = otelContext.active();
+      async operation({ context, request }, handle) {
+        const active = otelContext.active();
+        const parent = trace.getSpan(active) ? active : propagation.extract(active, request.headers, headerGetter);
         const requestId = currentRequestId();
         const span = tracer.startSpan(
           'GraphQL Operation',
           {
             // With no HTTP span around it (no HTTP instrumentation), this is where the request enters the service.
-            kind: trace.getSpan(parent) ? SpanKind.INTERNAL : SpanKind.SERVER,
+            kind: trace.getSpan(active) ? SpanKind.INTERNAL : SpanKind.SERVER,
             ...(requestId ? { attributes: { 'wxphone.request_id': requestId } } : {}),
           },
           parent,

@@ -17,7 +17,7 @@ function providerRegistered(): boolean {
  * OTEL_RESOURCE_ATTRIBUTES). Registers nothing, and returns undefined, when an SDK is
  * already in charge: spans then go to it.
  */
-export function startOtlpExport(log: Logger): { shutdown(): Promise<void> } | undefined {
+export function startOtlpExport(log: Logger): { shutdown(): Promise<void>; forceFlush(): Promise<void> } | undefined {
   if (providerRegistered()) return undefined;
   // Export failures are otherwise silent. Messages only: the arguments can be whole responses.
   const warn = (message: string) => log.warn({ otel: String(message).slice(0, 300) }, 'OpenTelemetry problem');

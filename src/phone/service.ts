@@ -57,6 +57,9 @@ export interface RequestMeta {
   clientIp?: string | null;
 }
 
+/** Runs one phase of an exchange as a traced span (plugins/tracing); its errors pass through. */
+export type Traced = <T>(name: string, work: () => Promise<T>) => Promise<T>;
+
 /** Takes a counted request back out of its rate-limit windows (for a refusal at capacity). */
 export type RateLimitRefund = () => Promise<void>;
 
@@ -134,6 +137,8 @@ export interface PhoneServiceOptions {
    * The exchange calls `release` when it turns out to be only waiting for another attempt at its code.
    */
   admit?: <T>(work: (release: () => void) => Promise<T>) => Promise<T>;
+  /** Tracing of the exchange's phases (rate limit, consent check, claim, WeChat call, settlement); none when absent. */
+  span?: Traced;
 }
 
 const STORED_FAILURE_MESSAGES: Record<string, string> = {
@@ -188,8 +193,13 @@ export class PhoneService {
     });
   }
 
+  private traced<T>(name: string, work: () => Promise<T>): Promise<T> {
+    return this.opts.span ? this.opts.span(name, work) : work();
+  }
+
   private async checkConsent(app: AppConfig, subjectHash: string, purpose: string): Promise<void> {
-    if (await this.opts.audit?.consentWithdrawn(app.appid, subjectHash, purpose)) {
+    const audit = this.opts.audit;
+    if (audit && (await this.traced('wxphone.consent_check', () => audit.consentWithdrawn(app.appid, subjectHash, purpose)))) {
       throw new ConsentWithdrawnError(`consent for "${purpose}" was withdrawn; it must be given again before the number can be requested`);
     }
   }
@@ -231,7 +241,9 @@ export class PhoneService {
     let refund: RateLimitRefund | undefined;
     try {
       app = resolveApp(session, inputAppid, this.opts.apps);
-      refund = (await this.opts.rateLimit?.(`${app.appid}:${audited.subjectHash}`, meta.clientIp ?? null)) || undefined;
+      const rateLimit = this.opts.rateLimit;
+      const subjectKey = `${app.appid}:${audited.subjectHash}`;
+      if (rateLimit) refund = (await this.traced('wxphone.rate_limit', () => rateLimit(subjectKey, meta.clientIp ?? null))) || undefined;
       const run = await prepare(app, audited);
       prepared = true;
       const result = await (this.opts.admit ? this.opts.admit((release) => ((admitted = true), run(release))) : run(() => {}));
@@ -293,7 +305,7 @@ export class PhoneService {
     attempt: () => Promise<PhoneInfo>,
   ): Promise<VerifiedPhone> {
     const claims = this.opts.claims;
-    const claim = await claims.claim({ codeHash, appid: app.appid, subjectHash, purpose, now: this.now(), leaseMs: this.opts.leaseMs });
+    const claim = await this.traced('wxphone.claim', () => claims.claim({ codeHash, appid: app.appid, subjectHash, purpose, now: this.now(), leaseMs: this.opts.leaseMs }));
     switch (claim.kind) {
       case 'other_session':
         throw new CodeAlreadyUsedError('this code has already been used');
@@ -311,7 +323,7 @@ export class PhoneService {
     let info: PhoneInfo;
     try {
       // Ends inside the lease, so no retry can take the claim over while this call may still reach WeChat.
-      info = await withTimeout(attempt(), this.opts.attemptDeadlineMs, 'exchange attempt');
+      info = await withTimeout(this.traced('wxphone.wechat', attempt), this.opts.attemptDeadlineMs, 'exchange attempt');
     } catch (e) {
       const known = classify(e);
       const failure = known?.failure ?? new OutcomeUnknownError(STORED_FAILURE_MESSAGES.OUTCOME_UNKNOWN!);
@@ -328,7 +340,7 @@ export class PhoneService {
     const context: SettlementContext = { flow, codeHash, app, subjectHash, purpose, meta, now };
     let stored: boolean;
     try {
-      stored = await claims.transaction(async (trx) => {
+      stored = await this.traced('wxphone.settle', () => claims.transaction(async (trx) => {
         const owned = await claims.succeed(
           { codeHash, attempt: claim.attempt, now, answerSealed: this.opts.keys.seal(JSON.stringify(info), codeHash), answerExpiresAt: now + this.opts.replayTtlMs },
           trx,
@@ -338,7 +350,7 @@ export class PhoneService {
           await this.opts.audit?.record(this.settledEvent(context, 'disclosed', { phone: info }), trx);
         }
         return owned;
-      });
+      }));
     } catch (e) {
       // Nothing is disclosed that was not recorded. WeChat has spent the code, so the claim is
       // settled as final (best effort: storage may be what failed) rather than left to a resend.
@@ -353,7 +365,7 @@ export class PhoneService {
   }
 
   private async settleFailure(context: SettlementContext, attempt: number, failure: ExchangeFailure, codeUnspent: boolean): Promise<void> {
-    const owned = await this.opts.claims.transaction(async (trx) => {
+    const owned = await this.traced('wxphone.settle', () => this.opts.claims.transaction(async (trx) => {
       const owns = await this.opts.claims.fail(
         { codeHash: context.codeHash, attempt, now: context.now, errorCode: failure.code, codeMayBeRetried: codeUnspent },
         trx,
@@ -363,7 +375,7 @@ export class PhoneService {
         await this.opts.audit?.record(this.settledEvent(context, 'refused', { errorCode: failure.code }), trx);
       }
       return owns;
-    });
+    }));
     if (owned) this.recordedInSettlement.add(failure);
   }
 

@@ -30,7 +30,7 @@ describe('OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set', () => {
     await new Promise((r) => collector?.close(r));
   });
 
-  it('batches operation spans to <endpoint>/v1/traces as service wxphone-gateway, flushed at shutdown', async () => {
+  it('batches operation spans to <endpoint>/v1/traces as service wxphone-gateway, sent when the gateway closes', async () => {
     const res = await t.gateway.yoga.fetch('http://gateway/graphql', {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${await t.token('o_exported')}`, 'x-request-id': 'req-exported' },
@@ -38,6 +38,9 @@ describe('OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set', () => {
     });
     expect(res.status).toBe(200);
     expect(received).toEqual([]); // batched, not sent per span
+    // close() sends what is batched (the exporter stays for the process: other gateways may share it).
+    await t.gateway.close();
+    expect(received.length).toBeGreaterThan(0);
     await shutdownTracing();
     const all = received.map((r) => r.body).join('\n');
     expect(received[0]).toMatchObject({ path: '/v1/traces' });
