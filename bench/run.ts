@@ -7,13 +7,15 @@
  *       the WeChat call, and yoga plus the claim / WeChat call / commit once-per-code needs
  *       (bench/yoga-hello.ts), so the ratios show what any gateway pays and what this one adds;
  * each at low and high concurrency, as throughput and p50/p99, with ratios; then the gateway's
- * RSS after a soak of exchanges, and (BENCH_PROFILE=1) where its CPU time goes.
+ * RSS after a soak of exchanges; then where an exchange's time goes, phase by phase, from the
+ * spans of a second gateway process with tracing on (bench/phases.ts); and (BENCH_PROFILE=1)
+ * where the gateway's CPU time goes.
  * The gateway, the WeChat simulator and the ceiling each run in a process of their own (WeChat is
  * not in the gateway's process in production either); this process only generates load.
  *
  *   npm run bench                                   # SQLite + in-memory cache
  *   DATABASE_URL=postgres://… REDIS_URL=redis://… npm run bench
- *   BENCH_REQUESTS=2000 BENCH_WARM_REQUESTS=1000 BENCH_SOAK_SECONDS=60 BENCH_PROFILE=1 npm run bench
+ *   BENCH_REQUESTS=2000 BENCH_WARM_REQUESTS=1000 BENCH_SOAK_SECONDS=60 BENCH_PHASE_REQUESTS=1000 BENCH_PROFILE=1 npm run bench
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -25,12 +27,15 @@ import { Pool } from 'undici';
 import pg from 'pg';
 import { SANDBOX_APP, SimulatorControl } from '../src/simulator/index.js';
 import { signSessionToken } from '../plugins/jwt-session/index.js';
+import { phaseBreakdown, SpanCollector, type PhaseRow } from './phases.js';
 
 const N = Number(process.env.BENCH_REQUESTS ?? 2000);
 /** Requests sent down each path, at the concurrency about to be measured, before it is measured. */
 const WARM = Number(process.env.BENCH_WARM_REQUESTS ?? 1000);
 const SOAK_SECONDS = Number(process.env.BENCH_SOAK_SECONDS ?? 60);
 const PROFILE = process.env.BENCH_PROFILE === '1';
+/** Exchanges, one at a time, through the traced gateway for the phase breakdown (0: none). */
+const PHASE_N = Number(process.env.BENCH_PHASE_REQUESTS ?? 1000);
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,32').split(',').map(Number);
 const ROOT = resolve(import.meta.dirname, '..');
 const JWT_SECRET = 'bench-jwt-secret-0123456789abcdef0123456789';
@@ -265,6 +270,36 @@ async function main() {
   const soakSeconds = +((Date.now() - soakStart) / 1000).toFixed(1);
   const rssAfter = await rssMb(gateway.child.pid!);
 
+  // Where the time goes: the same exchange, one at a time, through a gateway that traces its
+  // phases (its own process and, on SQLite, its own file), spans collected here.
+  let phases: PhaseRow[] = [];
+  if (PHASE_N > 0) {
+    const collector = new SpanCollector();
+    const endpoint = await collector.start();
+    const traced = await start(['bin/wxphone.mjs', 'serve', '--port', '0'], {
+      ...gatewayEnv,
+      ...(usePg ? {} : { DATABASE_URL: `file:${join(dir, 'traced.db')}` }),
+      REDIS_KEY_PREFIX: `wxbench-traced-${process.pid}`,
+      OTEL_TRACING: 'true',
+      OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+      // Every span of the pass kept (the default queue of 2,048 would drop some) and sent in a few batches.
+      OTEL_BSP_MAX_QUEUE_SIZE: '200000',
+      OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '10000',
+      OTEL_BSP_SCHEDULE_DELAY: '1000',
+    }, 4);
+    const tracedUrl = new URL(urlAfter(traced.lines, 'GraphQL'));
+    const warmCodes = await mint(Math.min(WARM, PHASE_N));
+    const phaseCodes = await mint(PHASE_N);
+    const send = (codes: string[]) => (p: Pool, i: number) => post(p, tracedUrl.pathname, exchangeBody(codes[i]!), { authorization: `Bearer ${user}` }, 'PhoneNumberVerified');
+    await measure('warm', tracedUrl.origin, send(warmCodes), 1, warmCodes.length);
+    const roundTrip = await measure('traced exchange', tracedUrl.origin, send(phaseCodes), 1, PHASE_N);
+    // SIGTERM: the CLI sends the batched spans before it exits.
+    traced.child.kill('SIGTERM');
+    await new Promise((r) => traced.child.once('exit', r));
+    await collector.close();
+    phases = [{ segment: 'client round trip (HTTP, all of it)', p50ms: roundTrip.p50ms, meanMs: +(1000 / roundTrip.rps).toFixed(3), ofOperation: '' }, ...phaseBreakdown(collector.spans, PHASE_N)];
+  }
+
   gateway.child.kill('SIGTERM');
   ceiling.child.kill('SIGTERM');
   simulator.child.kill('SIGTERM');
@@ -282,10 +317,14 @@ async function main() {
   console.table(rows);
   console.table(summary);
   console.log(`gateway RSS: ${rssBefore} MB before the soak, ${rssAfter} MB after ${soakSeconds} s (${soaked} exchanges)`);
+  if (phases.length) {
+    console.log(`where an exchange's time goes (one at a time, ${PHASE_N} exchanges, traced gateway):`);
+    console.table(phases);
+  }
   if (profile.length) console.table(profile);
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
   const file = join(ROOT, `bench/results/bench-${storage}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cores: availableParallelism(), storage, rows, summary, soak: { seconds: soakSeconds, exchanges: soaked, rssBeforeMb: rssBefore, rssAfterMb: rssAfter }, profile }, null, 2)}\n`);
+  writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cores: availableParallelism(), storage, rows, summary, soak: { seconds: soakSeconds, exchanges: soaked, rssBeforeMb: rssBefore, rssAfterMb: rssAfter }, phases, profile }, null, 2)}\n`);
   console.log(`wrote ${file}`);
 }
 
