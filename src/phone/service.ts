@@ -57,6 +57,15 @@ export interface RequestMeta {
   clientIp?: string | null;
 }
 
+/** What an exchange's input checks give (see PhoneService.report). */
+interface PreparedExchange {
+  purpose: string;
+  /** Input checks whose errors rank below a withdrawn consent. */
+  afterConsent?: () => void;
+  /** The exchange itself; `release` gives its admission slot back (see PhoneServiceOptions.admit). */
+  run: (release: () => void) => Promise<VerifiedPhone>;
+}
+
 /** Runs one phase of an exchange as a traced span (plugins/tracing); its errors pass through. */
 export type Traced = <T>(name: string, work: () => Promise<T>) => Promise<T>;
 
@@ -169,27 +178,33 @@ export class PhoneService {
   }
 
   async exchange(session: Session, input: ExchangeInput, meta: RequestMeta = {}): Promise<VerifiedPhone> {
-    return this.report('exchange', session, input.appid, meta, async (app, audited) => {
+    return this.report('exchange', session, input.appid, meta, (app, subjectHash) => {
       const code = checkCode(input.code);
       const purpose = checkPurpose(input.purpose, app);
-      audited.purpose = purpose;
-      await this.checkConsent(app, audited.subjectHash, purpose);
-      return (release) => this.once('exchange', audited.subjectHash, app, purpose, meta, this.opts.keys.codeHash('phone', code), release, () => this.callWechat(app, code, session));
+      return {
+        purpose,
+        run: (release) => this.once('exchange', subjectHash, app, purpose, meta, this.opts.keys.codeHash('phone', code), release, () => this.callWechat(app, code, session)),
+      };
     });
   }
 
   async decryptLegacy(session: Session, input: LegacyDecryptInput, meta: RequestMeta = {}): Promise<VerifiedPhone> {
-    return this.report('legacy', session, input.appid, meta, async (app, audited) => {
+    return this.report('legacy', session, input.appid, meta, (app, subjectHash) => {
       const loginCode = checkCode(input.loginCode, 'loginCode');
       const purpose = checkPurpose(input.purpose, app);
-      audited.purpose = purpose;
-      await this.checkConsent(app, audited.subjectHash, purpose);
-      // Checked before the login code is spent: mangled base64 can never decrypt.
-      checkBase64(input.encryptedData, 'encryptedData', (n) => n > 0 && n % 16 === 0);
-      checkBase64(input.iv, 'iv', (n) => n === 16);
-      // The data is part of the key: the same login code with other data is another question, not a replay.
-      const codeHash = this.opts.keys.codeHash('legacy', loginCode, input.encryptedData, input.iv);
-      return (release) => this.once('legacy', audited.subjectHash, app, purpose, meta, codeHash, release, () => this.legacyDecrypt(app, loginCode, input, session));
+      return {
+        purpose,
+        afterConsent: () => {
+          // Checked before the login code is spent: mangled base64 can never decrypt.
+          checkBase64(input.encryptedData, 'encryptedData', (n) => n > 0 && n % 16 === 0);
+          checkBase64(input.iv, 'iv', (n) => n === 16);
+        },
+        run: (release) => {
+          // The data is part of the key: the same login code with other data is another question, not a replay.
+          const codeHash = this.opts.keys.codeHash('legacy', loginCode, input.encryptedData, input.iv);
+          return this.once('legacy', subjectHash, app, purpose, meta, codeHash, release, () => this.legacyDecrypt(app, loginCode, input, session));
+        },
+      };
     });
   }
 
@@ -197,11 +212,9 @@ export class PhoneService {
     return this.opts.span ? this.opts.span(name, work) : work();
   }
 
-  private async checkConsent(app: AppConfig, subjectHash: string, purpose: string): Promise<void> {
+  private async consentWithdrawn(app: AppConfig, subjectHash: string, purpose: string): Promise<boolean> {
     const audit = this.opts.audit;
-    if (audit && (await this.traced('wxphone.consent_check', () => audit.consentWithdrawn(app.appid, subjectHash, purpose)))) {
-      throw new ConsentWithdrawnError(`consent for "${purpose}" was withdrawn; it must be given again before the number can be requested`);
-    }
+    return audit ? this.traced('wxphone.consent_check', () => audit.consentWithdrawn(app.appid, subjectHash, purpose)) : false;
   }
 
   /**
@@ -210,8 +223,11 @@ export class PhoneService {
    * or at the claim — is recorded here. Requests for an app this gateway does not serve have
    * no chain to go to and are counted in metrics only.
    *
-   * `prepare` checks the input and consent and returns the exchange itself, which runs only once
-   * admitted (see PhoneServiceOptions.admit): bad input is answered as such whatever the load.
+   * `prepare` checks the input and returns the purpose and the exchange itself; consent is checked
+   * here, and the exchange runs only once admitted (see PhoneServiceOptions.admit): bad input is
+   * answered as such whatever the load. The input checks and the consent read go on while the
+   * rate limit counts the request (on PostgreSQL and Redis, two round trips at once instead of
+   * one after the other); their answers are given only after its verdict, which ranks first.
    * A refusal at capacity is counted, not recorded: nothing of the person was processed, and a
    * chain record per refusal would load the database exactly when the gateway has no room.
    */
@@ -220,7 +236,7 @@ export class PhoneService {
     session: Session,
     inputAppid: string | null | undefined,
     meta: RequestMeta,
-    prepare: (app: AppConfig, audited: { subjectHash: string; purpose: string | null }) => Promise<(release: () => void) => Promise<VerifiedPhone>>,
+    prepare: (app: AppConfig, subjectHash: string) => PreparedExchange,
   ): Promise<VerifiedPhone> {
     const audited = { subjectHash: this.opts.keys.subjectHash(session.issuer, session.subject), purpose: null as string | null };
     let app: AppConfig | undefined;
@@ -243,8 +259,25 @@ export class PhoneService {
       app = resolveApp(session, inputAppid, this.opts.apps);
       const rateLimit = this.opts.rateLimit;
       const subjectKey = `${app.appid}:${audited.subjectHash}`;
-      if (rateLimit) refund = (await this.traced('wxphone.rate_limit', () => rateLimit(subjectKey, meta.clientIp ?? null))) || undefined;
-      const run = await prepare(app, audited);
+      const counted = rateLimit ? this.traced('wxphone.rate_limit', () => rateLimit(subjectKey, meta.clientIp ?? null)) : undefined;
+      let checked: PreparedExchange | undefined;
+      let invalid: unknown;
+      try {
+        checked = prepare(app, audited.subjectHash);
+      } catch (e) {
+        invalid = e;
+      }
+      const withdrawn = checked ? this.consentWithdrawn(app, audited.subjectHash, checked.purpose) : undefined;
+      // Answered below, after the rate limit's verdict; never an unhandled rejection meanwhile.
+      withdrawn?.catch(() => {});
+      if (counted) refund = (await counted) || undefined;
+      if (!checked) throw invalid;
+      audited.purpose = checked.purpose;
+      if (await withdrawn) {
+        throw new ConsentWithdrawnError(`consent for "${checked.purpose}" was withdrawn; it must be given again before the number can be requested`);
+      }
+      checked.afterConsent?.();
+      const run = checked.run;
       prepared = true;
       const result = await (this.opts.admit ? this.opts.admit((release) => ((admitted = true), run(release))) : run(() => {}));
       // A replay discloses the number again: no record, no disclosure.
