@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../support/backends.js';
 import { mintCode, nextPhone, startTestGateway, type TestGateway } from '../support/gateway.js';
+import type { GatewayClient } from '../../sdk/client.js';
 
 const EXCHANGE_PATH = '/wxa/business/getuserphonenumber';
 const IN_FLIGHT = 4;
@@ -83,53 +84,55 @@ describe.each(BACKENDS)('admission slots and rate-limit allowance ($name)', (bac
     return g;
   };
 
-  it('a duplicate waiting for the same session\'s running exchange does not hold a slot', async () => {
-    const t = await start({ EXCHANGE_MAX_IN_FLIGHT: '2', EXCHANGE_MAX_QUEUED: '10' });
-    const [slowPhone, otherPhone] = [nextPhone(), nextPhone()];
-    const [slow, other] = [await mintCode(t.sim, slowPhone), await mintCode(t.sim, otherPhone)];
-    const alice = await t.client('o_slot_alice');
-    const bob = await t.client('o_slot_bob');
-    await t.sim.fault(EXCHANGE_PATH, { delayMs: 800, times: 1 });
-    const order: string[] = [];
-    const run = (name: string, c: typeof alice, code: string) =>
-      c.ExchangePhoneCode({ input: { code, purpose: 'login' } }).then((r) => (order.push(name), r.exchangePhoneCode));
-    const first = run('first', alice, slow);
-    await new Promise((r) => setTimeout(r, 100));
-    const duplicate = run('duplicate', alice, slow);
-    await new Promise((r) => setTimeout(r, 100));
-    // Two slots: the first exchange holds one; the duplicate gave its own back, so this one runs now.
-    const third = run('third', bob, other);
-    const [a, b, c] = await Promise.all([first, duplicate, third]);
-    expect(order[0]).toBe('third');
-    expect(a).toMatchObject({ __typename: 'PhoneNumberVerified', phoneNumber: slowPhone, replayed: false });
-    expect(b).toMatchObject({ __typename: 'PhoneNumberVerified', phoneNumber: slowPhone, replayed: true });
-    expect(c).toMatchObject({ __typename: 'PhoneNumberVerified', phoneNumber: otherPhone });
-  });
+  type Answer = Awaited<ReturnType<GatewayClient['ExchangePhoneCode']>>['exchangePhoneCode'];
 
-  it("a retry on another instance that waits for the first instance's attempt does not hold a slot there", async () => {
-    const a = await start({});
-    const b = await start({ EXCHANGE_MAX_IN_FLIGHT: '1', EXCHANGE_MAX_QUEUED: '10' }, a);
+  /**
+   * The first exchange's WeChat call is held 800 ms; meanwhile a request that can only wait for
+   * it is sent, then another user's exchange. With the waiter's slot given back, that one
+   * answers first; the first and the waiter both get the number, the waiter as a replay.
+   */
+  async function otherRunsWhileWaiterWaits(sim: TestGateway['sim'], send: (code: string) => { first: () => Promise<Answer>; waiter: () => Promise<Answer> }, other: (code: string) => Promise<Answer>) {
     const [slowPhone, otherPhone] = [nextPhone(), nextPhone()];
-    const [slow, other] = [await mintCode(a.sim, slowPhone), await mintCode(a.sim, otherPhone)];
-    await a.sim.fault(EXCHANGE_PATH, { delayMs: 800, times: 1 });
+    const [slow, otherCode] = [await mintCode(sim, slowPhone), await mintCode(sim, otherPhone)];
+    await sim.fault(EXCHANGE_PATH, { delayMs: 800, times: 1 });
     const order: string[] = [];
-    const run = async (name: string, g: TestGateway, sub: string, code: string) => {
-      const r = (await (await g.client(sub)).ExchangePhoneCode({ input: { code, purpose: 'login' } })).exchangePhoneCode;
-      order.push(name);
-      return r;
-    };
-    const first = run('first', a, 'o_retry_carol', slow);
+    const tracked = (name: string, p: Promise<Answer>) => p.then((r) => (order.push(name), r));
+    const { first, waiter } = send(slow);
+    const firstDone = tracked('first', first());
     await new Promise((r) => setTimeout(r, 150));
-    // The same session resends to instance b: the claim is a's, in progress, so b's request waits for it.
-    const retry = run('retry', b, 'o_retry_carol', slow);
+    const waiterDone = tracked('waiter', waiter());
     await new Promise((r) => setTimeout(r, 150));
-    // b has one slot; the waiting retry gave it back, so another user's exchange runs at once.
-    const other_ = run('other', b, 'o_retry_dave', other);
-    const [x, y, z] = await Promise.all([first, retry, other_]);
+    const otherDone = tracked('other', other(otherCode));
+    const [x, y, z] = await Promise.all([firstDone, waiterDone, otherDone]);
     expect(order[0]).toBe('other');
     expect(x).toMatchObject({ __typename: 'PhoneNumberVerified', phoneNumber: slowPhone, replayed: false });
     expect(y).toMatchObject({ __typename: 'PhoneNumberVerified', phoneNumber: slowPhone, replayed: true });
     expect(z).toMatchObject({ __typename: 'PhoneNumberVerified', phoneNumber: otherPhone });
+  }
+
+  const exchangeAs = async (g: TestGateway, sub: string, code: string) =>
+    (await (await g.client(sub)).ExchangePhoneCode({ input: { code, purpose: 'login' } })).exchangePhoneCode;
+
+  it('a duplicate waiting for the same session\'s running exchange does not hold a slot', async () => {
+    // Two slots: the first exchange holds one; the duplicate gives its own back, so another user's runs at once.
+    const t = await start({ EXCHANGE_MAX_IN_FLIGHT: '2', EXCHANGE_MAX_QUEUED: '10' });
+    await otherRunsWhileWaiterWaits(
+      t.sim,
+      (code) => ({ first: () => exchangeAs(t, 'o_slot_alice', code), waiter: () => exchangeAs(t, 'o_slot_alice', code) }),
+      (code) => exchangeAs(t, 'o_slot_bob', code),
+    );
+  });
+
+  it("a retry on another instance that waits for the first instance's attempt does not hold a slot there", async () => {
+    // The same session resends to instance b: the claim is a's, in progress, so b's request waits
+    // for it. b has one slot; the waiting retry gives it back, so another user's exchange runs at once.
+    const a = await start({});
+    const b = await start({ EXCHANGE_MAX_IN_FLIGHT: '1', EXCHANGE_MAX_QUEUED: '10' }, a);
+    await otherRunsWhileWaiterWaits(
+      a.sim,
+      (code) => ({ first: () => exchangeAs(a, 'o_retry_carol', code), waiter: () => exchangeAs(b, 'o_retry_carol', code) }),
+      (code) => exchangeAs(b, 'o_retry_dave', code),
+    );
   });
 
   it('requests turned away at capacity are not counted against the session\'s rate limit', async () => {
