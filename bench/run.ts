@@ -3,9 +3,11 @@
  *   (a) exchangePhoneCode through the gateway vs. the same getuserphonenumber call sent straight
  *       to the simulator;
  *   (b) the quota query through the gateway vs. the simulator's usage API;
- *   (c) a bare graphql-yoga hello-world, the ceiling, and in the same process two floors: yoga plus
- *       the WeChat call, and yoga plus the claim / WeChat call / commit once-per-code needs
- *       (bench/yoga-hello.ts), so the ratios show what any gateway pays and what this one adds;
+ *   (c) a bare graphql-yoga hello-world, the ceiling, and in the same process three floors: yoga plus
+ *       the WeChat call; yoga plus the claim / WeChat call / commit once-per-code needs; and yoga
+ *       plus all the work the invariants require of an exchange, hand-written on the gateway's
+ *       schema (bench/yoga-hello.ts, bench/floor-required.ts), so the ratios show what any gateway
+ *       pays, what these invariants cost, and what this gateway adds;
  * each at low and high concurrency, as throughput and p50/p99, with ratios; then the gateway's
  * RSS after a soak of exchanges; then where an exchange's time goes, phase by phase, from the
  * spans of a second gateway process with tracing on (bench/phases.ts); and (BENCH_PROFILE=1)
@@ -141,12 +143,18 @@ async function main() {
   const usePg = process.env.DATABASE_URL?.startsWith('postgres');
   let databaseUrl = `file:${join(dir, 'bench.db')}`;
   const pgSchema = `wxt_bench_${randomBytes(4).toString('hex')}`;
+  // The hand-written floor has the gateway's tables, in a schema (or file) of its own.
+  const pgFloorSchema = `${pgSchema}_floor`;
+  const inSchema = (schema: string) => `${process.env.DATABASE_URL}${process.env.DATABASE_URL!.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+  let floorRequiredUrl = `file:${join(dir, 'floor-required.db')}`;
   if (usePg) {
     const c = new pg.Client({ connectionString: process.env.DATABASE_URL });
     await c.connect();
     await c.query(`create schema ${pgSchema}`);
+    await c.query(`create schema ${pgFloorSchema}`);
     await c.end();
-    databaseUrl = `${process.env.DATABASE_URL}${process.env.DATABASE_URL!.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${pgSchema}`)}`;
+    databaseUrl = inSchema(pgSchema);
+    floorRequiredUrl = inSchema(pgFloorSchema);
   }
   const profileDir = join(ROOT, 'bench/results/profile');
   const simulator = await start(['bin/wxphone.mjs', 'simulator', '--port', '0'], { WXPHONE_CONFIG: '' }, 1);
@@ -173,7 +181,14 @@ async function main() {
   const gateway = await start([...nodeFlags, 'bin/wxphone.mjs', 'serve', '--port', '0'], gatewayEnv, 4);
   // The ceiling's process also serves the floors: the same WeChat call, and that call between the
   // two commits once-per-code needs, on the same kind of database as the gateway's.
-  const ceiling = await start(['--import', 'tsx', 'bench/yoga-hello.ts'], { NODE_ENV: 'production', FLOOR_WECHAT_ORIGIN: simUrl.origin, FLOOR_DATABASE_URL: usePg ? databaseUrl : `file:${join(dir, 'floor.db')}` }, 1);
+  const ceiling = await start(['--import', 'tsx', 'bench/yoga-hello.ts'], {
+    NODE_ENV: 'production',
+    FLOOR_WECHAT_ORIGIN: simUrl.origin,
+    FLOOR_DATABASE_URL: usePg ? databaseUrl : `file:${join(dir, 'floor.db')}`,
+    FLOOR_REQUIRED_DATABASE_URL: floorRequiredUrl,
+    FLOOR_APPID: APP,
+    ...(process.env.REDIS_URL ? { FLOOR_REDIS_URL: process.env.REDIS_URL } : {}),
+  }, 1);
   const gatewayUrl = new URL(urlAfter(gateway.lines, 'GraphQL'));
   const helloUrl = new URL(urlAfter(ceiling.lines, 'GraphQL'));
   const sim = new SimulatorControl(simUrl.origin);
@@ -202,7 +217,7 @@ async function main() {
     JSON.stringify({ query: 'mutation($i: ExchangePhoneCodeInput!){ exchangePhoneCode(input:$i){ __typename } }', variables: { i: { code, purpose: 'login' } } });
   const quotaBody = JSON.stringify({ query: 'query($a: String!){ quota(appid: $a){ remaining estimatedRemaining lowQuota } }', variables: { a: APP } });
   const helloBody = JSON.stringify({ query: '{ hello }' });
-  const floorBody = (field: 'relay' | 'relayOnce', code: string) =>
+  const floorBody = (field: 'relay' | 'relayOnce' | 'relayRequired', code: string) =>
     JSON.stringify({ query: `mutation($c: String!, $t: String!){ ${field}(code: $c, accessToken: $t) }`, variables: { c: code, t: accessToken } });
 
   const scenario = async (concurrency: number) => {
@@ -210,15 +225,17 @@ async function main() {
     const direct = await mint(N);
     const relayed = await mint(N);
     const relayedOnce = await mint(N);
+    const relayedRequired = await mint(N);
     // Every path warm (JIT, pools, caches) at the concurrency it is measured at, not only the
     // gateway's: a ceiling measured cold came out at a third of its warm throughput.
-    const warm = await mint(4 * WARM);
+    const warm = await mint(5 * WARM);
     const warmed = (i: number) => warm[i]!;
     await measure('warm', helloUrl.origin, (p) => post(p, helloUrl.pathname, helloBody, {}, 'world'), concurrency, WARM);
     await measure('warm', simUrl.origin, (p, i) => post(p, `/wxa/business/getuserphonenumber?access_token=${accessToken}`, JSON.stringify({ code: warmed(i) }), {}, 'phone_info'), concurrency, WARM);
     await measure('warm', helloUrl.origin, (p, i) => post(p, helloUrl.pathname, floorBody('relay', warmed(WARM + i)), {}, 'true'), concurrency, WARM);
     await measure('warm', helloUrl.origin, (p, i) => post(p, helloUrl.pathname, floorBody('relayOnce', warmed(2 * WARM + i)), {}, 'true'), concurrency, WARM);
-    await measure('warm', gatewayUrl.origin, (p, i) => post(p, gatewayUrl.pathname, exchangeBody(warmed(3 * WARM + i)), { authorization: `Bearer ${user}` }, 'PhoneNumberVerified'), concurrency, WARM);
+    await measure('warm', helloUrl.origin, (p, i) => post(p, helloUrl.pathname, floorBody('relayRequired', warmed(3 * WARM + i)), {}, 'true'), concurrency, WARM);
+    await measure('warm', gatewayUrl.origin, (p, i) => post(p, gatewayUrl.pathname, exchangeBody(warmed(4 * WARM + i)), { authorization: `Bearer ${user}` }, 'PhoneNumberVerified'), concurrency, WARM);
     await measure('warm', gatewayUrl.origin, (p) => post(p, gatewayUrl.pathname, quotaBody, { authorization: `Bearer ${reader}` }, 'estimatedRemaining'), concurrency, WARM);
     const [gw, sm, yoga] = [gateway.child.pid!, simulator.child.pid!, ceiling.child.pid!];
     return [
@@ -226,6 +243,7 @@ async function main() {
       await measure('exchange: direct to simulator', simUrl.origin, (p, i) => post(p, `/wxa/business/getuserphonenumber?access_token=${accessToken}`, JSON.stringify({ code: direct[i] }), {}, 'phone_info'), concurrency, N, sm),
       await measure('floor: yoga + WeChat call', helloUrl.origin, (p, i) => post(p, helloUrl.pathname, floorBody('relay', relayed[i]!), {}, 'true'), concurrency, N, yoga),
       await measure('floor: yoga + claim, WeChat call, commit', helloUrl.origin, (p, i) => post(p, helloUrl.pathname, floorBody('relayOnce', relayedOnce[i]!), {}, 'true'), concurrency, N, yoga),
+      await measure('floor: yoga + all required work, hand-written', helloUrl.origin, (p, i) => post(p, helloUrl.pathname, floorBody('relayRequired', relayedRequired[i]!), {}, 'true'), concurrency, N, yoga),
       await measure('exchange: through gateway', gatewayUrl.origin, (p, i) => post(p, gatewayUrl.pathname, exchangeBody(viaGateway[i]!), { authorization: `Bearer ${user}` }, 'PhoneNumberVerified'), concurrency, N, gw),
       await measure('quota: simulator usage API', simUrl.origin, (p) => get(p, `/wxa/charge/usage/get?access_token=${accessToken}&spuId=10000077&offset=0&limit=20`, 'effectiveUse'), concurrency, N, sm),
       await measure('quota: through gateway', gatewayUrl.origin, (p) => post(p, gatewayUrl.pathname, quotaBody, { authorization: `Bearer ${reader}` }, 'estimatedRemaining'), concurrency, N, gw),
@@ -245,6 +263,10 @@ async function main() {
     floorOnceVsCeiling: +(find('floor: yoga + claim', c).rps / find('yoga', c).rps).toFixed(3),
     floorOnceAddedP50ms: +(find('floor: yoga + claim', c).p50ms - find('exchange: direct', c).p50ms).toFixed(3),
     exchangeVsFloorOnce: +(find('exchange: through', c).rps / find('floor: yoga + claim', c).rps).toFixed(3),
+    // What the invariants cost with nothing else, and how far this gateway is from that.
+    floorRequiredVsCeiling: +(find('floor: yoga + all required', c).rps / find('yoga', c).rps).toFixed(3),
+    floorRequiredAddedP50ms: +(find('floor: yoga + all required', c).p50ms - find('exchange: direct', c).p50ms).toFixed(3),
+    exchangeVsFloorRequired: +(find('exchange: through', c).rps / find('floor: yoga + all required', c).rps).toFixed(3),
     quotaVsCeiling: +(find('quota: through', c).rps / find('yoga', c).rps).toFixed(3),
     // The same comparison in CPU: a hello-world request's server CPU over an exchange's (1 = as cheap as hello-world).
     exchangeCpuVsCeiling: +(find('yoga', c).serverCpuUsPerRequest! / find('exchange: through', c).serverCpuUsPerRequest!).toFixed(3),
@@ -309,6 +331,7 @@ async function main() {
     const c = new pg.Client({ connectionString: process.env.DATABASE_URL });
     await c.connect();
     await c.query(`drop schema if exists ${pgSchema} cascade`);
+    await c.query(`drop schema if exists ${pgFloorSchema} cascade`);
     await c.end();
   }
   const profile = PROFILE ? topOfProfile(profileDir) : [];

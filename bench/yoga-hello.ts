@@ -4,6 +4,8 @@
 //   mutation { relayOnce(…) }      floor 2: floor 1 + the two writes once-per-code cannot skip (a
 //                                  claim committed before the call, the outcome committed after),
 //                                  raw SQL on the bench's own database, no other work
+//   mutation { relayRequired(…) }  floor 3: all the work the project's invariants require of an
+//                                  exchange, hand-written on the gateway's schema (bench/floor-required.ts)
 // The gap between the ceiling and the floors is what any gateway pays; the gap between the floors
 // and the gateway is what this one adds.
 import { createServer } from 'node:http';
@@ -11,6 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { createHash } from 'node:crypto';
 import { createSchema, createYoga } from 'graphql-yoga';
 import { Pool } from 'undici';
+import { openRequiredFloor } from './floor-required.js';
 
 const wechat = process.env.FLOOR_WECHAT_ORIGIN ? new Pool(process.env.FLOOR_WECHAT_ORIGIN, { connections: 64 }) : undefined;
 
@@ -60,6 +63,14 @@ async function openFloorStore(url: string | undefined): Promise<FloorStore | und
 }
 
 const store = await openFloorStore(process.env.FLOOR_DATABASE_URL);
+const required = process.env.FLOOR_REQUIRED_DATABASE_URL
+  ? await openRequiredFloor({
+      databaseUrl: process.env.FLOOR_REQUIRED_DATABASE_URL,
+      wechatOrigin: process.env.FLOOR_WECHAT_ORIGIN ?? '',
+      appid: process.env.FLOOR_APPID ?? '',
+      ...(process.env.FLOOR_REDIS_URL ? { redisUrl: process.env.FLOOR_REDIS_URL } : {}),
+    })
+  : undefined;
 
 const yoga = createYoga({
   schema: createSchema({
@@ -68,6 +79,7 @@ const yoga = createYoga({
       type Mutation {
         relay(code: String!, accessToken: String!): Boolean!
         relayOnce(code: String!, accessToken: String!): Boolean!
+        relayRequired(code: String!, accessToken: String!): Boolean!
       }`,
     resolvers: {
       Query: { hello: () => 'world' },
@@ -80,6 +92,10 @@ const yoga = createYoga({
           const phone = await callWechat(a.code, a.accessToken);
           await store.settle(codeHash, createHash('sha256').update(phone).digest('base64url'));
           return true;
+        },
+        relayRequired: (_: unknown, a: { code: string; accessToken: string }) => {
+          if (!required) throw new Error('FLOOR_REQUIRED_DATABASE_URL is not set');
+          return required.exchange(a.code, a.accessToken);
         },
       },
     },
