@@ -120,22 +120,46 @@ export class ClaimStore {
   /**
    * Deletes claims created before `before`. A code is worthless after its 5 minutes,
    * so a claim older than a day protects nothing; keeping it would only grow the table.
+   * In batches, each its own statement with the event loop free in between: a backlog (an
+   * instance back after a day down, or a day of heavy traffic) would otherwise be one delete
+   * holding SQLite's only connection, and every exchange with it, for seconds.
    */
-  async purgeOldClaims(before: number): Promise<number> {
-    const r = await this.db.deleteFrom('code_claims').where('created_at', '<', before).executeTakeFirst();
-    return Number(r.numDeletedRows);
+  async purgeOldClaims(before: number, batch = PURGE_BATCH): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const r = await oldClaimsBatch(this.db, before, batch).executeTakeFirst();
+      const n = Number(r.numDeletedRows);
+      total += n;
+      if (n < batch) return total;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   }
 
   /** Drops stored answers past their replay window; the claim rows themselves stay. */
   async purgeExpiredAnswers(now: number): Promise<number> {
-    const r = await this.db
-      .updateTable('code_claims')
-      .set({ answer_sealed: null, updated_at: now })
-      .where('answer_expires_at', '<=', now)
-      .where('answer_sealed', 'is not', null)
-      .executeTakeFirst();
+    const r = await expiredAnswers(this.db, now).executeTakeFirst();
     return Number(r.numUpdatedRows);
   }
+}
+
+const PURGE_BATCH = 100;
+
+/**
+ * The oldest `limit` or so of the claims created before `before` (all created at the limit's
+ * instant go too): a range of code_claims_created bounded by the creation time `limit` rows in,
+ * so the delete walks that index only, whatever plan a join would get.
+ */
+export function oldClaimsBatch(db: Kysely<Database>, before: number, limit: number) {
+  const cutoff = db.selectFrom('code_claims').select('created_at').where('created_at', '<', before).orderBy('created_at').limit(1).offset(limit - 1);
+  return db
+    .deleteFrom('code_claims')
+    .where('created_at', '<', before)
+    .where('created_at', '<=', (eb) => eb.fn.coalesce(cutoff, eb.val(before)));
+}
+
+/** Answers still held past their expiry, through the partial index of held answers (code_claims_held_answers). */
+export function expiredAnswers(db: Kysely<Database>, now: number) {
+  return db.updateTable('code_claims').set({ answer_sealed: null, updated_at: now }).where('answer_expires_at', '<=', now).where('answer_sealed', 'is not', null);
 }
 
 // The two statements every exchange makes here, prepared once (see preparedQuery).

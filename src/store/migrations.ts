@@ -1,4 +1,4 @@
-import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
+import { type Kysely, type Migration, type MigrationProvider, Migrator, PostgresAdapter, sql } from 'kysely';
 
 /**
  * One set of migrations for SQLite and PostgreSQL: only portable column types
@@ -211,6 +211,28 @@ const migrations: Record<string, Migration> = {
     },
     async down(db: Kysely<any>) {
       for (const t of ['signing_keys', 'consents', 'audit_heads', 'audit_records']) await db.schema.dropTable(t).execute();
+    },
+  },
+  '0004_claim_purge_indexes': {
+    // The purges each minute read claims by age (older than a day) and answers still held by their
+    // expiry. (appid, created_at) served neither, and answer_expires_at indexed every claim, its
+    // answer long purged or never stored too: both walked the whole table (a day of claims) every
+    // minute — on SQLite with the event loop blocked. A held answer lives about ten minutes, so its
+    // partial index stays small, and a claim no longer writes an entry into it when inserted.
+    async up(db: Kysely<any>) {
+      // Building over a busy day of claims may outlast the 15 s a statement gets on PostgreSQL (this
+      // migration's transaction only; SQLite has no such limit).
+      if (db.getExecutor().adapter instanceof PostgresAdapter) await sql`set local statement_timeout = 0`.execute(db);
+      await db.schema.dropIndex('code_claims_app_created').execute();
+      await db.schema.dropIndex('code_claims_answer_expiry').execute();
+      await db.schema.createIndex('code_claims_created').on('code_claims').column('created_at').execute();
+      await db.schema.createIndex('code_claims_held_answers').on('code_claims').column('answer_expires_at').where(sql.ref('answer_sealed'), 'is not', null).execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.dropIndex('code_claims_held_answers').execute();
+      await db.schema.dropIndex('code_claims_created').execute();
+      await db.schema.createIndex('code_claims_answer_expiry').on('code_claims').column('answer_expires_at').execute();
+      await db.schema.createIndex('code_claims_app_created').on('code_claims').columns(['appid', 'created_at']).execute();
     },
   },
 };
