@@ -151,8 +151,9 @@ function clampInt(v: number): number {
 }
 
 /**
- * One row per app: its trial counter, latest usage snapshot, charges since that snapshot and in
- * the last week, and units left in packs and allocations.
+ * One row per app: its trial counter, latest usage snapshot, charges since that snapshot and (for
+ * the forecast, when the snapshot has no recent daily average from WeChat) in the last week, and
+ * units left in packs and allocations.
  *
  * A charge's tap time is never after its recording (src/billing/charge-hooks.ts records the earlier of the two), so
  * `created_at > synced_at` adds nothing to the since-sync count but lets the (appid, created_at)
@@ -169,8 +170,9 @@ export function quotaRowsQuery(appids: readonly string[], now: number) {
         where c.appid = t.appid and c.status = 'confirmed' and c.source <> 'exempt'
           and coalesce(c.tapped_at, c.created_at) > coalesce(s.synced_at, -1)
           and c.created_at > coalesce(s.synced_at, -1)) as charged_since_sync,
-      (select count(*) from charges c
-        where c.appid = t.appid and c.status = 'confirmed' and c.created_at > ${weekAgo}) as charged_last_week,
+      -- Only without WeChat's own recent average: the week's charges are many index entries to count.
+      case when s.recent_average is null then (select count(*) from charges c
+        where c.appid = t.appid and c.status = 'confirmed' and c.created_at > ${weekAgo}) else 0 end as charged_last_week,
       (select coalesce(sum(p.units_all - p.units_used), 0) from packs p
         where p.owner_kind = 'app' and p.owner_id = t.appid and p.refund_requested_at is null
           and p.effective_at <= ${now} and p.expires_at > ${now}) as own_left,

@@ -88,4 +88,29 @@ describe.each(BACKENDS)('the quota query on $name', (backend) => {
       expect(nodes.some((n) => n['Node Type'] === 'Seq Scan' && n['Relation Name'] === 'charges')).toBe(false);
     }
   });
+
+  it("does not count the week's charges when the last sync brought WeChat's recent daily average", async () => {
+    await store.db.updateTable('usage_snapshots').set({ recent_average: '40' }).where('id', '=', `us_${appid}`).execute();
+    try {
+      const { rows } = await quotaRowsQuery([appid], NOW).execute(store.db);
+      expect(rows[0]!.recent_average).toBe('40');
+      expect(Number(rows[0]!.charged_last_week)).toBe(0);
+      expect(Number(rows[0]!.charged_since_sync)).toBe(2);
+      if (store.dialect === 'postgres') {
+        // The count's subplan is there but never runs (PostgreSQL evaluates a CASE branch only when taken).
+        const compiled = quotaRowsQuery([appid], NOW).compile(store.db);
+        const { rows: plan } = await store.db.executeQuery<{ 'QUERY PLAN': unknown }>(CompiledQuery.raw(`explain (analyze, format json) ${compiled.sql}`, [...compiled.parameters]));
+        const weekCounts: Record<string, unknown>[] = [];
+        const walk = (n: Record<string, unknown>) => {
+          if (n['Relation Name'] === 'charges' && JSON.stringify(n).includes(String(NOW - 7 * 86_400_000))) weekCounts.push(n);
+          for (const c of (n.Plans as Record<string, unknown>[] | undefined) ?? []) walk(c);
+        };
+        walk((plan[0]!['QUERY PLAN'] as { Plan: Record<string, unknown> }[])[0]!.Plan);
+        expect(weekCounts.length).toBeGreaterThan(0);
+        for (const n of weekCounts) expect(n['Actual Loops']).toBe(0);
+      }
+    } finally {
+      await store.db.updateTable('usage_snapshots').set({ recent_average: null }).where('id', '=', `us_${appid}`).execute();
+    }
+  });
 });
