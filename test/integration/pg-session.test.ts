@@ -19,4 +19,8 @@ describe.each(postgres)('PostgreSQL sessions of the store ($name)', (backend) =>
     expect(await setting('statement_timeout')).toBe('15s');
     expect(await setting('idle_in_transaction_session_timeout')).toBe('30s');
   });
+
+  it('do not JIT-compile statements: every statement here is short, and compiling the quota query cost more than running it', async () => {
+    expect((await sql<{ v: string }>`select current_setting('jit') as v`.execute(store.db)).rows[0]!.v).toBe('off');
+  });
 });
