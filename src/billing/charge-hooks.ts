@@ -7,13 +7,16 @@ import type { BillingLedger } from './ledger.js';
  * expired code was charged at the tap, a bogus one never was; reconciliation sorts them out).
  * Legacy login codes are not charged by WeChat, so they are not recorded.
  */
+/** How far from the exchange a watermark's tap time may be and still be taken as the tap time. */
+export const TAP_PLAUSIBLE_MS = 3_600_000;
+
 export function chargeHooks(ledger: BillingLedger): SettlementHooks {
   return {
     async disclosed(trx, c) {
       if (c.flow !== 'exchange') return;
       const second = c.info.watermark.timestamp * 1000;
       // The watermark is WeChat's; distrust one that is absurd for a code that lives 5 minutes.
-      const plausible = Number.isSafeInteger(second) && second > c.now - 3_600_000 && second < c.now + 3_600_000;
+      const plausible = Number.isSafeInteger(second) && second > c.now - TAP_PLAUSIBLE_MS && second < c.now + TAP_PLAUSIBLE_MS;
       // Watermarks are whole seconds. Record the latest tap time the facts allow (inside that
       // second, and not after the exchange): a tap in the same second as a usage sync then
       // counts as after it, so estimatedRemaining errs low, never high.
