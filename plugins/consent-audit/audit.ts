@@ -134,7 +134,7 @@ export class ConsentAudit implements ExchangeAudit {
       await trx.deleteFrom('consents').where('appid', '=', appid).where('subject_hash', '=', subjectHash).where('state', '=', 'given').execute();
       const kept = await trx.selectFrom('consents').select('purpose').where('appid', '=', appid).where('subject_hash', '=', subjectHash).execute();
       await lockHead(trx, this.keys, appid);
-      const targets = await trx.selectFrom('audit_records').select('seq').where('appid', '=', appid).where('subject_hash', '=', subjectHash).orderBy('seq').execute();
+      const targets = await subjectRecordSeqs(trx, appid, subjectHash).execute();
       const seqs = targets.map((t) => Number(t.seq));
       if (seqs.length) {
         await trx
@@ -184,13 +184,7 @@ export class ConsentAudit implements ExchangeAudit {
 
   /** A page of records in chain order, after the record with sequence `afterSeq`. */
   async page(filter: AuditFilter, first: number, afterSeq: number | null): Promise<AuditPage> {
-    let q = this.db.selectFrom('audit_records').selectAll().where('appid', '=', filter.appid);
-    if (filter.subjectHash) q = q.where('subject_hash', '=', filter.subjectHash);
-    if (filter.purpose) q = q.where('purpose', '=', filter.purpose);
-    if (filter.from != null) q = q.where('at', '>=', filter.from);
-    if (filter.to != null) q = q.where('at', '<', filter.to);
-    if (afterSeq !== null) q = q.where('seq', '>', afterSeq);
-    const rows = await q.orderBy('seq').limit(first + 1).execute();
+    const rows = await auditPageQuery(this.db, filter, first + 1, afterSeq).execute();
     return { records: rows.slice(0, first).map((r) => ({ ...r, seq: Number(r.seq) })), hasNextPage: rows.length > first };
   }
 
@@ -246,3 +240,18 @@ export function toExport(r: AuditRecordsTable) {
   };
 }
 
+/** A page of an app's records in chain order; by subject through audit_records_subject_seq (no sort, no walk of the chain). */
+export function auditPageQuery(db: Kysely<Database>, filter: AuditFilter, limit: number, afterSeq: number | null) {
+  let q = db.selectFrom('audit_records').selectAll().where('appid', '=', filter.appid);
+  if (filter.subjectHash) q = q.where('subject_hash', '=', filter.subjectHash);
+  if (filter.purpose) q = q.where('purpose', '=', filter.purpose);
+  if (filter.from != null) q = q.where('at', '>=', filter.from);
+  if (filter.to != null) q = q.where('at', '<', filter.to);
+  if (afterSeq !== null) q = q.where('seq', '>', afterSeq);
+  return q.orderBy('seq').limit(limit);
+}
+
+/** The seqs of a subject's records in an app's chain, in order (erasure empties them). */
+export function subjectRecordSeqs(db: Kysely<Database>, appid: string, subjectHash: string) {
+  return db.selectFrom('audit_records').select('seq').where('appid', '=', appid).where('subject_hash', '=', subjectHash).orderBy('seq');
+}

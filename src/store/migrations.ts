@@ -235,6 +235,22 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('code_claims_app_created').on('code_claims').columns(['appid', 'created_at']).execute();
     },
   },
+  '0005_audit_subject_in_chain_order': {
+    // A subject's records in chain order (erasure, audit pages and the export by subject) straight
+    // from the index: with (appid, subject_hash) alone, SQLite walked the whole chain in seq order
+    // to avoid a sort (180–276 ms at a million records; for an erasure, with the head locked).
+    // The same entries per record as before. `if not exists`: on a large chain, build it beforehand
+    // with CREATE INDEX CONCURRENTLY, and this finds it.
+    async up(db: Kysely<any>) {
+      if (db.getExecutor().adapter instanceof PostgresAdapter) await sql`set local statement_timeout = 0`.execute(db);
+      await db.schema.createIndex('audit_records_subject_seq').ifNotExists().on('audit_records').columns(['appid', 'subject_hash', 'seq']).execute();
+      await db.schema.dropIndex('audit_records_subject').execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.createIndex('audit_records_subject').on('audit_records').columns(['appid', 'subject_hash']).execute();
+      await db.schema.dropIndex('audit_records_subject_seq').execute();
+    },
+  },
 };
 
 class StaticMigrations implements MigrationProvider {

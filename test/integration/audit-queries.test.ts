@@ -1,0 +1,122 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CompiledQuery, sql, type Compilable } from 'kysely';
+import pg from 'pg';
+import { BACKENDS } from '../support/backends.js';
+import { openStore, type Store } from '../../src/store/db.js';
+import { firstKeptSeq } from '../../plugins/consent-audit/chain.js';
+import { auditPageQuery, subjectRecordSeqs } from '../../plugins/consent-audit/audit.js';
+import type { AuditRecordsTable } from '../../src/store/schema.js';
+
+const APP = 'wxa1b2c3d4e5f60001';
+const RECORDS = 3000;
+const ALICE = 'subject-alice';
+
+describe.each(BACKENDS)('audit record lookups on $name', (backend) => {
+  let store: Store;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'wxphone-auditq-'));
+    let url = `file:${join(dir, 'a.db')}`;
+    if (backend.databaseUrl) {
+      // A schema of its own, so the plans see known counts. Dropped by the global teardown.
+      const schema = `wxt_auditq_${randomBytes(4).toString('hex')}`;
+      const c = new pg.Client({ connectionString: backend.databaseUrl });
+      await c.connect();
+      await c.query(`create schema ${schema}`);
+      await c.end();
+      url = `${backend.databaseUrl}${backend.databaseUrl.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+    }
+    store = await openStore(url);
+    const record = (seq: number, at: number, subject: string): AuditRecordsTable => ({
+      id: `ar_${seq}`,
+      appid: APP,
+      seq,
+      kind: 'exchange',
+      flow: 'exchange',
+      purpose: 'login',
+      notice_version: null,
+      request_id: null,
+      outcome: 'disclosed',
+      error_code: null,
+      subject_hash: subject,
+      masked_phone: null,
+      phone_hash: null,
+      personal_digest: null,
+      digest_salt: null,
+      detail: null,
+      at,
+      prev_hash: 'x',
+      hash: 'x',
+      erased_at: null,
+    });
+    // One record a minute; `at` is stamped before the head lock, so neighbours can be out of order:
+    // here every tenth record is stamped two minutes after the next one.
+    const rows = Array.from({ length: RECORDS }, (_, i) => {
+      const seq = i + 1;
+      return record(seq, seq * 60_000 + (seq % 10 === 0 ? 180_000 : 0), seq % 100 === 7 ? ALICE : `subject-${seq}`);
+    });
+    for (let i = 0; i < rows.length; i += 500) await store.db.insertInto('audit_records').values(rows.slice(i, i + 500)).execute();
+    if (store.dialect === 'postgres') await sql`analyze audit_records`.execute(store.db);
+  });
+  afterAll(async () => {
+    await store?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** SQLite: the plan's lines; PostgreSQL: the plan as JSON. */
+  async function plan(query: Compilable): Promise<string> {
+    const compiled = query.compile();
+    const prefix = store.dialect === 'sqlite' ? 'explain query plan' : 'explain (format json)';
+    const { rows } = await store.db.executeQuery<Record<string, unknown>>(CompiledQuery.raw(`${prefix} ${compiled.sql}`, [...compiled.parameters]));
+    return store.dialect === 'sqlite' ? rows.map((r) => r.detail).join(' | ') : JSON.stringify(rows[0]!['QUERY PLAN']);
+  }
+  function seqScanOfRecords(json: string): boolean {
+    let found = false;
+    const walk = (n: Record<string, unknown>) => {
+      if (n['Node Type'] === 'Seq Scan' && n['Relation Name'] === 'audit_records') found = true;
+      for (const c of (n.Plans as Record<string, unknown>[] | undefined) ?? []) walk(c);
+    };
+    walk((JSON.parse(json) as { Plan: Record<string, unknown> }[])[0]!.Plan);
+    return found;
+  }
+
+  it('finds the first record to keep: the lowest seq not older than the cut, even where times are out of chain order', async () => {
+    // Record 20 is stamped at 23 min, after record 21 (21 min) and 22: cut at 21 min, the first kept is
+    // 20, below the record with the earliest time past the cut (21).
+    expect(Number((await firstKeptSeq(store.db, APP, 21 * 60_000).executeTakeFirst())?.seq)).toBe(20);
+    expect(Number((await firstKeptSeq(store.db, APP, 25 * 60_000).executeTakeFirst())?.seq)).toBe(25);
+    expect(await firstKeptSeq(store.db, APP, (RECORDS + 10) * 60_000).executeTakeFirst()).toBeUndefined();
+  });
+
+  it("finds the first record to keep by walking the chain only up to the earliest record inside retention, without sorting what is kept", async () => {
+    const p = await plan(firstKeptSeq(store.db, APP, 1000 * 60_000));
+    if (store.dialect === 'sqlite') {
+      expect(p).toMatch(/USING INDEX sqlite_autoindex_audit_records_\d \(appid=\? AND seq<\?\)/);
+      expect(p).not.toContain('TEMP B-TREE');
+    } else {
+      expect(seqScanOfRecords(p)).toBe(false);
+    }
+  });
+
+  it("reads a subject's records in chain order from the index, without walking the chain or sorting", async () => {
+    const seqs = (await subjectRecordSeqs(store.db, APP, ALICE).execute()).map((r) => Number(r.seq));
+    expect(seqs).toEqual(Array.from({ length: RECORDS / 100 }, (_, i) => i * 100 + 7));
+    const page = await auditPageQuery(store.db, { appid: APP, subjectHash: ALICE }, 3, 107).execute();
+    expect(page.map((r) => Number(r.seq))).toEqual([207, 307, 407]);
+    for (const query of [subjectRecordSeqs(store.db, APP, ALICE), auditPageQuery(store.db, { appid: APP, subjectHash: ALICE }, 51, null)]) {
+      const p = await plan(query);
+      if (store.dialect === 'sqlite') {
+        expect(p).toMatch(/audit_records_subject_seq \(appid=\? AND subject_hash=\?\)/);
+        expect(p).not.toContain('TEMP B-TREE');
+      } else {
+        expect(seqScanOfRecords(p)).toBe(false);
+        expect(p).toContain('audit_records_subject_seq');
+      }
+    }
+  });
+});
