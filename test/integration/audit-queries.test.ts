@@ -1,12 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CompiledQuery, sql, type Compilable } from 'kysely';
-import pg from 'pg';
+import { sql } from 'kysely';
 import { BACKENDS } from '../support/backends.js';
-import { openStore, type Store } from '../../src/store/db.js';
+import type { Store } from '../../src/store/db.js';
+import { explainPlan, openIsolatedStore, seqScans } from '../support/stores.js';
 import { firstKeptSeq } from '../../plugins/consent-audit/chain.js';
 import { auditPageQuery, subjectRecordSeqs } from '../../plugins/consent-audit/audit.js';
 import type { AuditRecordsTable } from '../../src/store/schema.js';
@@ -21,17 +20,8 @@ describe.each(BACKENDS)('audit record lookups on $name', (backend) => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'wxphone-auditq-'));
-    let url = `file:${join(dir, 'a.db')}`;
-    if (backend.databaseUrl) {
-      // A schema of its own, so the plans see known counts. Dropped by the global teardown.
-      const schema = `wxt_auditq_${randomBytes(4).toString('hex')}`;
-      const c = new pg.Client({ connectionString: backend.databaseUrl });
-      await c.connect();
-      await c.query(`create schema ${schema}`);
-      await c.end();
-      url = `${backend.databaseUrl}${backend.databaseUrl.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
-    }
-    store = await openStore(url);
+    // Known counts for the plans.
+    store = await openIsolatedStore(backend, dir, 'auditq');
     const record = (seq: number, at: number, subject: string): AuditRecordsTable => ({
       id: `ar_${seq}`,
       appid: APP,
@@ -68,23 +58,6 @@ describe.each(BACKENDS)('audit record lookups on $name', (backend) => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  /** SQLite: the plan's lines; PostgreSQL: the plan as JSON. */
-  async function plan(query: Compilable): Promise<string> {
-    const compiled = query.compile();
-    const prefix = store.dialect === 'sqlite' ? 'explain query plan' : 'explain (format json)';
-    const { rows } = await store.db.executeQuery<Record<string, unknown>>(CompiledQuery.raw(`${prefix} ${compiled.sql}`, [...compiled.parameters]));
-    return store.dialect === 'sqlite' ? rows.map((r) => r.detail).join(' | ') : JSON.stringify(rows[0]!['QUERY PLAN']);
-  }
-  function seqScanOfRecords(json: string): boolean {
-    let found = false;
-    const walk = (n: Record<string, unknown>) => {
-      if (n['Node Type'] === 'Seq Scan' && n['Relation Name'] === 'audit_records') found = true;
-      for (const c of (n.Plans as Record<string, unknown>[] | undefined) ?? []) walk(c);
-    };
-    walk((JSON.parse(json) as { Plan: Record<string, unknown> }[])[0]!.Plan);
-    return found;
-  }
-
   it('finds the first record to keep: the lowest seq not older than the cut, even where times are out of chain order', async () => {
     // Record 20 is stamped at 23 min, after record 21 (21 min) and 22: cut at 21 min, the first kept is
     // 20, below the record with the earliest time past the cut (21).
@@ -94,12 +67,12 @@ describe.each(BACKENDS)('audit record lookups on $name', (backend) => {
   });
 
   it("finds the first record to keep by walking the chain only up to the earliest record inside retention, without sorting what is kept", async () => {
-    const p = await plan(firstKeptSeq(store.db, APP, 1000 * 60_000));
+    const p = await explainPlan(store, firstKeptSeq(store.db, APP, 1000 * 60_000));
     if (store.dialect === 'sqlite') {
-      expect(p).toMatch(/USING INDEX sqlite_autoindex_audit_records_\d \(appid=\? AND seq<\?\)/);
-      expect(p).not.toContain('TEMP B-TREE');
+      expect(p.text).toMatch(/USING INDEX sqlite_autoindex_audit_records_\d \(appid=\? AND seq<\?\)/);
+      expect(p.text).not.toContain('TEMP B-TREE');
     } else {
-      expect(seqScanOfRecords(p)).toBe(false);
+      expect(seqScans(p, 'audit_records')).toBe(false);
     }
   });
 
@@ -109,13 +82,13 @@ describe.each(BACKENDS)('audit record lookups on $name', (backend) => {
     const page = await auditPageQuery(store.db, { appid: APP, subjectHash: ALICE }, 3, 107).execute();
     expect(page.map((r) => Number(r.seq))).toEqual([207, 307, 407]);
     for (const query of [subjectRecordSeqs(store.db, APP, ALICE), auditPageQuery(store.db, { appid: APP, subjectHash: ALICE }, 51, null)]) {
-      const p = await plan(query);
+      const p = await explainPlan(store, query);
       if (store.dialect === 'sqlite') {
-        expect(p).toMatch(/audit_records_subject_seq \(appid=\? AND subject_hash=\?\)/);
-        expect(p).not.toContain('TEMP B-TREE');
+        expect(p.text).toMatch(/audit_records_subject_seq \(appid=\? AND subject_hash=\?\)/);
+        expect(p.text).not.toContain('TEMP B-TREE');
       } else {
-        expect(seqScanOfRecords(p)).toBe(false);
-        expect(p).toContain('audit_records_subject_seq');
+        expect(seqScans(p, 'audit_records')).toBe(false);
+        expect(p.text).toContain('audit_records_subject_seq');
       }
     }
   });

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CompiledQuery, sql, type Compilable } from 'kysely';
-import pg from 'pg';
+import { sql } from 'kysely';
 import { BACKENDS } from '../support/backends.js';
-import { openStore, type Store } from '../../src/store/db.js';
+import type { Store } from '../../src/store/db.js';
+import { explainPlan, openIsolatedStore, type Explainable } from '../support/stores.js';
 import { ClaimStore, expiredAnswers, oldClaimsBatch } from '../../src/phone/claims.js';
 import type { CodeClaimsTable } from '../../src/store/schema.js';
 
@@ -24,18 +24,8 @@ describe.each(BACKENDS)('the purges of claims and stored answers on $name', (bac
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'wxphone-purge-'));
-    let url = `file:${join(dir, 'p.db')}`;
-    if (backend.databaseUrl) {
-      // A schema of its own: purging old claims deletes every app's, and the plans need known counts.
-      // Dropped by the global teardown (test/support/global-setup.ts).
-      const schema = `wxt_purge_${randomBytes(4).toString('hex')}`;
-      const c = new pg.Client({ connectionString: backend.databaseUrl });
-      await c.connect();
-      await c.query(`create schema ${schema}`);
-      await c.end();
-      url = `${backend.databaseUrl}${backend.databaseUrl.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
-    }
-    store = await openStore(url);
+    // Purging old claims deletes every app's, and the plans need known counts.
+    store = await openIsolatedStore(backend, dir, 'purge');
     claims = new ClaimStore(store.db);
     const row = (i: number, extra: Partial<CodeClaimsTable> = {}): CodeClaimsTable => ({
       code_hash: `c${String(i).padStart(5, '0')}_${randomBytes(6).toString('base64url')}`,
@@ -66,20 +56,12 @@ describe.each(BACKENDS)('the purges of claims and stored answers on $name', (bac
   });
 
   /** The access paths a statement's plan takes to code_claims: 'scan' for a walk of the table. */
-  async function pathsTo(query: Compilable) {
-    const compiled = query.compile();
-    if (store.dialect === 'sqlite') {
-      const { rows } = await store.db.executeQuery<{ detail: string }>(CompiledQuery.raw(`explain query plan ${compiled.sql}`, [...compiled.parameters]));
-      return rows.filter((r) => /code_claims/.test(r.detail)).map((r) => (/^SCAN code_claims$/.test(r.detail) ? 'scan' : r.detail));
-    }
-    const { rows } = await store.db.executeQuery<{ 'QUERY PLAN': unknown }>(CompiledQuery.raw(`explain (format json) ${compiled.sql}`, [...compiled.parameters]));
-    const paths: string[] = [];
-    const walk = (n: Record<string, unknown>) => {
-      if (n['Relation Name'] === 'code_claims' && n['Node Type'] !== 'ModifyTable') paths.push(n['Node Type'] === 'Seq Scan' ? 'scan' : `${n['Node Type']} ${n['Index Name'] ?? ''}`);
-      for (const c of (n.Plans as Record<string, unknown>[] | undefined) ?? []) walk(c);
-    };
-    walk((rows[0]!['QUERY PLAN'] as { Plan: Record<string, unknown> }[])[0]!.Plan);
-    return paths;
+  async function pathsTo(query: Explainable) {
+    const plan = await explainPlan(store, query);
+    if (store.dialect === 'sqlite') return plan.text.split(' | ').filter((d) => /code_claims/.test(d)).map((d) => (/^SCAN code_claims$/.test(d) ? 'scan' : d));
+    return plan.nodes
+      .filter((n) => n['Relation Name'] === 'code_claims' && n['Node Type'] !== 'ModifyTable')
+      .map((n) => (n['Node Type'] === 'Seq Scan' ? 'scan' : `${n['Node Type']} ${n['Index Name'] ?? ''}`));
   }
 
   it('finds expired answers through the index of held answers, not by walking every claim', async () => {

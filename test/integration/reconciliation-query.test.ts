@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CompiledQuery, sql } from 'kysely';
+import { sql } from 'kysely';
 import { BACKENDS } from '../support/backends.js';
+import { chargeRow, explainPlan, seqScans } from '../support/stores.js';
 import { openStore, type Store } from '../../src/store/db.js';
 import { chargesInWindow } from '../../src/billing/reconciliation.js';
 import { TAP_PLAUSIBLE_MS } from '../../src/billing/charge-hooks.js';
@@ -26,19 +27,7 @@ describe.each(BACKENDS)('the reconciliation charge count on $name', (backend) =>
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'wxphone-recon-'));
     store = await openStore(backend.databaseUrl ?? `file:${join(dir, 'r.db')}`);
-    const charge = (createdAt: number, tappedAt: number | null, extra: Partial<ChargesTable> = {}): ChargesTable => ({
-      code_hash: randomBytes(12).toString('base64url'),
-      appid,
-      product: 'quick',
-      status: 'confirmed',
-      source: 'pack',
-      pack_id: null,
-      allocation_id: null,
-      price_milli: 30,
-      tapped_at: tappedAt,
-      created_at: createdAt,
-      ...extra,
-    });
+    const charge = (createdAt: number, tappedAt: number | null, extra: Partial<ChargesTable> = {}) => chargeRow(appid, createdAt, tappedAt, extra);
     const rows = [
       charge(FROM + 61 * MINUTE, FROM + 61 * MINUTE - 500),
       // Tapped in the window's last second, recorded just under an hour later: WeChat charged it in the window.
@@ -65,20 +54,12 @@ describe.each(BACKENDS)('the reconciliation charge count on $name', (backend) =>
   });
 
   it('reads the charges of the window through the (appid, created_at) index bounded on both sides, not every charge since', async () => {
-    const compiled = chargesInWindow(store.db, appid, FROM, TO).compile();
+    const plan = await explainPlan(store, chargesInWindow(store.db, appid, FROM, TO));
     if (store.dialect === 'sqlite') {
-      const { rows } = await store.db.executeQuery<{ detail: string }>(CompiledQuery.raw(`explain query plan ${compiled.sql}`, [...compiled.parameters]));
-      expect(rows.map((r) => r.detail).join(' | ')).toMatch(/charges_app_time \(appid=\? AND created_at>\? AND created_at<\?\)/);
+      expect(plan.text).toMatch(/charges_app_time \(appid=\? AND created_at>\? AND created_at<\?\)/);
     } else {
-      const { rows } = await store.db.executeQuery<{ 'QUERY PLAN': unknown }>(CompiledQuery.raw(`explain (format json) ${compiled.sql}`, [...compiled.parameters]));
-      const nodes: Record<string, unknown>[] = [];
-      const walk = (n: Record<string, unknown>) => {
-        nodes.push(n);
-        for (const c of (n.Plans as Record<string, unknown>[] | undefined) ?? []) walk(c);
-      };
-      walk((rows[0]!['QUERY PLAN'] as { Plan: Record<string, unknown> }[])[0]!.Plan);
-      expect(nodes.some((n) => n['Relation Name'] === 'charges' && /Seq Scan/.test(String(n['Node Type'])))).toBe(false);
-      const range = nodes.find((n) => n['Index Name'] === 'charges_app_time');
+      expect(seqScans(plan, 'charges')).toBe(false);
+      const range = plan.nodes.find((n) => n['Index Name'] === 'charges_app_time');
       expect(String(range?.['Index Cond'])).toMatch(/created_at > .*created_at < /);
     }
   });
