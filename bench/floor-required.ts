@@ -12,7 +12,7 @@
 // its head (invariant 4). The trial is taken as spent (the gateway's steady state, see
 // BillingLedger.trialSpent). On PostgreSQL the settlement is the fewest round trips it can be:
 // the head locked and read (its hash links the record), then everything else in one statement.
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { Pool } from 'undici';
 import { openStore } from '../src/store/db.js';
 import { openCache } from '../src/store/cache.js';
@@ -186,7 +186,7 @@ async function postgres(url: string): Promise<Sql> {
   const pool = new pg.Pool({ connectionString: url, max: 10 });
   const on = (c: { query: (t: string | object, v?: unknown[]) => Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }> }): Sql['run'] => async (text, values) => {
     // Named statements, parsed once per connection, as the gateway's are.
-    const r = await c.query({ name: `f${hash(text)}`, text, values } as never);
+    const r = await c.query({ name: `floor_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`, text, values } as never);
     return { rows: r.rows, changes: r.rowCount ?? 0 };
   };
   return {
@@ -207,10 +207,4 @@ async function postgres(url: string): Promise<Sql> {
       }
     },
   };
-}
-
-function hash(text: string): string {
-  let h = 0;
-  for (let i = 0; i < text.length; i++) h = (Math.imul(h, 31) + text.charCodeAt(i)) | 0;
-  return (h >>> 0).toString(36);
 }
