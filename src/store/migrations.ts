@@ -220,9 +220,7 @@ const migrations: Record<string, Migration> = {
     // minute — on SQLite with the event loop blocked. A held answer lives about ten minutes, so its
     // partial index stays small, and a claim no longer writes an entry into it when inserted.
     async up(db: Kysely<any>) {
-      // Building over a busy day of claims may outlast the 15 s a statement gets on PostgreSQL (this
-      // migration's transaction only; SQLite has no such limit).
-      if (db.getExecutor().adapter instanceof PostgresAdapter) await sql`set local statement_timeout = 0`.execute(db);
+      await withoutStatementTimeout(db);
       await db.schema.dropIndex('code_claims_app_created').execute();
       await db.schema.dropIndex('code_claims_answer_expiry').execute();
       await db.schema.createIndex('code_claims_created').on('code_claims').column('created_at').execute();
@@ -242,7 +240,7 @@ const migrations: Record<string, Migration> = {
     // The same entries per record as before. `if not exists`: on a large chain, build it beforehand
     // with CREATE INDEX CONCURRENTLY, and this finds it.
     async up(db: Kysely<any>) {
-      if (db.getExecutor().adapter instanceof PostgresAdapter) await sql`set local statement_timeout = 0`.execute(db);
+      await withoutStatementTimeout(db);
       await db.schema.createIndex('audit_records_subject_seq').ifNotExists().on('audit_records').columns(['appid', 'subject_hash', 'seq']).execute();
       await db.schema.dropIndex('audit_records_subject').execute();
     },
@@ -252,6 +250,15 @@ const migrations: Record<string, Migration> = {
     },
   },
 };
+
+/**
+ * For a migration that builds an index over a big table: the build may outlast the 15 s a statement
+ * gets on PostgreSQL (src/store/db.ts). Lifted for the migration's own transaction only; SQLite has
+ * no such limit.
+ */
+async function withoutStatementTimeout(db: Kysely<any>): Promise<void> {
+  if (db.getExecutor().adapter instanceof PostgresAdapter) await sql`set local statement_timeout = 0`.execute(db);
+}
 
 class StaticMigrations implements MigrationProvider {
   async getMigrations() {

@@ -10,6 +10,7 @@ import { SimulatorControl, startSimulator, type RunningSimulator, SANDBOX_APP } 
 import { signSessionToken } from '../../plugins/jwt-session/index.js';
 import { createGatewayClient, type GatewayClient } from '../../sdk/client.js';
 import type { Backend } from './backends.js';
+import { withSearchPath } from './stores.js';
 
 export const APP: string = SANDBOX_APP.appid;
 /** A second app, for "code of another app" tests. */
@@ -152,10 +153,6 @@ export async function startTestGateway(opts: TestGatewayOptions): Promise<TestGa
       if (leaks.length) throw new Error(`secrets leaked into logs or responses:\n${leaks.join('\n')}`);
     },
   };
-}
-
-function withSearchPath(url: string, schema: string): string {
-  return `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
 }
 
 async function pgExec(url: string, statement: string): Promise<void> {

@@ -6,6 +6,11 @@ import { openStore, type Store } from '../../src/store/db.js';
 import type { ChargesTable } from '../../src/store/schema.js';
 import type { Backend } from './backends.js';
 
+/** A PostgreSQL URL whose sessions work in `schema`. */
+export function withSearchPath(url: string, schema: string): string {
+  return `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+}
+
 /**
  * A store no other test file writes to: a SQLite file in `dir`, or on PostgreSQL a schema of its own
  * (`wxt_<prefix>_…`, dropped by the global teardown), for tests that need known row counts (plans,
@@ -18,7 +23,7 @@ export async function openIsolatedStore(backend: Backend, dir: string, prefix: s
   await c.connect();
   await c.query(`create schema ${schema}`);
   await c.end();
-  return openStore(`${backend.databaseUrl}${backend.databaseUrl.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`);
+  return openStore(withSearchPath(backend.databaseUrl, schema));
 }
 
 export interface Plan {
