@@ -133,7 +133,7 @@ builder.mutationField('syncUsage', (t) =>
     resolve: async (_r, { appid }, ctx) => {
       requireApp(ctx.services.apps, appid);
       try {
-        await ctx.services.billing.usage.sync(appid);
+        await ctx.services.billing.usage.sync(appid, ctx.requestId);
       } catch (e) {
         if (e instanceof UsageSyncError) throw new UsageSyncFailure(e.message, e.lastSuccessAt);
         throw e;

@@ -24,7 +24,7 @@ import { ClientReports } from './billing/client-reports.js';
 import { Reconciliation } from './billing/reconciliation.js';
 import { ConsentAudit } from '../plugins/consent-audit/audit.js';
 import { VerificationTokens, jwksResponse } from './binding/index.js';
-import { useRequestId } from '../plugins/request-id/index.js';
+import { requestIdOfError, useRequestId } from '../plugins/request-id/index.js';
 import { createSessionVerifier, SessionError } from '../plugins/jwt-session/index.js';
 import { AccessTokenProvider } from '../plugins/access-token/index.js';
 import { signSessionToken, useJwtSession } from '../plugins/jwt-session/index.js';
@@ -157,15 +157,15 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       now,
       lockTtlMs: timings.lockTtlMs,
       events: {
-        fetched: (appid) => {
+        fetched: (appid, requestId) => {
           metrics.tokenFetches.inc({ appid });
-          log.info({ appid }, 'fetched a WeChat access token');
+          log.info({ appid, requestId }, 'fetched a WeChat access token');
         },
         cacheHit: (appid, level) => metrics.tokenCacheHits.inc({ appid, level }),
-        invalidated: (appid) => log.warn({ appid }, 'WeChat rejected the access token; refreshing once'),
-        degraded: (appid, error) => {
+        invalidated: (appid, requestId) => log.warn({ appid, requestId }, 'WeChat rejected the access token; refreshing once'),
+        degraded: (appid, error, requestId) => {
           metrics.tokenDegraded.inc({ appid });
-          log.warn({ appid, err: (error as Error)?.message }, 'shared token cache unavailable; using this process only');
+          log.warn({ appid, requestId, err: (error as Error)?.message }, 'shared token cache unavailable; using this process only');
         },
       },
     });
@@ -301,6 +301,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       // The HTTP layer caps bodies; useBodyLimit caps in-process requests (yoga.fetch).
       maxRequestBodySize: false,
       plugins: [
+        // First: it notes which request an error belongs to before any plugin replaces the error.
         useRequestId(),
         useBodyLimit(MAX_BODY_BYTES),
         // CSRF (before the session check: a cross-site request is refused as such), no batching,
@@ -315,7 +316,6 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
         }),
         useRedactedInputEchoes(),
         ...(config.production ? [useNoIntrospection()] : []),
-        // After useRequestId: the operation span records the request's id.
         ...(tracing?.plugins ?? []),
       ],
       graphiql: config.production ? false : { title: 'wxphone-gateway', ...(sandboxToken ? { headers: JSON.stringify({ Authorization: `Bearer ${sandboxToken}` }) } : {}) },
@@ -327,7 +327,11 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
         info: (...args) => log.info({ yoga: args.map(String) }),
         warn: (...args) => log.warn({ yoga: args.map(String) }),
         // Unexpected errors reach here with their stack; the message never holds request data.
-        error: (...args) => log.error({ err: args.map((a) => (a instanceof Error ? { name: a.name, message: a.message } : String(a))) }, 'graphql error'),
+        error: (...args) =>
+          log.error(
+            { requestId: args.map(requestIdOfError).find(Boolean), err: args.map((a) => (a instanceof Error ? { name: a.name, message: a.message } : String(a))) },
+            'graphql error',
+          ),
       },
     });
 

@@ -35,11 +35,12 @@ export interface AccessTokenProviderOptions {
   events?: AccessTokenEvents;
 }
 
+/** `requestId`: the request the event happened for (for a fetch, the one that started it), if any. */
 export interface AccessTokenEvents {
-  fetched?(appid: string): void;
+  fetched?(appid: string, requestId: string | undefined): void;
   cacheHit?(appid: string, level: 'process' | 'shared'): void;
-  invalidated?(appid: string): void;
-  degraded?(appid: string, error: unknown): void;
+  invalidated?(appid: string, requestId: string | undefined): void;
+  degraded?(appid: string, error: unknown, requestId: string | undefined): void;
 }
 
 export class AccessTokenUnavailableError extends Error {
@@ -88,42 +89,42 @@ export class AccessTokenProvider {
     this.now = opts.now ?? Date.now;
   }
 
-  /** A usable token for the app, fetching one only when none is cached. */
-  async get(appid: string): Promise<string> {
+  /** A usable token for the app, fetching one only when none is cached. `requestId`: who asks, for events. */
+  async get(appid: string, requestId?: string): Promise<string> {
     const hit = this.local.get(appid);
     const now = this.now();
     if (hit && now < hit.expiresAt - EXPIRY_SAFETY_MS) {
-      if (now >= hit.refreshAt) void this.refresh(appid).catch(() => {});
+      if (now >= hit.refreshAt) void this.refresh(appid, undefined, requestId).catch(() => {});
       this.opts.events?.cacheHit?.(appid, 'process');
       return hit.token;
     }
-    return this.refresh(appid);
+    return this.refresh(appid, undefined, requestId);
   }
 
   /**
    * Runs `call` with the app's token; on a token error, invalidates that token
    * (only if still current), gets a fresh one and retries once. Never loops.
    */
-  async withToken<T>(appid: string, call: (token: string) => Promise<T>): Promise<T> {
-    const token = await this.get(appid);
+  async withToken<T>(appid: string, call: (token: string) => Promise<T>, requestId?: string): Promise<T> {
+    const token = await this.get(appid, requestId);
     try {
       return await call(token);
     } catch (error) {
       if (!this.opts.isTokenError(error)) throw error;
-      this.opts.events?.invalidated?.(appid);
-      const fresh = await this.refresh(appid, token);
+      this.opts.events?.invalidated?.(appid, requestId);
+      const fresh = await this.refresh(appid, token, requestId);
       return call(fresh);
     }
   }
 
   /** Fetches (or adopts another caller's) newer token; `failedToken` is dropped if still cached. */
-  refresh(appid: string, failedToken?: string): Promise<string> {
+  refresh(appid: string, failedToken?: string, requestId?: string): Promise<string> {
     const running = this.inflight.get(appid);
     if (running) {
       // A refresh started without knowing about this failure may hand back the failed token.
-      return failedToken ? running.then((t) => (t === failedToken ? this.refresh(appid, failedToken) : t)) : running;
+      return failedToken ? running.then((t) => (t === failedToken ? this.refresh(appid, failedToken, requestId) : t)) : running;
     }
-    const p = this.refreshOnce(appid, failedToken).finally(() => this.inflight.delete(appid));
+    const p = this.refreshOnce(appid, failedToken, requestId).finally(() => this.inflight.delete(appid));
     this.inflight.set(appid, p);
     return p;
   }
@@ -138,7 +139,7 @@ export class AccessTokenProvider {
     return !!entry && entry.token !== failedToken && now < entry.refreshAt && now < entry.expiresAt - EXPIRY_SAFETY_MS;
   }
 
-  private async refreshOnce(appid: string, failedToken: string | undefined): Promise<string> {
+  private async refreshOnce(appid: string, failedToken: string | undefined, requestId: string | undefined): Promise<string> {
     const app = this.credentials(appid);
     if (failedToken && this.local.get(appid)?.token === failedToken) this.local.delete(appid);
 
@@ -148,12 +149,12 @@ export class AccessTokenProvider {
       shared = await this.readShared(appid);
     } catch (error) {
       sharedOk = false;
-      this.opts.events?.degraded?.(appid, error);
+      this.opts.events?.degraded?.(appid, error, requestId);
     }
     if (this.usable(shared, failedToken, this.now())) return this.adopt(appid, shared, 'shared');
 
     const lock = sharedOk ? this.opts.lock : null;
-    if (!lock) return this.fetchAndStore(app, sharedOk);
+    if (!lock) return this.fetchAndStore(app, sharedOk, requestId);
 
     const deadline = this.now() + this.lockTtlMs + 2000;
     const lockKey = `token:${appid}`;
@@ -163,15 +164,15 @@ export class AccessTokenProvider {
         held = await withTimeout(lock.tryAcquire(lockKey, this.lockTtlMs), this.cacheTimeoutMs, 'token lock');
       } catch (error) {
         // The lock store went away mid-flight: fall back to this process's single-flight.
-        this.opts.events?.degraded?.(appid, error);
-        return this.fetchAndStore(app, false);
+        this.opts.events?.degraded?.(appid, error, requestId);
+        return this.fetchAndStore(app, false, requestId);
       }
       if (held) {
         try {
           // Another process may have stored a token between our read and the lock.
           const again = await this.readShared(appid);
           if (this.usable(again, failedToken, this.now())) return this.adopt(appid, again, 'shared');
-          return await this.fetchAndStore(app, true);
+          return await this.fetchAndStore(app, true, requestId);
         } finally {
           await withTimeout(lock.release(lockKey, held), this.cacheTimeoutMs, 'token lock release').catch(() => {});
         }
@@ -185,9 +186,9 @@ export class AccessTokenProvider {
     }
   }
 
-  private async fetchAndStore(app: AppCredentials, writeShared: boolean): Promise<string> {
+  private async fetchAndStore(app: AppCredentials, writeShared: boolean, requestId: string | undefined): Promise<string> {
     const grant = await this.opts.fetchToken(app);
-    this.opts.events?.fetched?.(app.appid);
+    this.opts.events?.fetched?.(app.appid, requestId);
     const now = this.now();
     const lifetimeMs = grant.expiresIn * 1000;
     // If WeChat hands back a token that is already inside the refresh window (normal mode
@@ -199,7 +200,7 @@ export class AccessTokenProvider {
       try {
         await withTimeout(this.opts.cache.set(this.key(app.appid), entry, Math.max(1000, lifetimeMs - EXPIRY_SAFETY_MS)), this.cacheTimeoutMs, 'token cache write');
       } catch (error) {
-        this.opts.events?.degraded?.(app.appid, error);
+        this.opts.events?.degraded?.(app.appid, error, requestId);
       }
     }
     return entry.token;

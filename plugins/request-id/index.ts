@@ -1,38 +1,58 @@
 import { randomUUID } from 'node:crypto';
-import type { Plugin } from 'graphql-yoga';
-import { withRequestId } from '../../src/log.js';
+import { handleStreamOrSingleExecutionResult, type Plugin } from 'graphql-yoga';
 
 // Accept the caller's id only if it is short and plain: it lands in logs and audit records.
 const ACCEPTED = /^[A-Za-z0-9._:-]{1,64}$/;
 
+// Keyed by the request object itself, so every plugin and log line asking about one request
+// gets the same id, and nothing outlives the request.
+const ids = new WeakMap<Request, string>();
+// Errors an operation ended with, by request id: yoga logs the unexpected ones when it masks
+// them, with the error in hand but no request.
+const errorRequestIds = new WeakMap<object, string>();
+
+/** The request's id: the caller's `x-request-id` when it is sane, else a new one, fixed on first ask. */
+export function requestIdOf(request: Request): string {
+  let id = ids.get(request);
+  if (!id) {
+    const given = request.headers.get('x-request-id');
+    id = given && ACCEPTED.test(given) ? given : randomUUID();
+    ids.set(request, id);
+  }
+  return id;
+}
+
+/** The id of the request whose operation ended with `error` (or with a GraphQL error wrapping it). */
+export function requestIdOfError(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  return errorRequestIds.get(error) ?? errorRequestIds.get((error as { originalError?: object }).originalError ?? error);
+}
+
 /**
- * Gives every request an id: the caller's `x-request-id` when it is sane, else a new one.
- * It is on the context (for consent records), on every log line written while the request
- * is handled (src/log.ts), and echoed in the response header, so a backend can match its
- * call to the gateway's record.
+ * Gives every request an id. It is on the context (for consent records and the log lines code
+ * writes for the request), on yoga's line for an unexpected error (`requestIdOfError`), and echoed
+ * in the response header, so a backend can match its call to the gateway's record.
  */
 export function useRequestId(): Plugin<{ requestId: string }> {
-  const ids = new WeakMap<Request, string>();
-  const idOf = (request: Request) => {
-    let id = ids.get(request);
-    if (!id) {
-      const given = request.headers.get('x-request-id');
-      id = given && ACCEPTED.test(given) ? given : randomUUID();
-      ids.set(request, id);
-    }
-    return id;
-  };
   return {
-    instrumentation: {
-      // Wraps the whole request (onRequest to onResponse, execution, yoga's own error logging),
-      // unlike any hook, so nothing logged on its behalf misses the id.
-      request: ({ request }, handle) => withRequestId(idOf(request), handle),
-    },
     onContextBuilding({ context, extendContext }) {
-      extendContext({ requestId: idOf(context.request) });
+      extendContext({ requestId: requestIdOf(context.request) });
+    },
+    onExecute({ args }) {
+      const requestId = (args.contextValue as { requestId: string }).requestId;
+      return {
+        // First of the plugins (see src/server.ts), so before any replaces an error or yoga masks it.
+        onExecuteDone: (payload) =>
+          handleStreamOrSingleExecutionResult(payload, ({ result }) => {
+            for (const error of result.errors ?? []) {
+              errorRequestIds.set(error, requestId);
+              if (error.originalError) errorRequestIds.set(error.originalError, requestId);
+            }
+          }),
+      };
     },
     onResponse({ request, response }) {
-      response.headers.set('x-request-id', idOf(request));
+      response.headers.set('x-request-id', requestIdOf(request));
     },
   };
 }

@@ -1,7 +1,7 @@
 import { context as otelContext, propagation, SpanKind, SpanStatusCode, trace, type Span, type TextMapGetter, type Tracer } from '@opentelemetry/api';
 import { getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import { currentRequestId } from '../../src/log.js';
+import { requestIdOf } from '../request-id/index.js';
 import { ERROR_CODE } from './spans.js';
 
 export interface TracingOptions {
@@ -32,13 +32,13 @@ export function useTracing(options: TracingOptions = {}): Plugin {
       async operation({ context, request }, handle) {
         const active = otelContext.active();
         const parent = trace.getSpan(active) ? active : propagation.extract(active, request.headers, headerGetter);
-        const requestId = currentRequestId();
+        const requestId = requestIdOf(request);
         const span = tracer.startSpan(
           'GraphQL Operation',
           {
             // With no HTTP span around it (no HTTP instrumentation), this is where the request enters the service.
             kind: trace.getSpan(active) ? SpanKind.INTERNAL : SpanKind.SERVER,
-            ...(requestId ? { attributes: { 'wxphone.request_id': requestId } } : {}),
+            attributes: { 'wxphone.request_id': requestId },
           },
           parent,
         );

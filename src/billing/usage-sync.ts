@@ -69,7 +69,8 @@ export class UsageSync {
     this.now = opts.now ?? Date.now;
   }
 
-  async sync(appid: string): Promise<UsageSnapshot> {
+  /** `requestId`: the request that asked for this sync, for its log lines; none for scheduled syncs. */
+  async sync(appid: string, requestId?: string): Promise<UsageSnapshot> {
     const app = this.opts.apps.get(appid);
     if (!app) throw new UsageSyncError(`app ${appid} is not configured`, null);
     const attemptAt = this.now();
@@ -77,12 +78,12 @@ export class UsageSync {
     try {
       const spuId = SPU_ID_BY_PRODUCT[app.product];
       const [usage, average] = await Promise.all([
-        this.opts.tokens.withToken(appid, (token) => this.opts.wechat.getUsage(token, { spuId })),
+        this.opts.tokens.withToken(appid, (token) => this.opts.wechat.getUsage(token, { spuId }), requestId),
         this.opts.tokens
-          .withToken(appid, (token) => this.opts.wechat.getRecentAverage(token, { spuId }))
+          .withToken(appid, (token) => this.opts.wechat.getRecentAverage(token, { spuId }), requestId)
           .catch((e: unknown) => {
             // Optional: the forecast falls back to the ledger's own last-7-days average.
-            this.opts.log.warn({ appid, err: e instanceof Error ? e.message : 'failed' }, 'recent average unavailable');
+            this.opts.log.warn({ appid, requestId, err: e instanceof Error ? e.message : 'failed' }, 'recent average unavailable');
             return null;
           }),
       ]);
@@ -109,7 +110,7 @@ export class UsageSync {
       // Adapter messages carry the endpoint and errcode only, never tokens or secrets.
       const message = e instanceof Error ? e.message : 'usage sync failed';
       await this.setStatus(appid, { lastAttemptAt: attemptAt, lastSuccessAt: previous?.lastSuccessAt ?? null, lastError: message }).catch(() => {});
-      this.opts.log.warn({ appid, err: message }, 'usage sync failed; keeping the last good snapshot');
+      this.opts.log.warn({ appid, requestId, err: message }, 'usage sync failed; keeping the last good snapshot');
       throw new UsageSyncError(message, previous?.lastSuccessAt ?? null);
     }
   }

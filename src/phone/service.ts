@@ -183,7 +183,7 @@ export class PhoneService {
       const purpose = checkPurpose(input.purpose, app);
       return {
         purpose,
-        run: (release) => this.once('exchange', subjectHash, app, purpose, meta, this.opts.keys.codeHash('phone', code), release, () => this.callWechat(app, code, session)),
+        run: (release) => this.once('exchange', subjectHash, app, purpose, meta, this.opts.keys.codeHash('phone', code), release, () => this.callWechat(app, code, session, meta)),
       };
     });
   }
@@ -453,10 +453,10 @@ export class PhoneService {
     throw new InProgressError('another request with this code is still being exchanged; retry shortly');
   }
 
-  private async callWechat(app: AppConfig, code: string, session: Session): Promise<PhoneInfo> {
+  private async callWechat(app: AppConfig, code: string, session: Session, meta: RequestMeta): Promise<PhoneInfo> {
     // Sent to WeChat only if the adapter is configured to (sendOpenid); the session's subject is the openid.
     const openid = session.appid === app.appid ? session.subject : undefined;
-    return this.opts.tokens.withToken(app.appid, (token) => this.opts.wechat.getUserPhoneNumber(token, { code, openid }));
+    return this.opts.tokens.withToken(app.appid, (token) => this.opts.wechat.getUserPhoneNumber(token, { code, openid }), meta.requestId ?? undefined);
   }
 
   private async legacyDecrypt(app: AppConfig, loginCode: string, input: LegacyDecryptInput, session: Session): Promise<PhoneInfo> {
