@@ -8,7 +8,8 @@
  *       plus all the work the invariants require of an exchange, hand-written on the gateway's
  *       schema (bench/yoga-hello.ts, bench/floor-required.ts), so the ratios show what any gateway
  *       pays, what these invariants cost, and what this gateway adds;
- * each at low and high concurrency, as throughput and p50/p99, with ratios; then the gateway's
+ * each at low and high concurrency, as throughput and p50/p99, with ratios (each path's requests in
+ * BENCH_ROUNDS slices, the paths taking turns; a ratio is the median of its per-round values); then the gateway's
  * RSS after a soak of exchanges; then where an exchange's time goes, phase by phase, from the
  * spans of a second gateway process with tracing on (bench/phases.ts); and (BENCH_PROFILE=1)
  * where the gateway's CPU time goes.
@@ -17,7 +18,7 @@
  *
  *   npm run bench                                   # SQLite + in-memory cache
  *   DATABASE_URL=postgres://… REDIS_URL=redis://… npm run bench
- *   BENCH_REQUESTS=2000 BENCH_WARM_REQUESTS=1000 BENCH_SOAK_SECONDS=60 BENCH_PHASE_REQUESTS=1000 BENCH_PROFILE=1 npm run bench
+ *   BENCH_REQUESTS=2000 BENCH_ROUNDS=5 BENCH_WARM_REQUESTS=1000 BENCH_SOAK_SECONDS=60 BENCH_PHASE_REQUESTS=1000 BENCH_PROFILE=1 npm run bench
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -39,6 +40,8 @@ const PROFILE = process.env.BENCH_PROFILE === '1';
 /** Exchanges, one at a time, through the traced gateway for the phase breakdown (0: none). */
 const PHASE_N = Number(process.env.BENCH_PHASE_REQUESTS ?? 1000);
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,32').split(',').map(Number);
+/** Each path's BENCH_REQUESTS are sent in this many slices, the paths taking turns (see scenario). */
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 5));
 const ROOT = resolve(import.meta.dirname, '..');
 const JWT_SECRET = 'bench-jwt-secret-0123456789abcdef0123456789';
 const APP = SANDBOX_APP.appid;
@@ -89,7 +92,26 @@ function cpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ = 100)
 }
 
-async function measure(name: string, origin: string, call: Call, concurrency: number, requests = N, serverPid?: number) {
+interface Measured {
+  name: string;
+  concurrency: number;
+  requests: number;
+  rps: number;
+  p50ms: number;
+  p99ms: number;
+  serverCpuUsPerRequest: number | null;
+}
+
+interface Sample extends Measured {
+  seconds: number;
+  latencies: number[];
+  serverCpuMs: number | null;
+}
+
+const percentile = (sorted: readonly number[], p: number) => +sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!.toFixed(3);
+
+/** `requests` calls at `concurrency`, the calls numbered from `first` (each number one code). */
+async function measure(name: string, origin: string, call: Call, concurrency: number, requests = N, serverPid?: number, first = 0): Promise<Sample> {
   const pool = new Pool(origin, { connections: concurrency, pipelining: 1 });
   const cpuBefore = serverPid ? cpuMs(serverPid) : 0;
   const latencies: number[] = [];
@@ -100,7 +122,7 @@ async function measure(name: string, origin: string, call: Call, concurrency: nu
       while (next < requests) {
         const i = next++;
         const t0 = performance.now();
-        await call(pool, i);
+        await call(pool, first + i);
         latencies.push(performance.now() - t0);
       }
     }),
@@ -108,10 +130,43 @@ async function measure(name: string, origin: string, call: Call, concurrency: nu
   const seconds = (performance.now() - started) / 1000;
   await pool.close();
   latencies.sort((a, b) => a - b);
-  const pct = (p: number) => +latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!.toFixed(3);
-  const serverCpuUsPerRequest = serverPid ? Math.round(((cpuMs(serverPid) - cpuBefore) * 1000) / requests) : null;
-  return { name, concurrency, requests, rps: Math.round(requests / seconds), p50ms: pct(50), p99ms: pct(99), serverCpuUsPerRequest };
+  const serverCpuMs = serverPid ? cpuMs(serverPid) - cpuBefore : null;
+  return {
+    name,
+    concurrency,
+    requests,
+    rps: Math.round(requests / seconds),
+    p50ms: percentile(latencies, 50),
+    p99ms: percentile(latencies, 99),
+    serverCpuUsPerRequest: serverCpuMs === null ? null : Math.round((serverCpuMs * 1000) / requests),
+    seconds,
+    latencies,
+    serverCpuMs,
+  };
 }
+
+/** One path's rounds as one row: throughput over all its time, percentiles over all its calls. */
+function pooled(samples: readonly Sample[]): Measured {
+  const requests = samples.reduce((n, s) => n + s.requests, 0);
+  const seconds = samples.reduce((n, s) => n + s.seconds, 0);
+  const latencies = samples.flatMap((s) => s.latencies).sort((a, b) => a - b);
+  const cpu = samples.every((s) => s.serverCpuMs !== null) ? samples.reduce((n, s) => n + s.serverCpuMs!, 0) : null;
+  return {
+    name: samples[0]!.name,
+    concurrency: samples[0]!.concurrency,
+    requests,
+    rps: Math.round(requests / seconds),
+    p50ms: percentile(latencies, 50),
+    p99ms: percentile(latencies, 99),
+    serverCpuUsPerRequest: cpu === null ? null : Math.round((cpu * 1000) / requests),
+  };
+}
+
+const median = (values: readonly number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
 
 async function rssMb(pid: number): Promise<number> {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -238,39 +293,66 @@ async function main() {
     await measure('warm', gatewayUrl.origin, (p, i) => post(p, gatewayUrl.pathname, exchangeBody(warmed(4 * WARM + i)), { authorization: `Bearer ${user}` }, 'PhoneNumberVerified'), concurrency, WARM);
     await measure('warm', gatewayUrl.origin, (p) => post(p, gatewayUrl.pathname, quotaBody, { authorization: `Bearer ${reader}` }, 'estimatedRemaining'), concurrency, WARM);
     const [gw, sm, yoga] = [gateway.child.pid!, simulator.child.pid!, ceiling.child.pid!];
-    return [
-      await measure('yoga hello-world (ceiling)', helloUrl.origin, (p) => post(p, helloUrl.pathname, helloBody, {}, 'world'), concurrency, N, yoga),
-      await measure('exchange: direct to simulator', simUrl.origin, (p, i) => post(p, `/wxa/business/getuserphonenumber?access_token=${accessToken}`, JSON.stringify({ code: direct[i] }), {}, 'phone_info'), concurrency, N, sm),
-      await measure('floor: yoga + WeChat call', helloUrl.origin, (p, i) => post(p, helloUrl.pathname, floorBody('relay', relayed[i]!), {}, 'true'), concurrency, N, yoga),
-      await measure('floor: yoga + claim, WeChat call, commit', helloUrl.origin, (p, i) => post(p, helloUrl.pathname, floorBody('relayOnce', relayedOnce[i]!), {}, 'true'), concurrency, N, yoga),
-      await measure('floor: yoga + all required work, hand-written', helloUrl.origin, (p, i) => post(p, helloUrl.pathname, floorBody('relayRequired', relayedRequired[i]!), {}, 'true'), concurrency, N, yoga),
-      await measure('exchange: through gateway', gatewayUrl.origin, (p, i) => post(p, gatewayUrl.pathname, exchangeBody(viaGateway[i]!), { authorization: `Bearer ${user}` }, 'PhoneNumberVerified'), concurrency, N, gw),
-      await measure('quota: simulator usage API', simUrl.origin, (p) => get(p, `/wxa/charge/usage/get?access_token=${accessToken}&spuId=10000077&offset=0&limit=20`, 'effectiveUse'), concurrency, N, sm),
-      await measure('quota: through gateway', gatewayUrl.origin, (p) => post(p, gatewayUrl.pathname, quotaBody, { authorization: `Bearer ${reader}` }, 'estimatedRemaining'), concurrency, N, gw),
+    const paths: { name: string; origin: string; call: Call; pid: number }[] = [
+      { name: 'yoga hello-world (ceiling)', origin: helloUrl.origin, call: (p) => post(p, helloUrl.pathname, helloBody, {}, 'world'), pid: yoga },
+      { name: 'exchange: direct to simulator', origin: simUrl.origin, call: (p, i) => post(p, `/wxa/business/getuserphonenumber?access_token=${accessToken}`, JSON.stringify({ code: direct[i] }), {}, 'phone_info'), pid: sm },
+      { name: 'floor: yoga + WeChat call', origin: helloUrl.origin, call: (p, i) => post(p, helloUrl.pathname, floorBody('relay', relayed[i]!), {}, 'true'), pid: yoga },
+      { name: 'floor: yoga + claim, WeChat call, commit', origin: helloUrl.origin, call: (p, i) => post(p, helloUrl.pathname, floorBody('relayOnce', relayedOnce[i]!), {}, 'true'), pid: yoga },
+      { name: 'floor: yoga + all required work, hand-written', origin: helloUrl.origin, call: (p, i) => post(p, helloUrl.pathname, floorBody('relayRequired', relayedRequired[i]!), {}, 'true'), pid: yoga },
+      { name: 'exchange: through gateway', origin: gatewayUrl.origin, call: (p, i) => post(p, gatewayUrl.pathname, exchangeBody(viaGateway[i]!), { authorization: `Bearer ${user}` }, 'PhoneNumberVerified'), pid: gw },
+      { name: 'quota: simulator usage API', origin: simUrl.origin, call: (p) => get(p, `/wxa/charge/usage/get?access_token=${accessToken}&spuId=10000077&offset=0&limit=20`, 'effectiveUse'), pid: sm },
+      { name: 'quota: through gateway', origin: gatewayUrl.origin, call: (p) => post(p, gatewayUrl.pathname, quotaBody, { authorization: `Bearer ${reader}` }, 'estimatedRemaining'), pid: gw },
     ];
+    // Every path a slice at a time, round after round, each round starting at another path: the
+    // machine's speed drifts within minutes (the ceiling alone has moved 1.6x within an hour), and
+    // paths measured minutes apart would put that drift into their ratios.
+    const per = Math.ceil(N / ROUNDS);
+    const rounds: Sample[][] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      const round: Sample[] = [];
+      for (let k = 0; k < paths.length; k++) {
+        const path = paths[(r + k) % paths.length]!;
+        round.push(await measure(path.name, path.origin, path.call, concurrency, Math.min(per, N - r * per), path.pid, r * per));
+      }
+      rounds.push(round);
+    }
+    return rounds;
   };
 
-  const rows: Awaited<ReturnType<typeof measure>>[] = [];
-  for (const c of CONCURRENCY) rows.push(...(await scenario(c)));
-  const find = (name: string, c: number) => rows.find((r) => r.name.startsWith(name) && r.concurrency === c)!;
-  const summary = CONCURRENCY.map((c) => ({
-    concurrency: c,
-    exchangeVsCeiling: +(find('exchange: through', c).rps / find('yoga', c).rps).toFixed(3),
-    exchangeVsDirect: +(find('exchange: through', c).rps / find('exchange: direct', c).rps).toFixed(3),
-    exchangeAddedP50ms: +(find('exchange: through', c).p50ms - find('exchange: direct', c).p50ms).toFixed(3),
-    // The floors: what any gateway that calls WeChat (and keeps once-per-code) pays, as the same ratios.
-    floorCallVsCeiling: +(find('floor: yoga + WeChat', c).rps / find('yoga', c).rps).toFixed(3),
-    floorOnceVsCeiling: +(find('floor: yoga + claim', c).rps / find('yoga', c).rps).toFixed(3),
-    floorOnceAddedP50ms: +(find('floor: yoga + claim', c).p50ms - find('exchange: direct', c).p50ms).toFixed(3),
-    exchangeVsFloorOnce: +(find('exchange: through', c).rps / find('floor: yoga + claim', c).rps).toFixed(3),
-    // What the invariants cost with nothing else, and how far this gateway is from that.
-    floorRequiredVsCeiling: +(find('floor: yoga + all required', c).rps / find('yoga', c).rps).toFixed(3),
-    floorRequiredAddedP50ms: +(find('floor: yoga + all required', c).p50ms - find('exchange: direct', c).p50ms).toFixed(3),
-    exchangeVsFloorRequired: +(find('exchange: through', c).rps / find('floor: yoga + all required', c).rps).toFixed(3),
-    quotaVsCeiling: +(find('quota: through', c).rps / find('yoga', c).rps).toFixed(3),
-    // The same comparison in CPU: a hello-world request's server CPU over an exchange's (1 = as cheap as hello-world).
-    exchangeCpuVsCeiling: +(find('yoga', c).serverCpuUsPerRequest! / find('exchange: through', c).serverCpuUsPerRequest!).toFixed(3),
-  }));
+  /** The ratios within one round (or over pooled rows), each path found by its name's start. */
+  const ratiosOf = (rows: readonly Measured[], c: number) => {
+    const find = (name: string) => rows.find((r) => r.name.startsWith(name) && r.concurrency === c)!;
+    return {
+      exchangeVsCeiling: find('exchange: through').rps / find('yoga').rps,
+      exchangeVsDirect: find('exchange: through').rps / find('exchange: direct').rps,
+      exchangeAddedP50ms: find('exchange: through').p50ms - find('exchange: direct').p50ms,
+      // The floors: what any gateway that calls WeChat (and keeps once-per-code) pays, as the same ratios.
+      floorCallVsCeiling: find('floor: yoga + WeChat').rps / find('yoga').rps,
+      floorOnceVsCeiling: find('floor: yoga + claim').rps / find('yoga').rps,
+      floorOnceAddedP50ms: find('floor: yoga + claim').p50ms - find('exchange: direct').p50ms,
+      exchangeVsFloorOnce: find('exchange: through').rps / find('floor: yoga + claim').rps,
+      // What the invariants cost with nothing else, and how far this gateway is from that.
+      floorRequiredVsCeiling: find('floor: yoga + all required').rps / find('yoga').rps,
+      floorRequiredAddedP50ms: find('floor: yoga + all required').p50ms - find('exchange: direct').p50ms,
+      exchangeVsFloorRequired: find('exchange: through').rps / find('floor: yoga + all required').rps,
+      quotaVsCeiling: find('quota: through').rps / find('yoga').rps,
+      // The same comparison in CPU: a hello-world request's server CPU over an exchange's (1 = as cheap as hello-world).
+      exchangeCpuVsCeiling: find('yoga').serverCpuUsPerRequest! / find('exchange: through').serverCpuUsPerRequest!,
+    };
+  };
+
+  const rows: Measured[] = [];
+  const summary: ({ concurrency: number; rounds: number } & Record<string, number>)[] = [];
+  for (const c of CONCURRENCY) {
+    const rounds = await scenario(c);
+    // Round 0 ran the paths in their listed order.
+    rows.push(...rounds[0]!.map((first) => pooled(rounds.map((round) => round.find((s) => s.name === first.name)!))));
+    // Each ratio is taken within a round, whose paths ran minutes closer together than the whole
+    // run's, and the median of the rounds is reported.
+    const perRound = rounds.map((round) => ratiosOf(round, c));
+    const keys = Object.keys(perRound[0]!) as (keyof (typeof perRound)[number])[];
+    summary.push({ concurrency: c, rounds: rounds.length, ...Object.fromEntries(keys.map((k) => [k, +median(perRound.map((x) => x[k])).toFixed(3)])) });
+  }
 
   // Soak: exchanges for SOAK_SECONDS at moderate concurrency, then the gateway's RSS.
   const rssBefore = await rssMb(gateway.child.pid!);
