@@ -326,6 +326,18 @@ describe('upstream failures', () => {
     expect(Date.now() - started).toBeLessThan(1000);
   });
 
+  it('a body that trickles in, never idle for a whole timeout, still ends at the call deadline', async () => {
+    // undici's body timeout is per gap between chunks: only the call's own deadline ends this one.
+    const fake = await fakeWechat((_q, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const drip = setInterval(() => res.write(' '), 40);
+      res.once('close', () => clearInterval(drip));
+    });
+    const started = Date.now();
+    await upstream(client(fake, { timeoutMs: 200 }).getUserPhoneNumber(TOKEN, { code: CODE }), 'timeout');
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
   it('the pool survives failures: a good call after each bad one succeeds', async () => {
     const fake = await fakeWechat((req, res, _h, n) => {
       if (n === 1) return req.socket.destroy();
