@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { sql, type Kysely } from 'kysely';
+import { PostgresAdapter, sql, type Kysely, type QueryCreator } from 'kysely';
 import type { AppConfig } from '../config.js';
 import type { Database, PacksTable } from '../store/schema.js';
 import { preparedQuery } from '../store/prepared.js';
@@ -122,17 +122,20 @@ export class BillingLedger {
       return { codeHash: c.codeHash, appid: c.appid, status: 'unconfirmed', source: null, packId: null, allocationId: null, priceMilli: 0, recorded: true };
     }
     // Drawn first, so the charge goes in once with its source: one statement fewer while the
-    // drawn pack's row is locked, which every charge of the app waits for.
-    const draw = await this.draw(trx, app, c.now);
-    const priceMilli = draw.source === 'pack' || draw.source === 'allocation' || draw.source === 'unfunded' ? LIST_PRICE_MILLI[app.product] : 0;
-    const inserted = await insertCharge(trx, { ...fields, source: draw.source, packId: draw.packId, allocationId: draw.allocationId, priceMilli });
-    if (Number(inserted.numAffectedRows ?? 0) !== 1) {
+    // drawn pack's row is locked, which every charge of the app waits for. On PostgreSQL the
+    // draw of a trial or own-pack unit inserts the charge itself (see chargeDrawn).
+    const postgres = trx.getExecutor().adapter instanceof PostgresAdapter;
+    const draw = await this.draw(trx, app, c.now, postgres ? fields : undefined);
+    const charged =
+      draw.charged ??
+      Number((await insertCharge(trx, { ...fields, source: draw.source, packId: draw.packId, allocationId: draw.allocationId, priceMilli: priceOf(draw.source, app) })).numAffectedRows ?? 0) === 1;
+    if (!charged) {
       // The code was charged before (an earlier settlement of it): the unit goes back. This
       // transaction holds the row it drew from until it ends, so the count is exactly restored.
       await this.undraw(trx, app.appid, draw);
       return this.recordedBefore(trx, c.codeHash);
     }
-    return { codeHash: c.codeHash, appid: c.appid, status: 'confirmed', ...draw, priceMilli, recorded: true };
+    return { codeHash: c.codeHash, appid: c.appid, status: 'confirmed', source: draw.source, packId: draw.packId, allocationId: draw.allocationId, priceMilli: priceOf(draw.source, app), recorded: true };
   }
 
   private async recordedBefore(trx: Kysely<Database>, codeHash: string): Promise<ChargeRecord> {
@@ -150,19 +153,31 @@ export class BillingLedger {
     }
   }
 
+  /**
+   * Draws the unit the consumption rules say this charge takes. With `charge` (PostgreSQL), a trial
+   * or own-pack draw also inserts the charge and says whether it did (`charged`); any other draw
+   * leaves the insert to the caller.
+   */
   private async draw(
     trx: Kysely<Database>,
     app: AppConfig,
     now: number,
-  ): Promise<{ source: NonNullable<ChargeRecord['source']>; packId: string | null; allocationId: string | null }> {
+    charge?: Omit<ChargeValues, 'source' | 'packId' | 'allocationId' | 'priceMilli'>,
+  ): Promise<{ source: NonNullable<ChargeRecord['source']>; packId: string | null; allocationId: string | null; charged?: boolean }> {
     if (exemption({ subjectType: app.subjectType, category: app.category }).exempt) {
       return { source: 'exempt', packId: null, allocationId: null };
     }
     if (!this.trialSpent.has(app.appid)) {
       // One statement draws a trial unit: the first for an app without a counter row, else the
       // next while any is left (a conditional update, so concurrent draws never pass the limit).
-      const trial = await drawTrialUnit(trx, { appid: app.appid, now });
-      if (Number(trial.numAffectedRows ?? 0) === 1) return { source: 'trial', packId: null, allocationId: null };
+      if (charge) {
+        const drawn = await drawTrialUnitAndCharge(trx, { ...charge, source: 'trial', packId: null, allocationId: null, priceMilli: priceOf('trial', app) });
+        const r = drawn.rows[0]!;
+        if (Number(r.drawn) === 1) return { source: 'trial', packId: null, allocationId: null, charged: Number(r.charged) === 1 };
+      } else {
+        const trial = await drawTrialUnit(trx, { appid: app.appid, now });
+        if (Number(trial.numAffectedRows ?? 0) === 1) return { source: 'trial', packId: null, allocationId: null };
+      }
       // The update found the committed count at the limit (it waits for any draw in flight).
       this.trialSpent.add(app.appid);
     }
@@ -173,8 +188,14 @@ export class BillingLedger {
       if (!chosen) break;
       if (chosen.kind === 'own') {
         // The update re-checks what the read saw: a refund or expiry committed meanwhile wins.
-        const taken = await drawPackUnit(trx, { packId: chosen.id, now });
-        if (Number(taken.numAffectedRows) === 1) return { source: 'pack', packId: chosen.id, allocationId: null };
+        if (charge) {
+          const drawn = await drawPackUnitAndCharge(trx, { ...charge, source: 'pack', packId: chosen.id, allocationId: null, priceMilli: priceOf('pack', app) });
+          const r = drawn.rows[0]!;
+          if (Number(r.drawn) === 1) return { source: 'pack', packId: chosen.id, allocationId: null, charged: Number(r.charged) === 1 };
+        } else {
+          const taken = await drawPackUnit(trx, { packId: chosen.id, now });
+          if (Number(taken.numAffectedRows) === 1) return { source: 'pack', packId: chosen.id, allocationId: null };
+        }
       } else if (await this.lockDrawablePack(trx, chosen.packId, now)) {
         // The group pack's row lock is held to commit: a refund of it waits, then sees this draw.
         const taken = await trx
@@ -498,6 +519,11 @@ function packView(
   };
 }
 
+/** What WeChat bills a unit from this source at (trial and exempt units are free). */
+function priceOf(source: NonNullable<ChargeRecord['source']>, app: AppConfig): number {
+  return source === 'pack' || source === 'allocation' || source === 'unfunded' ? LIST_PRICE_MILLI[app.product] : 0;
+}
+
 function toRecord(r: Database['charges']): Omit<ChargeRecord, 'recorded'> {
   return {
     codeHash: r.code_hash,
@@ -546,8 +572,11 @@ const insertCharge = preparedQuery(
       .onConflict((oc) => oc.column('code_hash').doNothing()),
 );
 
-const drawTrialUnit = preparedQuery((db, v: { appid: string; now: number }) =>
-  db
+type ChargeValues = Parameters<typeof insertCharge>[1];
+
+/** A trial unit: the first for an app without a counter row, else the next while any is left. */
+const trialDraw = (d: QueryCreator<Database>, v: { appid: string; now: number }) =>
+  d
     .insertInto('app_trials')
     .values({ appid: v.appid, trial_used: 1, updated_at: v.now })
     .onConflict((oc) =>
@@ -555,19 +584,59 @@ const drawTrialUnit = preparedQuery((db, v: { appid: string; now: number }) =>
         .column('appid')
         .doUpdateSet({ trial_used: sql`app_trials.trial_used + 1`, updated_at: v.now })
         .where('app_trials.trial_used', '<', TRIAL_UNITS),
-    ),
-);
+    );
 
-const drawPackUnit = preparedQuery((db, v: { packId: string; now: number }) =>
-  db
+/** A unit of an own pack, re-checking what the read of drawable packs saw. */
+const packDraw = (d: QueryCreator<Database>, v: { packId: string; now: number }) =>
+  d
     .updateTable('packs')
     .set({ units_used: sql`units_used + 1` })
     .where('id', '=', v.packId)
     .where(sql<boolean>`units_used < units_all`)
     .where('refund_requested_at', 'is', null)
     .where('effective_at', '<=', v.now)
-    .where('expires_at', '>', v.now),
-);
+    .where('expires_at', '>', v.now);
+
+const drawTrialUnit = preparedQuery(trialDraw);
+const drawPackUnit = preparedQuery(packDraw);
+
+// On PostgreSQL a unit is drawn and its charge inserted by one statement, a data-modifying CTE:
+// one round trip fewer per exchange, and one fewer while the app's pack (or trial) row is locked,
+// which every other charge of the app waits for. It says what it did: drawn 0 (the unit was gone;
+// nothing was inserted), or drawn 1 and charged 0 or 1 (0: the code was charged before).
+// SQLite has no such CTE, and there a statement is no round trip: it runs the two statements.
+function chargeDrawn(qc: QueryCreator<Database & { drawn: { id: string } }>, v: ChargeValues) {
+  return qc
+    .with('charged', (d) =>
+      d
+        .insertInto('charges')
+        .columns(['code_hash', 'appid', 'product', 'status', 'source', 'pack_id', 'allocation_id', 'price_milli', 'tapped_at', 'created_at'])
+        .expression(
+          d.selectFrom('drawn').select([
+            sql<string>`${v.codeHash}`.as('code_hash'),
+            sql<string>`${v.appid}`.as('appid'),
+            sql<string>`${v.product}`.as('product'),
+            sql<string>`${v.status}`.as('status'),
+            sql<string>`${v.source}`.as('source'),
+            sql<string>`${v.packId}`.as('pack_id'),
+            sql<string>`${v.allocationId}`.as('allocation_id'),
+            // A parameter in a select list is text to PostgreSQL unless cast.
+            sql<number>`cast(${v.priceMilli} as integer)`.as('price_milli'),
+            sql<number>`cast(${v.tappedAt} as bigint)`.as('tapped_at'),
+            sql<number>`cast(${v.now} as bigint)`.as('created_at'),
+          ]),
+        )
+        .onConflict((oc) => oc.column('code_hash').doNothing())
+        .returning('code_hash'),
+    )
+    .selectNoFrom((eb) => [
+      eb.selectFrom('drawn').select(eb.fn.countAll<string>().as('n')).as('drawn'),
+      eb.selectFrom('charged').select(eb.fn.countAll<string>().as('n')).as('charged'),
+    ]);
+}
+
+const drawTrialUnitAndCharge = preparedQuery((db, v: ChargeValues) => chargeDrawn(db.with('drawn', (d) => trialDraw(d, v).returning('appid as id')), v));
+const drawPackUnitAndCharge = preparedQuery((db, v: ChargeValues & { packId: string }) => chargeDrawn(db.with('drawn', (d) => packDraw(d, v).returning('id')), v));
 
 /** The app's own packs and its allocations of group packs, in one round trip. */
 const drawablePacks = preparedQuery((db, v: { appid: string }) =>

@@ -58,6 +58,24 @@ describe.each(BACKENDS)('BillingLedger on $name', (backend) => {
     expect(sources.map((s) => s.priceMilli)).toEqual([0, 30, 30, 30, 30]);
   });
 
+  it('stores each charge as drawn, whichever statement inserted it: trial, pack and unfunded rows, column by column', async () => {
+    const app = appConfig();
+    const ledger = ledgerFor(app);
+    await setTrialUsed(app.appid, 999);
+    const pack = await buy(ledger, app.appid, 1, 1, 10);
+    const codes = [uniq(), uniq(), uniq()];
+    const tappedAt = [NOW - 1500, null, NOW - 700];
+    for (const [i, codeHash] of codes.entries()) {
+      await store.db.transaction().execute((trx) => ledger.recordCharge(trx, { codeHash, appid: app.appid, status: 'confirmed', now: NOW + i, tappedAt: tappedAt[i] }));
+    }
+    const rows = await store.db.selectFrom('charges').selectAll().where('code_hash', 'in', codes).orderBy('created_at').execute();
+    expect(rows.map((r) => ({ ...r, price_milli: Number(r.price_milli), tapped_at: r.tapped_at === null ? null : Number(r.tapped_at), created_at: Number(r.created_at) }))).toEqual([
+      { code_hash: codes[0], appid: app.appid, product: 'quick', status: 'confirmed', source: 'trial', pack_id: null, allocation_id: null, price_milli: 0, tapped_at: NOW - 1500, created_at: NOW },
+      { code_hash: codes[1], appid: app.appid, product: 'quick', status: 'confirmed', source: 'pack', pack_id: pack.id, allocation_id: null, price_milli: 30, tapped_at: null, created_at: NOW + 1 },
+      { code_hash: codes[2], appid: app.appid, product: 'quick', status: 'confirmed', source: 'unfunded', pack_id: null, allocation_id: null, price_milli: 30, tapped_at: NOW - 700, created_at: NOW + 2 },
+    ]);
+  });
+
   it('exempt apps draw nothing and cost nothing (a government app, 50 charges)', async () => {
     const app = appConfig({ subjectType: 'government' });
     const ledger = ledgerFor(app);
