@@ -1,5 +1,5 @@
 import type { SettlementHooks } from '../phone/service.js';
-import type { BillingLedger } from './ledger.js';
+import type { BillingLedger, DrawableAhead } from './ledger.js';
 
 /**
  * Records each phone code's charge in the transaction that settles its claim:
@@ -12,6 +12,9 @@ export const TAP_PLAUSIBLE_MS = 3_600_000;
 
 export function chargeHooks(ledger: BillingLedger): SettlementHooks {
   return {
+    prepare(c) {
+      return c.flow === 'exchange' ? ledger.drawableAhead(c.app.appid) : undefined;
+    },
     async disclosed(trx, c) {
       if (c.flow !== 'exchange') return;
       const second = c.info.watermark.timestamp * 1000;
@@ -21,7 +24,7 @@ export function chargeHooks(ledger: BillingLedger): SettlementHooks {
       // second, and not after the exchange): a tap in the same second as a usage sync then
       // counts as after it, so estimatedRemaining errs low, never high.
       const tappedAt = plausible ? Math.min(c.now, second + 999) : null;
-      await ledger.recordCharge(trx, { codeHash: c.codeHash, appid: c.app.appid, status: 'confirmed', now: c.now, tappedAt });
+      await ledger.recordCharge(trx, { codeHash: c.codeHash, appid: c.app.appid, status: 'confirmed', now: c.now, tappedAt, drawable: c.prepared as DrawableAhead | undefined });
     },
     async refused(trx, c) {
       // 40029, a call whose outcome is unknown, a number withheld after a withdrawal: the code was

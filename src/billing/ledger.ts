@@ -80,6 +80,13 @@ const EARLIEST_PAYMENT = Date.UTC(2020, 0, 1);
  * expires soonest. Draws are conditional updates (`used < all`), so concurrent
  * exchanges never overdraw, on SQLite or PostgreSQL.
  */
+/** An app's drawable packs and allocations as read before a charge's transaction (see BillingLedger.drawableAhead). */
+export interface DrawableAhead {
+  readonly candidates: readonly DrawCandidate[];
+}
+
+type DrawCandidate = BillingPack & { id: string; kind: 'own' | 'allocation'; packId: string };
+
 export class BillingLedger {
   /**
    * Apps whose trial this process has seen spent. A trial counter only moves up (draws, and
@@ -112,7 +119,7 @@ export class BillingLedger {
    */
   async recordCharge(
     trx: Kysely<Database>,
-    c: { codeHash: string; appid: string; status: 'confirmed' | 'unconfirmed'; now: number; tappedAt?: number | null },
+    c: { codeHash: string; appid: string; status: 'confirmed' | 'unconfirmed'; now: number; tappedAt?: number | null; drawable?: DrawableAhead },
   ): Promise<ChargeRecord> {
     const app = this.app(c.appid);
     const fields = { codeHash: c.codeHash, appid: c.appid, product: app.product, status: c.status, tappedAt: c.tappedAt ?? null, now: c.now };
@@ -125,7 +132,7 @@ export class BillingLedger {
     // drawn pack's row is locked, which every charge of the app waits for. On PostgreSQL the
     // draw of a trial or own-pack unit inserts the charge itself (see chargeDrawn).
     const postgres = trx.getExecutor().adapter instanceof PostgresAdapter;
-    const draw = await this.draw(trx, app, c.now, postgres ? fields : undefined);
+    const draw = await this.draw(trx, app, c.now, postgres ? fields : undefined, c.drawable);
     const charged =
       draw.charged ??
       Number((await insertCharge(trx, { ...fields, source: draw.source, packId: draw.packId, allocationId: draw.allocationId, priceMilli: priceOf(draw.source, app) })).numAffectedRows ?? 0) === 1;
@@ -163,6 +170,7 @@ export class BillingLedger {
     app: AppConfig,
     now: number,
     charge?: Omit<ChargeValues, 'source' | 'packId' | 'allocationId' | 'priceMilli'>,
+    ahead?: DrawableAhead,
   ): Promise<{ source: NonNullable<ChargeRecord['source']>; packId: string | null; allocationId: string | null; charged?: boolean }> {
     if (exemption({ subjectType: app.subjectType, category: app.category }).exempt) {
       return { source: 'exempt', packId: null, allocationId: null };
@@ -183,8 +191,11 @@ export class BillingLedger {
     }
 
     for (let round = 0; round < MAX_DRAW_ROUNDS; round++) {
-      const candidates = await this.drawable(trx, app.appid);
-      const chosen = choosePackToCharge(candidates, now);
+      // The first round may choose from a read made ahead (see drawableAhead); a unit it no longer
+      // has is not drawn, and the next round reads again here, as does one that found nothing.
+      const readAhead = round === 0 && ahead !== undefined;
+      const chosen = choosePackToCharge(readAhead ? ahead.candidates : await this.drawable(trx, app.appid), now);
+      if (!chosen && readAhead) continue;
       if (!chosen) break;
       if (chosen.kind === 'own') {
         // The update re-checks what the read saw: a refund or expiry committed meanwhile wins.
@@ -212,8 +223,23 @@ export class BillingLedger {
     return { source: 'unfunded', packId: null, allocationId: null };
   }
 
+  /**
+   * The app's drawable units, read ahead of a charge and outside its transaction (while WeChat
+   * answers the exchange), for its first draw round: on PostgreSQL a round trip fewer inside the
+   * settlement, where the app's rows are about to be locked. Every draw re-checks the unit it takes
+   * (left, in effect, not refunded), so a read ahead can only be out of date about a pack recorded
+   * meanwhile that would have come first: that one charge then draws the next pack in order, as it
+   * would have had it been taken a moment earlier. Undefined while the app's trial lasts or it is
+   * exempt (those draws read nothing).
+   */
+  async drawableAhead(appid: string): Promise<DrawableAhead | undefined> {
+    const app = this.apps.get(appid);
+    if (!app || !this.trialSpent.has(appid) || exemption({ subjectType: app.subjectType, category: app.category }).exempt) return undefined;
+    return { candidates: await this.drawable(this.db, appid) };
+  }
+
   /** The app's own packs and allocations, shaped for the consumption-order rules. */
-  private async drawable(db: Kysely<Database>, appid: string): Promise<(BillingPack & { id: string; kind: 'own' | 'allocation'; packId: string })[]> {
+  private async drawable(db: Kysely<Database>, appid: string): Promise<DrawCandidate[]> {
     const { rows } = await drawablePacks(db, { appid });
     return rows.map((r) => ({ ...billingPack(r.id, r), id: r.id, kind: r.kind, packId: r.pack_id }));
   }

@@ -111,7 +111,14 @@ export interface SettlementContext {
  * so nothing is disclosed that was not recorded.
  */
 export interface SettlementHooks {
-  disclosed?(trx: Kysely<Database>, c: SettlementContext & { info: PhoneInfo }): Promise<unknown>;
+  /**
+   * Called as the WeChat call starts, for reads the settlement will need that do not depend on
+   * WeChat's answer: they run while the call is in flight instead of inside the settlement (on
+   * PostgreSQL, a round trip fewer there). What it resolves to comes back to `disclosed` as
+   * `prepared`; a failure is ignored (the hook then reads for itself). Not in any transaction.
+   */
+  prepare?(c: { flow: SettlementContext['flow']; app: AppConfig }): Promise<unknown> | undefined;
+  disclosed?(trx: Kysely<Database>, c: SettlementContext & { info: PhoneInfo; prepared: unknown }): Promise<unknown>;
   refused?(trx: Kysely<Database>, c: SettlementContext & { failure: ExchangeFailure }): Promise<unknown>;
 }
 
@@ -353,6 +360,10 @@ export class PhoneService {
         break;
     }
 
+    const hooks = this.opts.hooks ?? [];
+    // Never rejects, not even for a hook that throws: a failed read only means the hook reads again
+    // in the settlement, and the claim just taken must go on to its outcome.
+    const prepared = hooks.map((h) => Promise.resolve({ flow, app }).then((c) => h.prepare?.(c)).catch(() => undefined));
     let info: PhoneInfo;
     try {
       // Ends inside the lease, so no retry can take the claim over while this call may still reach WeChat.
@@ -369,6 +380,8 @@ export class PhoneService {
       await this.settleFailure({ flow, codeHash, app, subjectHash, purpose, meta, now: this.now() }, claim.attempt, failure, false);
       throw failure;
     }
+    // Awaited before the transaction opens: nothing waits on a read while the claim's row is locked.
+    const ready = await Promise.all(prepared);
     const now = this.now();
     const context: SettlementContext = { flow, codeHash, app, subjectHash, purpose, meta, now };
     let stored: boolean;
@@ -379,7 +392,7 @@ export class PhoneService {
           trx,
         );
         if (owned) {
-          for (const h of this.opts.hooks ?? []) await h.disclosed?.(trx, { ...context, info });
+          for (const [i, h] of hooks.entries()) await h.disclosed?.(trx, { ...context, info, prepared: ready[i] });
           await this.opts.audit?.record(this.settledEvent(context, 'disclosed', { phone: info }), trx);
         }
         return owned;

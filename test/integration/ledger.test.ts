@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../support/backends.js';
 import { openStore, type Store } from '../../src/store/db.js';
-import { BillingLedger, LedgerInputError } from '../../src/billing/ledger.js';
+import { BillingLedger, LedgerInputError, type DrawableAhead } from '../../src/billing/ledger.js';
 import type { AppConfig } from '../../src/config.js';
 import { DAY_MS } from '../../src/billing/rules.js';
 
@@ -74,6 +74,36 @@ describe.each(BACKENDS)('BillingLedger on $name', (backend) => {
       { code_hash: codes[1], appid: app.appid, product: 'quick', status: 'confirmed', source: 'pack', pack_id: pack.id, allocation_id: null, price_milli: 30, tapped_at: null, created_at: NOW + 1 },
       { code_hash: codes[2], appid: app.appid, product: 'quick', status: 'confirmed', source: 'unfunded', pack_id: null, allocation_id: null, price_milli: 30, tapped_at: NOW - 700, created_at: NOW + 2 },
     ]);
+  });
+
+  it('a charge may choose from units read ahead of its transaction; a unit gone since, or a read that found none, is read again', async () => {
+    const app = appConfig();
+    const ledger = ledgerFor(app);
+    const chargeWith = (drawable: DrawableAhead | undefined) =>
+      store.db.transaction().execute((trx) => ledger.recordCharge(trx, { codeHash: uniq(), appid: app.appid, status: 'confirmed', now: NOW, drawable }));
+    await setTrialUsed(app.appid, 999);
+    expect(await ledger.drawableAhead(app.appid)).toBeUndefined(); // the trial's draw reads nothing
+    expect((await chargeWith(undefined)).source).toBe('trial');
+
+    const late = await buy(ledger, app.appid, 5, 1, 10);
+    const soon = await buy(ledger, app.appid, 1, 1, 3);
+    expect((await chargeWith(undefined)).packId).toBe(soon.id); // learns the trial is spent
+    const none = await ledger.drawableAhead(app.appid);
+    expect(none?.candidates.map((c) => c.id)).toEqual([late.id]);
+
+    // Read ahead while `sooner` had a unit; another charge takes it first: this one draws `late`.
+    const sooner = await buy(ledger, app.appid, 1, 1, 2);
+    const ahead = await ledger.drawableAhead(app.appid);
+    expect(ahead?.candidates.map((c) => c.id).sort()).toEqual([late.id, sooner.id].sort());
+    expect((await chargeWith(undefined)).packId).toBe(sooner.id);
+    expect(await chargeWith(ahead)).toMatchObject({ source: 'pack', packId: late.id, recorded: true });
+    const used = async (id: string) => (await ledger.packsFor(app.appid, NOW)).find((v) => v.id === id)?.unitsUsed;
+    expect([await used(sooner.id), await used(late.id)]).toEqual([1, 1]);
+
+    // A read ahead that found nothing does not make the charge unfunded when a unit exists now.
+    const empty: DrawableAhead = { candidates: [] };
+    expect(await chargeWith(empty)).toMatchObject({ source: 'pack', packId: late.id });
+    expect(await ledgerFor(appConfig({ subjectType: 'government' })).drawableAhead(app.appid)).toBeUndefined();
   });
 
   it('exempt apps draw nothing and cost nothing (a government app, 50 charges)', async () => {

@@ -12,7 +12,7 @@ import type { PhoneInfo, WechatClient } from '../../src/wechat/index.js';
 import type { AppConfig } from '../../src/config.js';
 import { BillingLedger } from '../../src/billing/ledger.js';
 import { chargeHooks } from '../../src/billing/charge-hooks.js';
-import type { ExchangeAudit } from '../../src/phone/service.js';
+import type { ExchangeAudit, SettlementHooks } from '../../src/phone/service.js';
 
 const APPID = 'wx0000000000000001';
 const app: AppConfig = { appid: APPID, secret: 's', product: 'quick', subjectType: 'enterprise', category: undefined, purposes: ['login'], lowQuota: undefined };
@@ -38,7 +38,7 @@ describe('PhoneService decisions', () => {
   });
   afterEach(() => store.close());
 
-  function service(wechat: WechatClient, extra: { audit?: ExchangeAudit; withLedger?: boolean } = {}) {
+  function service(wechat: WechatClient, extra: { audit?: ExchangeAudit; withLedger?: boolean; hooks?: SettlementHooks[] } = {}) {
     const apps = new Map([[APPID, app]]);
     const tokens = new AccessTokenProvider({
       apps,
@@ -57,6 +57,7 @@ describe('PhoneService decisions', () => {
       leaseMs: 10_000,
       attemptDeadlineMs: 5_000,
       ...(extra.withLedger ? { hooks: [chargeHooks(new BillingLedger(store.db, apps))] } : {}),
+      ...(extra.hooks ? { hooks: extra.hooks } : {}),
       ...(extra.audit ? { audit: extra.audit } : {}),
     });
   }
@@ -75,6 +76,25 @@ describe('PhoneService decisions', () => {
     const again = await phone.exchange(session, { code: 'c'.repeat(64), purpose: 'login' }).catch((e) => e);
     expect(again).toBeInstanceOf(WatermarkMismatchError);
     expect(calls.phone).toBe(1);
+  });
+
+  it("hooks' reads made while WeChat answers reach the settlement; one that throws or rejects is ignored, not the exchange", async () => {
+    const info = { phoneNumber: '1', purePhoneNumber: '1', countryCode: '86', watermark: { appid: APPID, timestamp: 1 } };
+    const { wechat } = stubWechat(async () => info);
+    const seen: unknown[] = [];
+    const hook = (prepare: SettlementHooks['prepare']): SettlementHooks => ({ prepare, disclosed: async (_trx, c) => seen.push(c.prepared) });
+    const phone = service(wechat, {
+      hooks: [
+        hook(async ({ app: a }) => `read for ${a.appid}`),
+        hook(() => {
+          throw new Error('sync bug');
+        }),
+        hook(() => Promise.reject(new Error('storage down'))),
+        hook(undefined),
+      ],
+    });
+    expect(await phone.exchange(session, { code: 'p'.repeat(64), purpose: 'login' })).toMatchObject({ purePhoneNumber: '1', replayed: false });
+    expect(seen).toEqual([`read for ${APPID}`, undefined, undefined, undefined]);
   });
 
   it('an unexpected failure is surfaced masked and the claim is final: the code is never sent twice', async () => {
