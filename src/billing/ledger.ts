@@ -73,13 +73,6 @@ const MAX_PACK_UNITS = 1_000_000_000;
 const MAX_VALIDITY_DAYS = 3650;
 const EARLIEST_PAYMENT = Date.UTC(2020, 0, 1);
 
-/**
- * The gateway's mirror of WeChat's charges. Every code the gateway sees gets one
- * charge row (keyed like its claim, so never two), and a confirmed charge draws one
- * unit in WeChat's order: exempt → trial → the in-effect pack or allocation that
- * expires soonest. Draws are conditional updates (`used < all`), so concurrent
- * exchanges never overdraw, on SQLite or PostgreSQL.
- */
 /** An app's drawable packs and allocations as read before a charge's transaction (see BillingLedger.drawableAhead). */
 export interface DrawableAhead {
   readonly candidates: readonly DrawCandidate[];
@@ -87,6 +80,13 @@ export interface DrawableAhead {
 
 type DrawCandidate = BillingPack & { id: string; kind: 'own' | 'allocation'; packId: string };
 
+/**
+ * The gateway's mirror of WeChat's charges. Every code the gateway sees gets one
+ * charge row (keyed like its claim, so never two), and a confirmed charge draws one
+ * unit in WeChat's order: exempt → trial → the in-effect pack or allocation that
+ * expires soonest. Draws are conditional updates (`used < all`), so concurrent
+ * exchanges never overdraw, on SQLite or PostgreSQL.
+ */
 export class BillingLedger {
   /**
    * Apps whose trial this process has seen spent. A trial counter only moves up (draws, and
