@@ -107,7 +107,7 @@ export function phaseBreakdown(spans: readonly OtlpSpan[], lastN: number): Phase
     });
 }
 
-function median(v: readonly number[]): number {
+export function median(v: readonly number[]): number {
   const s = [...v].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)] ?? 0;
 }

@@ -30,7 +30,7 @@ import { Pool } from 'undici';
 import pg from 'pg';
 import { SANDBOX_APP, SimulatorControl } from '../src/simulator/index.js';
 import { signSessionToken } from '../plugins/jwt-session/index.js';
-import { phaseBreakdown, SpanCollector, type PhaseRow } from './phases.js';
+import { median, phaseBreakdown, SpanCollector, type PhaseRow } from './phases.js';
 
 const N = Number(process.env.BENCH_REQUESTS ?? 2000);
 /** Requests sent down each path, at the concurrency about to be measured, before it is measured. */
@@ -161,12 +161,6 @@ function pooled(samples: readonly Sample[]): Measured {
     serverCpuUsPerRequest: cpu === null ? null : Math.round((cpu * 1000) / requests),
   };
 }
-
-const median = (values: readonly number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 
 async function rssMb(pid: number): Promise<number> {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { PostgresAdapter, sql, type Kysely, type QueryCreator } from 'kysely';
+import { sql, type Kysely, type QueryCreator } from 'kysely';
+import { isPostgres } from '../../src/store/dialect.js';
 import type { AuditRecordsTable, Database } from '../../src/store/schema.js';
 import type { DataKeys } from '../../src/crypto/keys.js';
 import { preparedQuery } from '../../src/store/prepared.js';
@@ -183,7 +184,7 @@ export interface ConsentGuard {
  */
 export async function appendRecord(trx: Kysely<Database>, keys: Keys, e: AuditEntry, guard?: ConsentGuard): Promise<AuditRecordsTable> {
   const head = await lockHead(trx, keys, e.appid);
-  const postgres = trx.getExecutor().adapter instanceof PostgresAdapter;
+  const postgres = isPostgres(trx);
   // On SQLite the check is a statement of its own (no round trip); on PostgreSQL it is part of the head's move.
   if (guard && !postgres && (await consentWithdrawn(trx, { appid: e.appid, subjectHash: guard.subjectHash, purpose: guard.purpose }))) {
     throw guard.withdrawn();

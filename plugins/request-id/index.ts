@@ -22,10 +22,9 @@ export function requestIdOf(request: Request): string {
   return id;
 }
 
-/** The id of the request whose operation ended with `error` (or with a GraphQL error wrapping it). */
+/** The id of the request whose operation ended with `error` (a GraphQL error, or the error it wraps). */
 export function requestIdOfError(error: unknown): string | undefined {
-  if (typeof error !== 'object' || error === null) return undefined;
-  return errorRequestIds.get(error) ?? errorRequestIds.get((error as { originalError?: object }).originalError ?? error);
+  return typeof error === 'object' && error !== null ? errorRequestIds.get(error) : undefined;
 }
 
 /**

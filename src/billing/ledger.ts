@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { PostgresAdapter, sql, type Kysely, type QueryCreator } from 'kysely';
+import { sql, type Kysely, type QueryCreator } from 'kysely';
+import { isPostgres } from '../store/dialect.js';
 import type { AppConfig } from '../config.js';
 import type { Database, PacksTable } from '../store/schema.js';
 import { preparedQuery } from '../store/prepared.js';
@@ -131,18 +132,17 @@ export class BillingLedger {
     // Drawn first, so the charge goes in once with its source: one statement fewer while the
     // drawn pack's row is locked, which every charge of the app waits for. On PostgreSQL the
     // draw of a trial or own-pack unit inserts the charge itself (see chargeDrawn).
-    const postgres = trx.getExecutor().adapter instanceof PostgresAdapter;
-    const draw = await this.draw(trx, app, c.now, postgres ? fields : undefined, c.drawable);
+    const draw = await this.draw(trx, app, c.now, isPostgres(trx) ? fields : undefined, c.drawable);
+    const priceMilli = priceOf(draw.source, app);
     const charged =
-      draw.charged ??
-      Number((await insertCharge(trx, { ...fields, source: draw.source, packId: draw.packId, allocationId: draw.allocationId, priceMilli: priceOf(draw.source, app) })).numAffectedRows ?? 0) === 1;
+      draw.charged ?? Number((await insertCharge(trx, { ...fields, source: draw.source, packId: draw.packId, allocationId: draw.allocationId, priceMilli })).numAffectedRows ?? 0) === 1;
     if (!charged) {
       // The code was charged before (an earlier settlement of it): the unit goes back. This
       // transaction holds the row it drew from until it ends, so the count is exactly restored.
       await this.undraw(trx, app.appid, draw);
       return this.recordedBefore(trx, c.codeHash);
     }
-    return { codeHash: c.codeHash, appid: c.appid, status: 'confirmed', source: draw.source, packId: draw.packId, allocationId: draw.allocationId, priceMilli: priceOf(draw.source, app), recorded: true };
+    return { codeHash: c.codeHash, appid: c.appid, status: 'confirmed', source: draw.source, packId: draw.packId, allocationId: draw.allocationId, priceMilli, recorded: true };
   }
 
   private async recordedBefore(trx: Kysely<Database>, codeHash: string): Promise<ChargeRecord> {
@@ -179,9 +179,8 @@ export class BillingLedger {
       // One statement draws a trial unit: the first for an app without a counter row, else the
       // next while any is left (a conditional update, so concurrent draws never pass the limit).
       if (charge) {
-        const drawn = await drawTrialUnitAndCharge(trx, { ...charge, source: 'trial', packId: null, allocationId: null, priceMilli: priceOf('trial', app) });
-        const r = drawn.rows[0]!;
-        if (Number(r.drawn) === 1) return { source: 'trial', packId: null, allocationId: null, charged: Number(r.charged) === 1 };
+        const charged = chargedIfDrawn(await drawTrialUnitAndCharge(trx, { ...charge, source: 'trial', packId: null, allocationId: null, priceMilli: priceOf('trial', app) }));
+        if (charged !== null) return { source: 'trial', packId: null, allocationId: null, charged };
       } else {
         const trial = await drawTrialUnit(trx, { appid: app.appid, now });
         if (Number(trial.numAffectedRows ?? 0) === 1) return { source: 'trial', packId: null, allocationId: null };
@@ -200,9 +199,8 @@ export class BillingLedger {
       if (chosen.kind === 'own') {
         // The update re-checks what the read saw: a refund or expiry committed meanwhile wins.
         if (charge) {
-          const drawn = await drawPackUnitAndCharge(trx, { ...charge, source: 'pack', packId: chosen.id, allocationId: null, priceMilli: priceOf('pack', app) });
-          const r = drawn.rows[0]!;
-          if (Number(r.drawn) === 1) return { source: 'pack', packId: chosen.id, allocationId: null, charged: Number(r.charged) === 1 };
+          const charged = chargedIfDrawn(await drawPackUnitAndCharge(trx, { ...charge, source: 'pack', packId: chosen.id, allocationId: null, priceMilli: priceOf('pack', app) }));
+          if (charged !== null) return { source: 'pack', packId: chosen.id, allocationId: null, charged };
         } else {
           const taken = await drawPackUnit(trx, { packId: chosen.id, now });
           if (Number(taken.numAffectedRows) === 1) return { source: 'pack', packId: chosen.id, allocationId: null };
@@ -659,6 +657,11 @@ function chargeDrawn(qc: QueryCreator<Database & { drawn: { id: string } }>, v: 
       eb.selectFrom('drawn').select(eb.fn.countAll<string>().as('n')).as('drawn'),
       eb.selectFrom('charged').select(eb.fn.countAll<string>().as('n')).as('charged'),
     ]);
+}
+
+/** What a chargeDrawn statement did: null when no unit was drawn, else whether the charge went in. */
+function chargedIfDrawn({ rows }: { rows: { drawn: string | null; charged: string | null }[] }): boolean | null {
+  return Number(rows[0]!.drawn) === 1 ? Number(rows[0]!.charged) === 1 : null;
 }
 
 const drawTrialUnitAndCharge = preparedQuery((db, v: ChargeValues) => chargeDrawn(db.with('drawn', (d) => trialDraw(d, v).returning('appid as id')), v));

@@ -1,4 +1,5 @@
-import { type Kysely, type Migration, type MigrationProvider, Migrator, PostgresAdapter, sql } from 'kysely';
+import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
+import { isPostgres } from './dialect.js';
 
 /**
  * One set of migrations for SQLite and PostgreSQL: only portable column types
@@ -257,7 +258,7 @@ const migrations: Record<string, Migration> = {
  * no such limit.
  */
 async function withoutStatementTimeout(db: Kysely<any>): Promise<void> {
-  if (db.getExecutor().adapter instanceof PostgresAdapter) await sql`set local statement_timeout = 0`.execute(db);
+  if (isPostgres(db)) await sql`set local statement_timeout = 0`.execute(db);
 }
 
 class StaticMigrations implements MigrationProvider {
