@@ -12,6 +12,7 @@ import {
   InvalidInputError,
   OutcomeUnknownError,
   RateLimitedError,
+  ServiceUnavailableError,
   SessionKeyMismatchError,
   UpstreamUnavailableError,
   WatermarkMismatchError,
@@ -50,6 +51,11 @@ const described: [FailureClass, string, string][] = [
   [Base64MangledError, 'Base64MangledError', 'Legacy flow: encryptedData or iv is not intact base64 (often "+" lost to URL decoding).'],
   [ConsentWithdrawnError, 'ConsentWithdrawnError', 'The user withdrew consent for this purpose; give consent again (giveConsent) before exchanging.'],
   [GatewayMisconfiguredError, 'GatewayMisconfiguredError', "WeChat refused the gateway's own credentials for this app; operators must act."],
+  [
+    ServiceUnavailableError,
+    'ServiceUnavailableError',
+    "The gateway's own storage is unavailable. Retryable when the code was not used (nothing reached WeChat, or a stored answer waits to be replayed); not retryable when WeChat had already answered and the exchange could not be recorded: the number is withheld and the code is spent, so ask the user to tap again. The message says which.",
+  ],
 ];
 
 for (const [cls, name, description] of described) {

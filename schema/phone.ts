@@ -1,6 +1,8 @@
 import { builder } from './builder.js';
 import { EXCHANGE_ERROR_TYPES } from './exchange-errors.js';
-import type { VerifiedPhone } from '../src/phone/service.js';
+import { STORAGE_UNAVAILABLE_MESSAGES, type VerifiedPhone } from '../src/phone/service.js';
+import { ServiceUnavailableError } from '../src/phone/errors.js';
+import { isStorageUnavailable } from '../src/store/unavailable.js';
 import { DateTime } from './scalars.js';
 import { checkNoticeVersion } from './audit.js';
 
@@ -71,13 +73,18 @@ async function withToken(
   wanted: boolean | null | undefined,
 ): Promise<Answer> {
   if (!wanted) return answer;
-  const issued = await ctx.services.tokens.issue({
-    subject: ctx.session.subject,
-    appid: answer.watermark.appid,
-    // When WeChat verified the number for the user (the watermark), not when this token was made.
-    phoneVerifiedAt: answer.watermark.timestamp * 1000,
-    phoneHash: ctx.services.keys.phoneHash(answer.purePhoneNumber, 'binding'),
-  });
+  const issued = await ctx.services.tokens
+    .issue({
+      subject: ctx.session.subject,
+      appid: answer.watermark.appid,
+      // When WeChat verified the number for the user (the watermark), not when this token was made.
+      phoneVerifiedAt: answer.watermark.timestamp * 1000,
+      phoneHash: ctx.services.keys.phoneHash(answer.purePhoneNumber, 'binding'),
+    })
+    .catch((e: unknown) => {
+      // The exchange itself is recorded and its answer stored: the same request again replays it.
+      throw isStorageUnavailable(e) ? new ServiceUnavailableError(STORAGE_UNAVAILABLE_MESSAGES.replayKept) : e;
+    });
   return { ...answer, verificationToken: { token: issued.token, expiresAt: issued.expiresAt } };
 }
 

@@ -43,6 +43,7 @@ export type ExchangeErrorCode =
   | 'IN_PROGRESS'
   | 'OUTCOME_UNKNOWN'
   | 'RATE_LIMITED'
+  | 'SERVICE_UNAVAILABLE'
   | 'SESSION_KEY_MISMATCH'
   | 'UPSTREAM_UNAVAILABLE'
   | 'WATERMARK_MISMATCH';
@@ -326,6 +327,8 @@ type ExchangeErrorFields_OutcomeUnknownError_Fragment = { __typename: 'OutcomeUn
 
 type ExchangeErrorFields_RateLimitedError_Fragment = { __typename: 'RateLimitedError', code: ExchangeErrorCode, message: string, retryable: boolean };
 
+type ExchangeErrorFields_ServiceUnavailableError_Fragment = { __typename: 'ServiceUnavailableError', code: ExchangeErrorCode, message: string, retryable: boolean };
+
 type ExchangeErrorFields_SessionKeyMismatchError_Fragment = { __typename: 'SessionKeyMismatchError', code: ExchangeErrorCode, message: string, retryable: boolean };
 
 type ExchangeErrorFields_UpstreamUnavailableError_Fragment = { __typename: 'UpstreamUnavailableError', code: ExchangeErrorCode, message: string, retryable: boolean };
@@ -343,6 +346,7 @@ export type ExchangeErrorFieldsFragment =
   | ExchangeErrorFields_InvalidInputError_Fragment
   | ExchangeErrorFields_OutcomeUnknownError_Fragment
   | ExchangeErrorFields_RateLimitedError_Fragment
+  | ExchangeErrorFields_ServiceUnavailableError_Fragment
   | ExchangeErrorFields_SessionKeyMismatchError_Fragment
   | ExchangeErrorFields_UpstreamUnavailableError_Fragment
   | ExchangeErrorFields_WatermarkMismatchError_Fragment
@@ -367,6 +371,7 @@ export type ExchangePhoneCodeMutation = { exchangePhoneCode:
     | { __typename: 'OutcomeUnknownError', code: ExchangeErrorCode, message: string, retryable: boolean }
     | { __typename: 'PhoneNumberVerified', phoneNumber: string, purePhoneNumber: string, countryCode: string, replayed: boolean, watermark: { appid: string, timestamp: number }, verificationToken: { token: string, expiresAt: string } | null }
     | { __typename: 'RateLimitedError', code: ExchangeErrorCode, message: string, retryable: boolean }
+    | { __typename: 'ServiceUnavailableError', code: ExchangeErrorCode, message: string, retryable: boolean }
     | { __typename: 'SessionKeyMismatchError', code: ExchangeErrorCode, message: string, retryable: boolean }
     | { __typename: 'UpstreamUnavailableError', code: ExchangeErrorCode, message: string, retryable: boolean }
     | { __typename: 'WatermarkMismatchError', code: ExchangeErrorCode, message: string, retryable: boolean }
@@ -389,6 +394,7 @@ export type DecryptPhoneNumberMutation = { decryptPhoneNumber:
     | { __typename: 'OutcomeUnknownError', code: ExchangeErrorCode, message: string, retryable: boolean }
     | { __typename: 'PhoneNumberVerified', phoneNumber: string, purePhoneNumber: string, countryCode: string, replayed: boolean, watermark: { appid: string, timestamp: number }, verificationToken: { token: string, expiresAt: string } | null }
     | { __typename: 'RateLimitedError', code: ExchangeErrorCode, message: string, retryable: boolean }
+    | { __typename: 'ServiceUnavailableError', code: ExchangeErrorCode, message: string, retryable: boolean }
     | { __typename: 'SessionKeyMismatchError', code: ExchangeErrorCode, message: string, retryable: boolean }
     | { __typename: 'UpstreamUnavailableError', code: ExchangeErrorCode, message: string, retryable: boolean }
     | { __typename: 'WatermarkMismatchError', code: ExchangeErrorCode, message: string, retryable: boolean }

@@ -24,11 +24,12 @@ import { ClientReports } from './billing/client-reports.js';
 import { Reconciliation } from './billing/reconciliation.js';
 import { ConsentAudit } from '../plugins/consent-audit/audit.js';
 import { VerificationTokens, jwksResponse } from './binding/index.js';
-import { requestIdOfError, useRequestId } from '../plugins/request-id/index.js';
+import { requestIdOf, requestIdOfError, useRequestId } from '../plugins/request-id/index.js';
 import { createSessionVerifier, SessionError } from '../plugins/jwt-session/index.js';
 import { AccessTokenProvider } from '../plugins/access-token/index.js';
 import { signSessionToken, useJwtSession } from '../plugins/jwt-session/index.js';
 import { useRedactedInputEchoes } from '../plugins/redact-input-echoes/index.js';
+import { useStorageUnavailable } from '../plugins/storage-unavailable/index.js';
 import { useBodyLimit, useHardening, type BodyCappedContext } from '../plugins/hardening/index.js';
 import { loadTracing } from '../plugins/tracing/load.js';
 import { ExchangeRateLimiter, clientAddress, retryPhrase } from '../plugins/rate-limit/index.js';
@@ -315,6 +316,10 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
           clockToleranceSeconds: config.jwt.clockToleranceSeconds,
         }),
         useRedactedInputEchoes(),
+        useStorageUnavailable({
+          onUnavailable: (e, context) =>
+            log.warn({ requestId: requestIdOf(context.request), err: (e as Error)?.message }, 'storage unavailable: answered 503 SERVICE_UNAVAILABLE'),
+        }),
         ...(config.production ? [useNoIntrospection()] : []),
         ...(tracing?.plugins ?? []),
       ],

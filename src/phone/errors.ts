@@ -17,6 +17,7 @@ export const EXCHANGE_ERROR_CODES = [
   'BASE64_MANGLED',
   'GATEWAY_MISCONFIGURED',
   'CONSENT_WITHDRAWN',
+  'SERVICE_UNAVAILABLE',
 ] as const;
 
 export type ExchangeErrorCode = (typeof EXCHANGE_ERROR_CODES)[number];
@@ -99,6 +100,22 @@ export class ConsentWithdrawnError extends ExchangeFailure {
   readonly retryable = false;
 }
 
+/**
+ * The gateway's own storage could not be used (down, restarting, out of connections). Retryable
+ * when the code was not used: nothing reached WeChat, or a stored answer is still there to replay.
+ * Not when WeChat had already answered and the exchange could not be recorded: the number is then
+ * withheld (nothing is disclosed that was not recorded) and the code is spent.
+ */
+export class ServiceUnavailableError extends ExchangeFailure {
+  readonly code = 'SERVICE_UNAVAILABLE';
+  constructor(
+    message: string,
+    readonly retryable = true,
+  ) {
+    super(message);
+  }
+}
+
 const BY_CODE: Record<ExchangeErrorCode, new (message: string) => ExchangeFailure> = {
   INVALID_INPUT: class extends InvalidInputError {
     constructor(message: string) {
@@ -117,10 +134,16 @@ const BY_CODE: Record<ExchangeErrorCode, new (message: string) => ExchangeFailur
   BASE64_MANGLED: Base64MangledError,
   GATEWAY_MISCONFIGURED: GatewayMisconfiguredError,
   CONSENT_WITHDRAWN: ConsentWithdrawnError,
+  SERVICE_UNAVAILABLE: ServiceUnavailableError,
 };
 
 /** Rebuilds a stored outcome (only its code is stored) for a duplicate request. */
 export function failureFromCode(code: string, message: string): ExchangeFailure {
   const Cls = BY_CODE[code as ExchangeErrorCode] ?? UpstreamUnavailableError;
   return new Cls(message);
+}
+
+/** The same outcome as a new object, for another request that shares it (each request's refusal is recorded on its own). */
+export function sameFailure(e: ExchangeFailure): ExchangeFailure {
+  return e instanceof ServiceUnavailableError ? new ServiceUnavailableError(e.message, e.retryable) : failureFromCode(e.code, e.message);
 }

@@ -21,11 +21,14 @@ import {
   InvalidInputError,
   OutcomeUnknownError,
   RateLimitedError,
+  ServiceUnavailableError,
   SessionKeyMismatchError,
   UpstreamUnavailableError,
   WatermarkMismatchError,
   failureFromCode,
+  sameFailure,
 } from './errors.js';
+import { isStorageUnavailable } from '../store/unavailable.js';
 import { checkCode, checkPurpose, resolveApp } from './input.js';
 
 export interface VerifiedPhone extends PhoneInfo {
@@ -166,6 +169,14 @@ const STORED_FAILURE_MESSAGES: Record<string, string> = {
   CONSENT_WITHDRAWN: 'consent was withdrawn while this code was being exchanged; the number was withheld',
 };
 
+/** What a storage outage means for the code, by how far the request had got. */
+export const STORAGE_UNAVAILABLE_MESSAGES = {
+  notSent: "the gateway's storage is unavailable right now; nothing was sent to WeChat and the code was not used: retry in a moment",
+  spent:
+    "WeChat answered, but the gateway's storage is unavailable so the exchange could not be recorded: the number is withheld and the code is spent; ask the user to tap again",
+  replayKept: "the gateway's storage is unavailable right now; the stored answer for this code is kept: retry in a moment",
+} as const;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -288,18 +299,40 @@ export class PhoneService {
       prepared = true;
       const result = await (this.opts.admit ? this.opts.admit((release) => ((admitted = true), run(release))) : run(() => {}));
       // A replay discloses the number again: no record, no disclosure.
-      if (result.replayed) await this.opts.audit?.record(event('replayed', { phone: result }));
+      if (result.replayed) {
+        await this.opts.audit?.record(event('replayed', { phone: result })).catch((e: unknown) => {
+          throw isStorageUnavailable(e) ? new ServiceUnavailableError(STORAGE_UNAVAILABLE_MESSAGES.replayKept) : e;
+        });
+      }
       this.opts.onOutcome?.(flow, result.replayed ? 'replayed' : 'disclosed');
       return result;
-    } catch (e) {
+    } catch (thrown) {
+      // Storage errors that reach here came before anything was sent: those after WeChat's answer
+      // were turned into their own outcome where the settlement failed (claimAndRun).
+      const e = !(thrown instanceof ExchangeFailure) && isStorageUnavailable(thrown) ? new ServiceUnavailableError(STORAGE_UNAVAILABLE_MESSAGES.notSent) : thrown;
       if (e instanceof ExchangeFailure) {
         this.opts.onOutcome?.(flow, e.code);
         const refusedAtCapacity = prepared && !admitted;
         // Turned away for the gateway's own want of room: the client's allowance is not spent either.
         if (refusedAtCapacity) void refund?.();
-        if (app && !refusedAtCapacity && !this.recordedInSettlement.has(e)) await this.opts.audit?.record(event('refused', { errorCode: e.code }));
+        // With storage down there is nowhere to record, and trying would only make the answer wait.
+        const record = app && !refusedAtCapacity && !(e instanceof ServiceUnavailableError) && !this.recordedInSettlement.has(e);
+        if (record) await this.recordRefusal(event('refused', { errorCode: e.code }));
       }
       throw e;
+    }
+  }
+
+  /**
+   * A refusal's consent record, outside any settlement. If storage fails here the refusal is still
+   * the answer: it disclosed nothing, and it tells the client what became of its request, which a
+   * storage error would not (the refusal is counted in metrics all the same).
+   */
+  private async recordRefusal(e: ExchangeAuditEvent): Promise<void> {
+    try {
+      await this.opts.audit?.record(e);
+    } catch (error) {
+      if (!isStorageUnavailable(error)) throw error;
     }
   }
 
@@ -325,7 +358,7 @@ export class PhoneService {
       return running.then(
         (r) => ({ ...r, replayed: true }),
         (e: unknown) => {
-          throw e instanceof ExchangeFailure ? failureFromCode(e.code, e.message) : e;
+          throw e instanceof ExchangeFailure ? sameFailure(e) : e;
         },
       );
     }
@@ -371,13 +404,13 @@ export class PhoneService {
     } catch (e) {
       const known = classify(e);
       const failure = known?.failure ?? new OutcomeUnknownError(STORED_FAILURE_MESSAGES.OUTCOME_UNKNOWN!);
-      await this.settleFailure({ flow, codeHash, app, subjectHash, purpose, meta, now: this.now() }, claim.attempt, failure, known?.codeUnspent ?? false);
-      // Unexpected errors (bugs, storage) surface masked; the claim is final all the same.
+      await this.settleOutcome({ flow, codeHash, app, subjectHash, purpose, meta, now: this.now() }, claim.attempt, failure, known?.codeUnspent ?? false);
+      // Unexpected errors (bugs) surface masked; the claim is final all the same.
       throw known ? known.failure : e;
     }
     if (info.watermark.appid !== app.appid) {
       const failure = new WatermarkMismatchError(STORED_FAILURE_MESSAGES.WATERMARK_MISMATCH!);
-      await this.settleFailure({ flow, codeHash, app, subjectHash, purpose, meta, now: this.now() }, claim.attempt, failure, false);
+      await this.settleOutcome({ flow, codeHash, app, subjectHash, purpose, meta, now: this.now() }, claim.attempt, failure, false);
       throw failure;
     }
     // Awaited before the transaction opens: nothing waits on a read while the claim's row is locked.
@@ -403,11 +436,23 @@ export class PhoneService {
       // A withdrawal that won the race is an answer of its own; anything else is unknown.
       const failure = e instanceof ConsentWithdrawnError ? e : new OutcomeUnknownError(STORED_FAILURE_MESSAGES.OUTCOME_UNKNOWN!);
       await this.settleFailure(context, claim.attempt, failure, false).catch(() => {});
-      throw e;
+      throw isStorageUnavailable(e) ? new ServiceUnavailableError(STORAGE_UNAVAILABLE_MESSAGES.spent, false) : e;
     }
     // Our lease ran out and another attempt took the claim: its outcome is the record, not ours.
     if (!stored) throw new InProgressError('the exchange took too long and was taken over by a retry; retry to get its answer');
     return { ...info, replayed: false };
+  }
+
+  /**
+   * Settles a refusal WeChat (or the watermark check) decided. If storage fails meanwhile, that
+   * refusal is still the answer (it says what became of the code); the claim is left to its lease.
+   */
+  private async settleOutcome(context: SettlementContext, attempt: number, failure: ExchangeFailure, codeUnspent: boolean): Promise<void> {
+    try {
+      await this.settleFailure(context, attempt, failure, codeUnspent);
+    } catch (e) {
+      if (!isStorageUnavailable(e)) throw e;
+    }
   }
 
   private async settleFailure(context: SettlementContext, attempt: number, failure: ExchangeFailure, codeUnspent: boolean): Promise<void> {

@@ -79,11 +79,18 @@ export async function openStore(url: string, opts: StoreOptions = {}): Promise<S
     });
     // An idle client losing its connection must not crash the process.
     pool.on('error', () => {});
-    // Every statement here is short. PostgreSQL's JIT compiles any plan whose estimated cost passes
-    // jit_above_cost, and the quota query's does (it cannot know the sync time that bounds its count):
-    // compiled, a quota read took 27–40 ms, about 1 s on a new connection; 2.5–3 ms without. Queued
-    // before the connection's first statement; a pooler that refuses SET only leaves JIT on.
-    pool.on('connect', (client) => void client.query('set jit = off').catch(() => {}));
+    pool.on('connect', (client) => {
+      // Nor may a client that loses it while checked out (a transaction between two statements,
+      // when the server shuts down): the pool listens on idle clients only, and an 'error' event
+      // without a listener ends the process. The client is then not queryable, so its holder's
+      // next statement fails (a storage error, see isStorageUnavailable) and the pool drops it.
+      client.on('error', () => {});
+      // Every statement here is short. PostgreSQL's JIT compiles any plan whose estimated cost passes
+      // jit_above_cost, and the quota query's does (it cannot know the sync time that bounds its count):
+      // compiled, a quota read took 27–40 ms, about 1 s on a new connection; 2.5–3 ms without. Queued
+      // before the connection's first statement; a pooler that refuses SET only leaves JIT on.
+      void client.query('set jit = off').catch(() => {});
+    });
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), ...log });
     dialect = 'postgres';
   } else if (url.startsWith('file:')) {

@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createClient } from 'redis';
 import { BACKENDS } from '../support/backends.js';
 import { mintCode, nextPhone, startTestGateway, type TestGateway } from '../support/gateway.js';
-import { EXCHANGE_PATH, STABLE_TOKEN_PATH, startCluster, until, type Cluster } from '../support/processes.js';
+import { APP, EXCHANGE_PATH, STABLE_TOKEN_PATH, startCluster, until, type Cluster } from '../support/processes.js';
 
 /**
  * Faults (issue 5, point 2) that test/e2e/exchange.test.ts does not already cover: WeChat failing
@@ -29,7 +29,7 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-type Result = { __typename: string; code?: string; retryable?: boolean; phoneNumber?: string };
+type Result = { __typename: string; code?: string; message?: string; retryable?: boolean; phoneNumber?: string };
 
 describe.each(BACKENDS)('WeChat failing during the access-token fetch ($name)', (backend) => {
   let t: TestGateway;
@@ -345,7 +345,7 @@ describe.skipIf(!pgUrl)('PostgreSQL unavailable under a running gateway process'
   }
   const plus = (base: { charges: number; audit: number; claims: number }, n: number) => ({ charges: base.charges + n, audit: base.audit + n, claims: base.claims + n });
 
-  it('connections reset and refused: exchanges are refused at once with a masked error, WeChat is not called, /ready is 503; it recovers', async () => {
+  it('connections reset and refused: exchanges are answered SERVICE_UNAVAILABLE at once (retryable, the code unused), other fields HTTP 503, WeChat is not called, /ready is 503; it recovers', async () => {
     const c = await setUp();
     const gw = c.processes[0]!;
     const warm = c.mint('13912340001');
@@ -356,9 +356,17 @@ describe.skipIf(!pgUrl)('PostgreSQL unavailable under a running gateway process'
     proxy!.refuse();
     const code = c.mint('13912340002');
     const r = await timedExchange(c, 'o_pg_refused', code, 15_000);
-    // A clean refusal: an HTTP answer (not a dropped connection), masked, quickly.
-    expect(r.error, JSON.stringify(r)).toMatchObject({ name: 'GatewayClientError', message: 'Unexpected error.' });
+    // A clean refusal: a typed answer (not a dropped connection, not a masked error), quickly.
+    expect(r.result, JSON.stringify(r)).toMatchObject({ __typename: 'ServiceUnavailableError', code: 'SERVICE_UNAVAILABLE', retryable: true });
     expect(r.ms).toBeLessThan(7000);
+    const quota = await fetch(gw.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${await c.token('ops', ['quota:read'])}` },
+      body: JSON.stringify({ query: `{ quota(appid: "${APP}") { remaining } }` }),
+    });
+    expect(quota.status).toBe(503);
+    expect(quota.headers.get('retry-after')).toBe('5');
+    expect(((await quota.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe('SERVICE_UNAVAILABLE');
     expect(c.simulator.state.stats().calls[EXCHANGE_PATH] ?? 0).toBe(before);
     const ready = await gw.ready();
     expect(ready).toMatchObject({ status: 503, body: { ok: false, database: 'unavailable' } });
@@ -372,6 +380,29 @@ describe.skipIf(!pgUrl)('PostgreSQL unavailable under a running gateway process'
     expect(again.result).toMatchObject({ __typename: 'PhoneNumberVerified', phoneNumber: '13912340002', replayed: false });
     expect(await rowCounts(c)).toEqual(plus(rows, 1));
     expect(gw.alive).toBe(true);
+  }, 60_000);
+
+  it('connections cut while WeChat answers: the number is withheld, the answer says the code is spent (not retryable), nothing is charged or recorded', async () => {
+    const c = await setUp();
+    const gw = c.processes[0]!;
+    const warm = c.mint('13912340005');
+    expect((await timedExchange(c, 'o_pg_warm3', warm, 10_000)).result).toMatchObject({ __typename: 'PhoneNumberVerified' });
+    const calls = () => c.simulator.state.stats().calls[EXCHANGE_PATH] ?? 0;
+    const before = calls();
+    const rows = await rowCounts(c);
+    await c.sim.fault(EXCHANGE_PATH, { delayMs: 800, times: 1 });
+    const pending = timedExchange(c, 'o_pg_mid_call', c.mint('13912340006'), 15_000);
+    // The claim is committed before the call: cut the database once WeChat has the code.
+    await until(() => calls() > before, 'the exchange to reach WeChat', 5000, 5);
+    proxy!.refuse();
+    const r = await pending;
+    expect(r.result, JSON.stringify(r)).toMatchObject({ __typename: 'ServiceUnavailableError', code: 'SERVICE_UNAVAILABLE', retryable: false });
+    expect(r.result!.message).toMatch(/the number is withheld and the code is spent/);
+    expect(gw.alive).toBe(true);
+    proxy!.restore();
+    await until(async () => (await gw.ready()).status === 200, '/ready to return to 200', 15_000, 200);
+    // The claim (committed before the call) is all that was written: no charge, no disclosure record.
+    expect(await rowCounts(c)).toEqual({ ...rows, claims: rows.claims + 1 });
   }, 60_000);
 
   it('a partition (sockets open, nothing answers): the exchange is answered within a bounded time, WeChat is not called, /ready is 503; it recovers', async () => {
@@ -388,7 +419,7 @@ describe.skipIf(!pgUrl)('PostgreSQL unavailable under a running gateway process'
     const code = c.mint('13912340004');
     const r = await timedExchange(c, 'o_pg_partition', code, 30_000);
     expect(r.error?.name, `the exchange hung: ${JSON.stringify(r)}`).not.toBe('TimeoutError');
-    expect(r.error, JSON.stringify(r)).toMatchObject({ name: 'GatewayClientError', message: 'Unexpected error.' });
+    expect(r.result, JSON.stringify(r)).toMatchObject({ __typename: 'ServiceUnavailableError', code: 'SERVICE_UNAVAILABLE', retryable: true });
     expect(r.ms).toBeLessThan(20_000);
     expect(c.simulator.state.stats().calls[EXCHANGE_PATH] ?? 0).toBe(before);
     expect((await gw.ready()).status).toBe(503);
