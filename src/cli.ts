@@ -104,14 +104,13 @@ async function token(argv: string[]) {
   }
   if (!config.jwt.secret) fail('no signing key is configured (JWT_JWKS_URL verifies only)');
   if (values.ttl && !/^\d+\s*(s|m|h|d)$/.test(values.ttl)) fail('--ttl looks like 30s, 15m, 1h or 7d');
+  const scopes = (values.scope ?? 'phone:exchange').split(/\s+/).filter(Boolean);
+  const appid = values.appid ?? (config.sandbox ? SANDBOX_APP.appid : undefined);
+  // The gateway refuses a user's session that names no app (see plugins/jwt-session).
+  if (!appid && scopes.includes('phone:exchange')) fail('a phone:exchange token needs --appid APPID');
   const jwt = await signSessionToken(
     { secret: config.jwt.secret, issuer: config.jwt.issuer, audience: config.jwt.audience },
-    {
-      subject: values.sub,
-      appid: values.appid ?? (config.sandbox ? SANDBOX_APP.appid : undefined),
-      scopes: (values.scope ?? 'phone:exchange').split(/\s+/).filter(Boolean),
-      ttl: values.ttl ?? '1h',
-    },
+    { subject: values.sub, appid, scopes, ttl: values.ttl ?? '1h' },
   );
   process.stdout.write(`${jwt}\n`);
 }

@@ -44,6 +44,9 @@ export class SessionError extends Error {
 const HMAC_ALGORITHMS = ['HS256'];
 const JWKS_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA'];
 
+/** The scope of a user's own session (the exchange, the legacy decrypt, consent, button reports). */
+const USER_SCOPE = 'phone:exchange';
+
 export type SessionVerifier = (token: string) => Promise<Session>;
 
 export function createSessionVerifier(opts: SessionVerifierOptions): SessionVerifier {
@@ -82,13 +85,18 @@ export function createSessionVerifier(opts: SessionVerifierOptions): SessionVeri
     if (scope !== undefined && typeof scope !== 'string') throw new SessionError('bad_claims', 'the "scope" claim must be a space-separated string');
     const appid = payload.appid;
     if (appid !== undefined && typeof appid !== 'string') throw new SessionError('bad_claims', 'the "appid" claim must be a string');
-    return Object.freeze({
-      subject: payload.sub!,
-      issuer: payload.iss!,
-      appid,
-      scopes: new Set((scope ?? '').split(' ').filter(Boolean)),
-      expiresAt: payload.exp! * 1000,
-    });
+    // jose checks iat only against a maximum age; a token "issued" in the future is forged or
+    // minted by a clock that is wrong, and trusting it would let it outlive what its issuer meant.
+    if (payload.iat !== undefined && payload.iat > Math.floor(at / 1000) + verifyOptions.clockTolerance) {
+      throw new SessionError('bad_claims', 'session token claim "iat" is in the future');
+    }
+    const scopes = new Set((scope ?? '').split(' ').filter(Boolean));
+    // A user's session acts for one mini program's user: without the app it names, its subject (an
+    // openid, meaningful only within that app) could be used for any app this gateway serves.
+    if (scopes.has(USER_SCOPE) && !appid) {
+      throw new SessionError('bad_claims', `a session token with the ${USER_SCOPE} scope must name its app (the "appid" claim)`);
+    }
+    return Object.freeze({ subject: payload.sub!, issuer: payload.iss!, appid, scopes, expiresAt: payload.exp! * 1000 });
   }
 
   return async (token) => {

@@ -84,6 +84,17 @@ describe('the wxphone CLI, as a newcomer uses it', () => {
     expect(r.stdout).toBe('');
   });
 
+  it('token refuses to sign a phone:exchange token that names no app outside sandbox mode (the gateway would refuse it)', () => {
+    const env = freshEnv({ WECHAT_API_BASE: 'http://127.0.0.1:9', JWT_SECRET: 'cli-test-secret-0123456789abcdef0123', WXPHONE_DATA_KEY: Buffer.alloc(32, 7).toString('base64') });
+    const r = spawnSync(process.execPath, [BIN, 'token', '--sub', 'o_x'], { cwd: dir, env, encoding: 'utf8' });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/needs --appid/);
+    expect(r.stdout).toBe('');
+    const ops = spawnSync(process.execPath, [BIN, 'token', '--sub', 'ops', '--scope', 'quota:read'], { cwd: dir, env, encoding: 'utf8' });
+    expect(ops.status, ops.stderr).toBe(0);
+    expect(ops.stdout.trim().split('.')).toHaveLength(3);
+  });
+
   it('production without secrets refuses to start and names what is missing', () => {
     const r = spawnSync(process.execPath, [BIN, 'serve'], { cwd: dir, env: freshEnv({ NODE_ENV: 'production' }), encoding: 'utf8', timeout: 20_000 });
     expect(r.status).toBe(2);

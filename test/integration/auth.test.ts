@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../support/backends.js';
 import { signSessionToken } from '../../plugins/jwt-session/index.js';
-import { APP, mintCode, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { APP, OTHER_APP, mintCode, startTestGateway, type TestGateway } from '../support/gateway.js';
 
 const MUTATION = `mutation ($input: ExchangePhoneCodeInput!) {
   exchangePhoneCode(input: $input) { __typename ... on ExchangeError { code message retryable } }
@@ -44,6 +44,31 @@ describe('session and scopes on /graphql', () => {
     }
     const basic = await post({ query: '{ session { subject } }' }, { authorization: 'Basic dXNlcjpwYXNz' });
     expect(basic.status).toBe(401);
+  });
+
+  it("a user's session token that names no app: HTTP 401 for every field that acts for the user, even with another app's appid in the input", async () => {
+    // Correctly signed, with sub, scope, iss, aud and exp: only the appid claim is missing.
+    const noApp = await t.token('o_anyone', { appid: undefined, scopes: ['phone:exchange'] });
+    const code = await mintCode(t.sim, undefined, OTHER_APP.appid);
+    const before = (await t.sim.stats()).calls['/wxa/business/getuserphonenumber'] ?? 0;
+    const requests = [
+      { query: MUTATION, variables: { input: { code, purpose: 'login', appid: OTHER_APP.appid } } },
+      { query: `mutation { giveConsent(appid: "${OTHER_APP.appid}", purpose: "login") { __typename } }` },
+      { query: `mutation { withdrawConsent(appid: "${OTHER_APP.appid}") { __typename } }` },
+      { query: `mutation { reportButtonOutcome(input: { appid: "${OTHER_APP.appid}", outcome: USER_DENY, clientEventId: "e1" }) { __typename } }` },
+    ];
+    for (const body of requests) {
+      const r = await post(body, { authorization: `Bearer ${noApp}` });
+      expect(r.status, body.query).toBe(401);
+      expect(r.body.errors?.[0]).toMatchObject({ extensions: { code: 'UNAUTHENTICATED' } });
+      expect(r.body.errors?.[0]?.message).toMatch(/must name its app/);
+    }
+    expect((await t.sim.stats()).calls['/wxa/business/getuserphonenumber'] ?? 0).toBe(before);
+    // An operator's token spans apps.
+    const ops = await t.token('ops', { appid: undefined, scopes: ['quota:read'] });
+    const q = await post({ query: `{ quota(appid: "${OTHER_APP.appid}") { appid } }` }, { authorization: `Bearer ${ops}` });
+    expect(q.status).toBe(200);
+    expect(q.body.data.quota).toEqual({ appid: OTHER_APP.appid });
   });
 
   it('a token without phone:exchange: FORBIDDEN, and WeChat is not called', async () => {

@@ -56,6 +56,36 @@ describe('session tokens with an HS256 secret', () => {
     for (const c of cases) expect((await failure(verify(await c.sign(key)))).reason).toBe('bad_claims');
   });
 
+  it('refuses a user session (phone:exchange) that names no app; operator scopes may span apps', async () => {
+    const signed = (claims: Record<string, unknown>) =>
+      new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setSubject('o_user').setIssuer(ISS).setAudience(AUD).setExpirationTime('5m').sign(key);
+    for (const claims of [{ scope: 'phone:exchange' }, { scope: 'quota:read phone:exchange' }, { scope: 'phone:exchange', appid: '' }]) {
+      const e = await failure(verify(await signed(claims)));
+      expect(e.reason).toBe('bad_claims');
+      expect(e.message).toMatch(/must name its app/);
+    }
+    await expect(verify(await signed({ scope: 'quota:read billing:admin audit:read audit:admin' }))).resolves.toMatchObject({ appid: undefined });
+    await expect(verify(await signed({ scope: 'phone:exchange', appid: 'wx0123456789abcdef' }))).resolves.toMatchObject({ appid: 'wx0123456789abcdef' });
+  });
+
+  it('refuses a token issued in the future (iat) or not yet valid (nbf), beyond the clock tolerance', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const at = (claims: { iat?: number; nbf?: number }) => {
+      const b = new SignJWT({ scope: 'quota:read' }).setProtectedHeader({ alg: 'HS256' }).setSubject('svc').setIssuer(ISS).setAudience(AUD).setExpirationTime(now + 20 * 365 * 86_400);
+      if (claims.iat !== undefined) b.setIssuedAt(claims.iat);
+      if (claims.nbf !== undefined) b.setNotBefore(claims.nbf);
+      return b.sign(key);
+    };
+    const tenYears = 10 * 365 * 86_400;
+    for (const claims of [{ iat: now + tenYears }, { iat: now + 60 }, { nbf: now + tenYears }, { nbf: now + 60 }]) {
+      expect((await failure(verify(await at(claims)))).reason, JSON.stringify(claims)).toBe('bad_claims');
+    }
+    // Within the 5 s tolerance, both are accepted, as are the past and the present.
+    for (const claims of [{ iat: now + 3 }, { nbf: now + 3 }, { iat: now - 60, nbf: now - 60 }, { iat: now }]) {
+      await expect(verify(await at(claims)), JSON.stringify(claims)).resolves.toMatchObject({ subject: 'svc' });
+    }
+  });
+
   it('refuses alg "none", a wrong key, and algorithms outside the allow-list', async () => {
     const now = Math.floor(Date.now() / 1000);
     const claims = { sub: 'o', iss: ISS, aud: AUD, exp: now + 300 };
@@ -86,7 +116,7 @@ describe('remembered verifications', () => {
   afterEach(() => vi.restoreAllMocks());
   const T0 = Date.UTC(2026, 11, 1, 12, 0, 0);
   const tokenExpiringIn = (seconds: number, sub = 'o') =>
-    new SignJWT({ scope: 'phone:exchange' }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuer(ISS).setAudience(AUD).setExpirationTime(T0 / 1000 + seconds).sign(key);
+    new SignJWT({ scope: 'phone:exchange', appid: 'wx0123456789abcdef' }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuer(ISS).setAudience(AUD).setExpirationTime(T0 / 1000 + seconds).sign(key);
 
   it('a token sent again is not verified again until its verification is a minute old', async () => {
     let now = T0;
