@@ -8,8 +8,12 @@ import { preparedQuery } from '../store/prepared.js';
  * hash of (appid, code); neither the code nor the session's openid is stored.
  */
 export type ClaimResult =
-  /** This caller holds the lease and must send the code to WeChat, then settle the claim. */
-  | { kind: 'owner'; attempt: number }
+  /**
+   * This caller holds the lease and must send the code to WeChat, then settle the claim.
+   * `earlierAttemptLost`: an earlier attempt ended without an outcome (its instance died, or could
+   * not record what WeChat said) and may have used the code at WeChat.
+   */
+  | { kind: 'owner'; attempt: number; earlierAttemptLost: boolean }
   /** Same session, already exchanged: the sealed answer (null once it has expired). */
   | { kind: 'succeeded'; answerSealed: string | null }
   /** Same session, an earlier attempt failed in a way that retrying cannot change. */
@@ -51,13 +55,13 @@ export class ClaimStore {
       leaseUntil: req.now + req.leaseMs,
       now: req.now,
     });
-    if (Number(inserted.numAffectedRows ?? 0) === 1) return { kind: 'owner', attempt: 1 };
+    if (Number(inserted.numAffectedRows ?? 0) === 1) return { kind: 'owner', attempt: 1, earlierAttemptLost: false };
 
     // Someone had it first. A lost race on the takeover below re-reads, at most a few times.
     for (let round = 0; round < 5; round++) {
       const row = await this.db
         .selectFrom('code_claims')
-        .select(['subject_hash', 'state', 'attempt', 'lease_until', 'error_code', 'error_retryable', 'answer_sealed', 'answer_expires_at'])
+        .select(['subject_hash', 'state', 'attempt', 'lease_until', 'error_code', 'error_retryable', 'answer_sealed', 'answer_expires_at', 'earlier_attempt_lost'])
         .where('code_hash', '=', req.codeHash)
         .executeTakeFirst();
       // Rows are deleted only long after their code expired (purgeOldClaims): a missing row here is a bug.
@@ -73,15 +77,16 @@ export class ClaimStore {
       // A retryable failure, or a pending attempt whose owner died (lease expired): take it over,
       // but only from exactly the state we read: a slow owner may have settled it since.
       const next = row.attempt + 1;
+      const earlierAttemptLost = row.state === 'pending' || row.earlier_attempt_lost === 1;
       const taken = await this.db
         .updateTable('code_claims')
-        .set({ state: 'pending', attempt: next, lease_until: req.now + req.leaseMs, error_code: null, error_retryable: 0, updated_at: req.now })
+        .set({ state: 'pending', attempt: next, lease_until: req.now + req.leaseMs, error_code: null, error_retryable: 0, earlier_attempt_lost: earlierAttemptLost ? 1 : 0, updated_at: req.now })
         .where('code_hash', '=', req.codeHash)
         .where('attempt', '=', row.attempt)
         .where('state', '=', row.state)
         .where('lease_until', '=', row.lease_until)
         .executeTakeFirst();
-      if (Number(taken.numUpdatedRows) === 1) return { kind: 'owner', attempt: next };
+      if (Number(taken.numUpdatedRows) === 1) return { kind: 'owner', attempt: next, earlierAttemptLost };
     }
     return { kind: 'in_progress', leaseUntil: req.now };
   }
@@ -176,6 +181,7 @@ const insertClaim = preparedQuery((db, v: { codeHash: string; appid: string; sub
       lease_until: v.leaseUntil,
       error_code: null,
       error_retryable: 0,
+      earlier_attempt_lost: 0,
       answer_sealed: null,
       answer_expires_at: null,
       created_at: v.now,

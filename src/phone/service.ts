@@ -402,7 +402,7 @@ export class PhoneService {
       // Ends inside the lease, so no retry can take the claim over while this call may still reach WeChat.
       info = await withTimeout(this.traced('wxphone.wechat', attempt), this.opts.attemptDeadlineMs, 'exchange attempt');
     } catch (e) {
-      const known = classify(e);
+      const known = claim.earlierAttemptLost && isInvalidCode(e) ? afterLostAttempt() : classify(e);
       const failure = known?.failure ?? new OutcomeUnknownError(STORED_FAILURE_MESSAGES.OUTCOME_UNKNOWN!);
       await this.settleOutcome({ flow, codeHash, app, subjectHash, purpose, meta, now: this.now() }, claim.attempt, failure, known?.codeUnspent ?? false);
       // Unexpected errors (bugs) surface masked; the claim is final all the same.
@@ -545,6 +545,24 @@ interface Classified {
   failure: ExchangeFailure;
   /** WeChat certainly did not spend the code, so the same session may send it again. */
   codeUnspent: boolean;
+}
+
+/**
+ * After an earlier attempt was lost, WeChat's "invalid code" may be that attempt's doing: WeChat
+ * answers 40029 for a code already used as for a bad one. Saying the user's code was bad would be
+ * false; what is known is only that the code is gone.
+ */
+function afterLostAttempt(): Classified {
+  return {
+    failure: new OutcomeUnknownError(
+      'an earlier attempt at this code ended without an answer (its gateway instance stopped, or could not record the outcome) and may have used it; WeChat now rejects the code: ask the user to tap again',
+    ),
+    codeUnspent: false,
+  };
+}
+
+function isInvalidCode(e: unknown): boolean {
+  return e instanceof WechatApiError && e.kind === 'invalid_code';
 }
 
 /** Maps what the adapter and token layer throw to the outcomes clients see; null for the unexpected. */

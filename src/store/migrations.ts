@@ -250,6 +250,18 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropIndex('audit_records_subject_seq').execute();
     },
   },
+  '0006_claim_earlier_attempt_lost': {
+    // Set when an attempt takes over a claim whose owner ended without an outcome (its lease ran
+    // out while pending): that owner may have used the code at WeChat, so a later 40029 says nothing
+    // about the code the user gave. Kept through later takeovers. A constant default: no table
+    // rewrite on PostgreSQL, none on SQLite.
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('code_claims').addColumn('earlier_attempt_lost', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.alterTable('code_claims').dropColumn('earlier_attempt_lost').execute();
+    },
+  },
 };
 
 /**

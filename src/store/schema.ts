@@ -16,6 +16,8 @@ export interface CodeClaimsTable {
   error_code: string | null;
   /** Whether the stored failure may be retried by the same session (1) or is final (0). */
   error_retryable: number;
+  /** 1 once an attempt took the claim over from an owner that ended without an outcome (see ClaimResult). */
+  earlier_attempt_lost: number;
   /** Sealed (AES-GCM) answer for replays; emptied after answer_expires_at. */
   answer_sealed: string | null;
   answer_expires_at: number | null;

@@ -37,6 +37,7 @@ describe.each(BACKENDS)('the purges of claims and stored answers on $name', (bac
       lease_until: NOW - i * MINUTE,
       error_code: null,
       error_retryable: 0,
+      earlier_attempt_lost: 0,
       // Purged long ago: the expiry stays, the answer is gone.
       answer_sealed: null,
       answer_expires_at: NOW - i * MINUTE + 10 * MINUTE,

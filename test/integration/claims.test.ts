@@ -75,9 +75,10 @@ describe.each(BACKENDS)('ClaimStore on $name', (backend) => {
 
   it("a crashed owner's lease expires and the same session takes over; the stale owner cannot settle", async () => {
     const codeHash = uniq();
-    expect(await claims.claim(req(codeHash, 'alice', 1_000, 1_000))).toEqual({ kind: 'owner', attempt: 1 });
+    expect(await claims.claim(req(codeHash, 'alice', 1_000, 1_000))).toEqual({ kind: 'owner', attempt: 1, earlierAttemptLost: false });
     expect((await claims.claim(req(codeHash, 'alice', 1_500, 1_000))).kind).toBe('in_progress');
-    expect(await claims.claim(req(codeHash, 'alice', 2_500, 1_000))).toEqual({ kind: 'owner', attempt: 2 });
+    // The first attempt may have reached WeChat: the new owner is told so.
+    expect(await claims.claim(req(codeHash, 'alice', 2_500, 1_000))).toEqual({ kind: 'owner', attempt: 2, earlierAttemptLost: true });
     // The first owner wakes up late: its write is refused.
     expect(await claims.succeed({ codeHash, attempt: 1, now: 2_600, answerSealed: 'late', answerExpiresAt: 99_000 })).toBe(false);
     expect(await claims.succeed({ codeHash, attempt: 2, now: 2_600, answerSealed: 'ok', answerExpiresAt: 99_000 })).toBe(true);
@@ -123,8 +124,19 @@ describe.each(BACKENDS)('ClaimStore on $name', (backend) => {
     const transient = uniq();
     await claims.claim(req(transient, 'alice'));
     await claims.fail({ codeHash: transient, attempt: 1, now: 1_100, errorCode: 'RATE_LIMITED', codeMayBeRetried: true });
-    expect(await claims.claim(req(transient, 'alice', 1_200))).toEqual({ kind: 'owner', attempt: 2 });
+    // That failure proved the code unspent: nothing was lost.
+    expect(await claims.claim(req(transient, 'alice', 1_200))).toEqual({ kind: 'owner', attempt: 2, earlierAttemptLost: false });
     expect((await claims.claim(req(transient, 'bob', 1_300))).kind).toBe('other_session');
+  });
+
+  it('a lost attempt is remembered through later takeovers: lost, then a failure that proves nothing of the first, then another owner', async () => {
+    const codeHash = uniq();
+    await claims.claim(req(codeHash, 'alice', 1_000, 1_000));
+    // Its owner died; the next takes over after the lease and gets a retryable answer (45011, say).
+    expect(await claims.claim(req(codeHash, 'alice', 2_500, 1_000))).toEqual({ kind: 'owner', attempt: 2, earlierAttemptLost: true });
+    await claims.fail({ codeHash, attempt: 2, now: 2_600, errorCode: 'RATE_LIMITED', codeMayBeRetried: true });
+    // The third owner's 40029 could still be the first attempt's doing.
+    expect(await claims.claim(req(codeHash, 'alice', 2_700))).toEqual({ kind: 'owner', attempt: 3, earlierAttemptLost: true });
   });
 
   it('old claims are purged; recent ones stay', async () => {
