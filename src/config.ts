@@ -59,6 +59,15 @@ const hardeningSchema = z
       })
       .strict()
       .optional(),
+    http: z
+      .object({
+        headersTimeoutSeconds: z.number().min(1).max(300).optional(),
+        requestTimeoutSeconds: z.number().min(1).max(600).optional(),
+        keepAliveTimeoutSeconds: z.number().min(1).max(3600).optional(),
+      })
+      .strict()
+      .optional(),
+    cors: z.object({ origins: z.array(z.string()) }).strict().optional(),
   })
   .strict();
 
@@ -149,6 +158,13 @@ export interface HardeningConfig {
   rateLimit: { session: { limit: number; windowMs: number }; ip: { limit: number; windowMs: number } };
   /** Exchanges one process runs at once, how many more may wait, and for how long (src/phone/admission.ts). */
   admission: { maxInFlight: number; maxQueued: number; maxWaitMs: number };
+  /**
+   * Deadlines on a client's connection: the headers, the whole request (headers and body) and the
+   * wait for the next request on a kept-alive connection. A client too slow gets 408.
+   */
+  http: { headersTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number };
+  /** Browser origins allowed to call the API cross-origin (CORS): a list, '*' for any, empty for none. */
+  corsOrigins: '*' | readonly string[];
 }
 
 export interface GatewayConfig {
@@ -240,9 +256,18 @@ function tracingFrom(env: Env): { enabled: boolean } {
   return { enabled: booleanFromEnv(env, 'OTEL_TRACING', Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)) };
 }
 
-function hardeningFrom(file: ConfigFile, env: Env): HardeningConfig {
+function hardeningFrom(file: ConfigFile, env: Env, sandbox: boolean): HardeningConfig {
   const h = file.hardening;
+  const http = {
+    headersTimeoutMs: (h?.http?.headersTimeoutSeconds ?? 10) * 1000,
+    requestTimeoutMs: (h?.http?.requestTimeoutSeconds ?? 30) * 1000,
+    keepAliveTimeoutMs: (h?.http?.keepAliveTimeoutSeconds ?? 65) * 1000,
+  };
+  // Node refuses a headers deadline past the request's, which includes the headers.
+  if (http.headersTimeoutMs > http.requestTimeoutMs) throw new ConfigError('hardening.http.headersTimeoutSeconds must not exceed requestTimeoutSeconds');
   return {
+    http,
+    corsOrigins: corsOriginsFrom(env, h?.cors?.origins, sandbox),
     maxDepth: h?.maxDepth ?? 12,
     maxCost: h?.maxCost ?? 5000,
     maxAliases: h?.maxAliases ?? 15,
@@ -259,6 +284,24 @@ function hardeningFrom(file: ConfigFile, env: Env): HardeningConfig {
       maxWaitMs: h?.admission?.maxWaitMs ?? 5000,
     },
   };
+}
+
+/**
+ * `CORS_ORIGINS` (comma- or space-separated, or `*`) over the file's `hardening.cors.origins`; by
+ * default any origin in sandbox mode (GraphiQL and local tools), none elsewhere. An origin is a
+ * scheme, a host and a port at most, exactly as a browser sends it in `Origin`.
+ */
+function corsOriginsFrom(env: Env, file: readonly string[] | undefined, sandbox: boolean): '*' | readonly string[] {
+  const raw = env.CORS_ORIGINS;
+  const given = raw !== undefined && raw !== '' ? raw.split(/[\s,]+/).filter(Boolean) : file;
+  if (!given) return sandbox ? '*' : [];
+  if (given.includes('*')) return '*';
+  for (const origin of given) {
+    if (!/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/.test(origin)) {
+      throw new ConfigError(`CORS origin "${origin}" must be a scheme and a host (and port), like https://console.example.com, without a path or a trailing slash`);
+    }
+  }
+  return given.map((o) => o.toLowerCase());
 }
 
 /** The same bounds as the config file's schema, so the env cannot go where the file may not. */
@@ -426,7 +469,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Gateway
       ttlSeconds: file.verificationTokens?.ttlSeconds ?? 900,
       rotationDays: file.verificationTokens?.rotationDays ?? 30,
     },
-    hardening: hardeningFrom(file, env),
+    hardening: hardeningFrom(file, env, sandbox),
     tracing: tracingFrom(env),
     configFile,
   };

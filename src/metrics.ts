@@ -56,6 +56,17 @@ export function createMetrics() {
     watchAdmission(gate: { inFlight: number; waiting: number }) {
       admission = gate;
     },
+    requestTimeouts: new Counter({
+      name: 'wxphone_http_request_timeouts_total',
+      help: 'Connections closed because the client did not send its request in time (408 where it could still be sent), by what was missing: headers or body.',
+      labelNames: ['phase'] as const,
+      registers: [registry],
+    }),
+    clientAborts: new Counter({
+      name: 'wxphone_http_client_aborts_total',
+      help: 'Requests whose client went away before the whole request was received.',
+      registers: [registry],
+    }),
     tokenDegraded: new Counter({
       name: 'wxphone_access_token_cache_errors_total',
       help: 'Shared token cache or lock failures (tokens fell back to per-process single-flight).',

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { NoSchemaIntrospectionCustomRule } from 'graphql';
 import type { GatewayConfig } from './config.js';
@@ -24,13 +24,13 @@ import { ClientReports } from './billing/client-reports.js';
 import { Reconciliation } from './billing/reconciliation.js';
 import { ConsentAudit } from '../plugins/consent-audit/audit.js';
 import { VerificationTokens, jwksResponse } from './binding/index.js';
-import { requestIdOf, requestIdOfError, useRequestId } from '../plugins/request-id/index.js';
+import { newRequestId, requestIdOf, requestIdOfError, useRequestId, type RequestIdServerContext } from '../plugins/request-id/index.js';
 import { createSessionVerifier, SessionError } from '../plugins/jwt-session/index.js';
 import { AccessTokenProvider } from '../plugins/access-token/index.js';
 import { signSessionToken, useJwtSession } from '../plugins/jwt-session/index.js';
 import { useRedactedInputEchoes } from '../plugins/redact-input-echoes/index.js';
 import { useStorageUnavailable } from '../plugins/storage-unavailable/index.js';
-import { useBodyLimit, useHardening, type BodyCappedContext } from '../plugins/hardening/index.js';
+import { CSRF_HEADER, useBodyLimit, useHardening, type BodyCappedContext } from '../plugins/hardening/index.js';
 import { loadTracing } from '../plugins/tracing/load.js';
 import { ExchangeRateLimiter, clientAddress, retryPhrase } from '../plugins/rate-limit/index.js';
 import { RateLimitedError } from './phone/errors.js';
@@ -38,7 +38,7 @@ import { buildSchema, createLoaders, type GraphQLContext, type Services } from '
 import { parseInstant } from '../schema/scalars.js';
 
 /** What the HTTP layer hands yoga with each request. */
-export interface GatewayServerContext extends BodyCappedContext {
+export interface GatewayServerContext extends BodyCappedContext, RequestIdServerContext {
   /** The client's address (see plugins/rate-limit clientAddress); absent for in-process requests. */
   clientIp?: string | undefined;
 }
@@ -299,6 +299,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       // One operation per request (a JSON array is refused with BATCHING_NOT_SUPPORTED), no uploads.
       batching: false,
       multipart: false,
+      cors: corsOptions(config.hardening.corsOrigins),
       // The HTTP layer caps bodies; useBodyLimit caps in-process requests (yoga.fetch).
       maxRequestBodySize: false,
       plugins: [
@@ -349,7 +350,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
     purge.unref();
 
     let httpServer: Server | undefined;
-    const handler = async (req: IncomingMessage, res: ServerResponse) => {
+    const handler = async (req: IncomingMessage, res: ServerResponse, requestId: string) => {
       const path = (req.url ?? '/').split('?')[0];
       if (path === '/health') return sendText(res, 200, 'ok\n');
       if (path === '/ready') {
@@ -367,7 +368,11 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       }
       if (path === '/audit/export.ndjson') return exportAudit(req, res);
 
-      return serveGraphQL(yoga, req, res, clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], config.hardening.trustProxyHops));
+      return serveGraphQL(yoga, req, res, {
+        clientIp: clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], config.hardening.trustProxyHops),
+        requestId,
+        bodyCapped: true,
+      });
     };
     /** NDJSON export of consent records for internal tools: `Authorization: Bearer` with audit:read. */
     const exportAudit = async (req: IncomingMessage, res: ServerResponse) => {
@@ -428,6 +433,35 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
 
     let inFlight = 0;
     let drained: (() => void) | undefined;
+    // The request a connection is still receiving, so a client too slow with its body is told which request timed out.
+    const receiving = new WeakMap<Socket, { requestId: string; res: ServerResponse }>();
+    // Answered 408 already (and counted): its handler's read then fails, and that is no news.
+    const timedOut = new WeakSet<ServerResponse>();
+    /**
+     * What Node would do for a request it could not read (a 408 for a deadline, a 400 for bytes that
+     * are not HTTP), plus a count and a line: slow clients are a symptom operators should see.
+     */
+    const answerClientError = (err: NodeJS.ErrnoException, socket: Socket) => {
+      const current = receiving.get(socket);
+      if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+        const phase = current ? 'body' : 'headers';
+        metrics.requestTimeouts.inc({ phase });
+        if (current) timedOut.add(current.res);
+        log.info({ requestId: current?.requestId, phase }, 'client too slow: request not received in time, answered 408');
+      } else if (err.code === 'ECONNRESET' || !socket.writable) {
+        return void socket.destroy();
+      }
+      if (!socket.writable || current?.res.headersSent) return void socket.destroy();
+      const [status, code, message] =
+        err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? ['408 Request Timeout', 'REQUEST_TIMEOUT', `request not received within ${(current ? config.hardening.http.requestTimeoutMs : config.hardening.http.headersTimeoutMs) / 1000} s`]
+          : err.code === 'HPE_HEADER_OVERFLOW'
+            ? ['431 Request Header Fields Too Large', 'BAD_REQUEST', 'request headers too large']
+            : ['400 Bad Request', 'BAD_REQUEST', 'malformed HTTP request'];
+      const body = JSON.stringify({ errors: [{ message, extensions: { code } }] });
+      const id = current ? `x-request-id: ${current.requestId}\r\n` : '';
+      socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\n${id}content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    };
 
     return {
       config,
@@ -441,19 +475,38 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       simulator,
       wechatApiBase,
       async listen(port = config.port, host = config.host) {
-        httpServer = createServer((req, res) => {
+        const { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs } = config.hardening.http;
+        // Node checks the two request deadlines every connectionsCheckingInterval (30 s by default,
+        // which let a slow client hold a socket half a minute past them).
+        httpServer = createServer({ headersTimeout: headersTimeoutMs, requestTimeout: requestTimeoutMs, connectionsCheckingInterval: 1000 }, (req, res) => {
           inFlight += 1;
+          const requestId = newRequestId(req.headers['x-request-id'] as string | undefined);
+          receiving.set(req.socket, { requestId, res });
+          req.once('end', () => receiving.delete(req.socket));
           res.once('close', () => {
+            receiving.delete(req.socket);
             inFlight -= 1;
             if (inFlight === 0) drained?.();
           });
-          handler(req, res).catch((e) => {
-            log.error({ err: (e as Error).message }, 'request handler failed');
+          handler(req, res, requestId).catch((e) => {
+            if (clientGone(req)) {
+              // The client hung up (or was cut off as too slow) before its request was all here:
+              // nothing went wrong on this side, and there is nobody to answer.
+              if (!timedOut.has(res)) {
+                metrics.clientAborts.inc();
+                log.info({ requestId, err: (e as Error).message }, 'client went away before its request was received');
+              }
+              return void res.destroy();
+            }
+            log.error({ requestId, err: (e as Error).message }, 'request handler failed');
             if (!res.headersSent) sendJson(res, 500, { errors: [{ message: 'internal error' }] });
             else res.end();
           });
         });
-        httpServer.keepAliveTimeout = 65_000;
+        // Longer than the idle timeout of the load balancers usually in front (60 s), so they never
+        // send a request on a connection this side is closing.
+        httpServer.keepAliveTimeout = keepAliveTimeoutMs;
+        httpServer.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket));
         httpServer.on('error', (e) => log.error({ err: e.message }, 'HTTP server error'));
         await new Promise<void>((resolve, reject) => {
           httpServer!.once('error', reject);
@@ -513,18 +566,23 @@ async function readiness(store: Store, cache: Cache) {
  * the response is written here, so an error thrown before yoga's own handling (a Host header
  * that makes no URL, say) reaches this server's masked 500 and log, not the adapter's stack dump.
  */
-async function serveGraphQL(yoga: Gateway['yoga'], req: IncomingMessage, res: ServerResponse, clientIp: string | undefined) {
+async function serveGraphQL(yoga: Gateway['yoga'], req: IncomingMessage, res: ServerResponse, context: GatewayServerContext & { requestId: string }) {
   const declared = req.headers['content-length'];
-  if (Number(declared ?? 0) > MAX_BODY_BYTES) return tooLarge(req, res);
+  if (Number(declared ?? 0) > MAX_BODY_BYTES) return tooLarge(req, res, context.requestId);
   // Any Transfer-Encoding is read here with the cap: a lenient parser (--insecure-http-parser) reads
   // a chunked body even beside a Content-Length, and yoga's own cap is off (bodyCapped below).
   const chunked = req.headers['transfer-encoding'] !== undefined || (declared === undefined && req.method !== 'GET' && req.method !== 'HEAD');
-  if (!chunked) return sendResponse(res, await yoga.handleNodeRequestAndResponse(req, res, { clientIp, bodyCapped: true }));
+  if (!chunked) {
+    const response = await yoga.handleNodeRequestAndResponse(req, res, context);
+    // yoga answers a body cut short with a 400 of its own; its client is not there to read it.
+    if (clientGone(req)) throw new Error('aborted');
+    return sendResponse(res, response);
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY_BYTES) return tooLarge(req, res);
+    if (size > MAX_BODY_BYTES) return tooLarge(req, res, context.requestId);
     chunks.push(chunk);
   }
   const headers = new Headers();
@@ -534,7 +592,12 @@ async function serveGraphQL(yoga: Gateway['yoga'], req: IncomingMessage, res: Se
   }
   // GraphQL bodies here are JSON or form text (no uploads), so a string is exact.
   const init: RequestInit = { method: req.method ?? 'POST', headers, body: Buffer.concat(chunks).toString('utf8') };
-  sendResponse(res, await yoga.fetch(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, init, { clientIp, bodyCapped: true }));
+  sendResponse(res, await yoga.fetch(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, init, context));
+}
+
+/** The client went away (or was cut off as too slow) before its whole request arrived. */
+function clientGone(req: IncomingMessage): boolean {
+  return !req.complete && (req.destroyed || !req.socket.writable);
 }
 
 async function sendResponse(res: ServerResponse, response: Response) {
@@ -548,10 +611,32 @@ async function sendResponse(res: ServerResponse, response: Response) {
   res.end(Buffer.from(await response.arrayBuffer()));
 }
 
-function tooLarge(req: IncomingMessage, res: ServerResponse) {
+function tooLarge(req: IncomingMessage, res: ServerResponse, requestId: string) {
   res.setHeader('connection', 'close');
+  res.setHeader('x-request-id', requestId);
   sendJson(res, 413, { errors: [{ message: `request body larger than ${MAX_BODY_BYTES} bytes`, extensions: { code: 'REQUEST_TOO_LARGE' } }] });
   req.resume();
+}
+
+/**
+ * CORS for the origins the config allows: a browser page elsewhere may call the API only from
+ * those (the answer names the asking origin), with the bearer token in a header, never with
+ * cookies (`credentials` stays off: the gateway sets none and reads none).
+ */
+function corsOptions(origins: GatewayConfig['hardening']['corsOrigins']) {
+  const allowed = (origin: string) => origins === '*' || origins.includes(origin.toLowerCase());
+  return (request: Request) => {
+    const origin = request.headers.get('origin');
+    if (!origin || !allowed(origin)) return false;
+    return {
+      origin,
+      credentials: false,
+      methods: ['GET', 'POST'],
+      allowedHeaders: ['authorization', 'content-type', 'accept', 'x-request-id', CSRF_HEADER, 'traceparent', 'tracestate'],
+      exposedHeaders: ['x-request-id', 'retry-after'],
+      maxAge: 600,
+    };
+  };
 }
 
 function sendText(res: ServerResponse, status: number, body: string) {

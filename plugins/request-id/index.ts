@@ -11,15 +11,27 @@ const ids = new WeakMap<Request, string>();
 // them, with the error in hand but no request.
 const errorRequestIds = new WeakMap<object, string>();
 
-/** The request's id: the caller's `x-request-id` when it is sane, else a new one, fixed on first ask. */
+/** An id for a request that sent `given` as its `x-request-id`: that one when it is sane, else a new one. */
+export function newRequestId(given: string | null | undefined): string {
+  return given && ACCEPTED.test(given) ? given : randomUUID();
+}
+
+/** The request's id: the one its server gave it (see RequestIdServerContext), else as newRequestId, fixed on first ask. */
 export function requestIdOf(request: Request): string {
   let id = ids.get(request);
   if (!id) {
-    const given = request.headers.get('x-request-id');
-    id = given && ACCEPTED.test(given) ? given : randomUUID();
+    id = newRequestId(request.headers.get('x-request-id'));
     ids.set(request, id);
   }
   return id;
+}
+
+/**
+ * Set by an HTTP server that named the request before yoga saw it (to log a client that hung up
+ * mid-body, say): yoga's request then carries the same id.
+ */
+export interface RequestIdServerContext {
+  requestId?: string;
 }
 
 /** The id of the request whose operation ended with `error` (a GraphQL error, or the error it wraps). */
@@ -32,8 +44,11 @@ export function requestIdOfError(error: unknown): string | undefined {
  * writes for the request), on yoga's line for an unexpected error (`requestIdOfError`), and echoed
  * in the response header, so a backend can match its call to the gateway's record.
  */
-export function useRequestId(): Plugin<{ requestId: string }> {
+export function useRequestId(): Plugin<{ requestId: string }, RequestIdServerContext> {
   return {
+    onRequest({ request, serverContext }) {
+      if (serverContext?.requestId) ids.set(request, serverContext.requestId);
+    },
     onContextBuilding({ context, extendContext }) {
       extendContext({ requestId: requestIdOf(context.request) });
     },

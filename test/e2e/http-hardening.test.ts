@@ -126,3 +126,46 @@ describe('HTTP hardening', () => {
     await expect(fetch(t.url)).rejects.toThrow();
   });
 });
+
+describe('CORS', () => {
+  const preflight = (url: string, origin: string) =>
+    fetch(url, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' } });
+  const post = async (t: TestGateway, origin: string) =>
+    fetch(t.url, {
+      method: 'POST',
+      headers: { origin, 'content-type': 'application/json', authorization: `Bearer ${await t.token('o_cors')}` },
+      body: JSON.stringify({ query: '{ session { subject } }' }),
+    });
+
+  it('outside sandbox mode no origin is allowed by default: no CORS headers, never allow-credentials', async () => {
+    const t = await gateway();
+    for (const res of [await preflight(t.url, 'https://evil.example'), await post(t, 'https://evil.example')]) {
+      expect(res.headers.get('access-control-allow-origin')).toBeNull();
+      expect(res.headers.get('access-control-allow-credentials')).toBeNull();
+    }
+  });
+
+  it('listed origins (CORS_ORIGINS) are allowed, with the bearer token header and without credentials; others are not', async () => {
+    const t = await gateway({ CORS_ORIGINS: 'https://console.example.com,http://localhost:5173' });
+    const pre = await preflight(t.url, 'https://console.example.com');
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get('access-control-allow-origin')).toBe('https://console.example.com');
+    expect(pre.headers.get('access-control-allow-headers')).toMatch(/authorization/);
+    expect(pre.headers.get('access-control-allow-credentials')).toBeNull();
+    const res = await post(t, 'http://localhost:5173');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('access-control-allow-origin')).toBe('http://localhost:5173');
+    expect(res.headers.get('access-control-expose-headers')).toMatch(/x-request-id/);
+    expect(res.headers.get('access-control-allow-credentials')).toBeNull();
+    for (const other of [await preflight(t.url, 'https://evil.example'), await post(t, 'https://console.example.com.evil.example')]) {
+      expect(other.headers.get('access-control-allow-origin')).toBeNull();
+    }
+  });
+
+  it("CORS_ORIGINS=* (what sandbox mode defaults to) allows any origin, still without allow-credentials", async () => {
+    const t = await gateway({ CORS_ORIGINS: '*' });
+    const res = await post(t, 'https://anywhere.example');
+    expect(res.headers.get('access-control-allow-origin')).toBe('https://anywhere.example');
+    expect(res.headers.get('access-control-allow-credentials')).toBeNull();
+  });
+});

@@ -51,6 +51,8 @@ export interface TestGatewayOptions {
   peerOf?: TestGateway;
   env?: Record<string, string>;
   configFile?: object;
+  /** The config file's `hardening` section (ignored with configFile). */
+  hardening?: object;
 }
 
 /**
@@ -81,7 +83,9 @@ export async function startTestGateway(opts: TestGatewayOptions): Promise<TestGa
   // No scheduled usage sync: tests count WeChat calls and sync when they mean to.
   writeFileSync(
     configPath,
-    JSON.stringify(opts.configFile ?? { apps, wechat: { timeoutMs: 1500, maxRetries: 2 }, billing: { syncIntervalSeconds: 0, ...opts.billing } }),
+    JSON.stringify(
+      opts.configFile ?? { apps, wechat: { timeoutMs: 1500, maxRetries: 2 }, billing: { syncIntervalSeconds: 0, ...opts.billing }, ...(opts.hardening ? { hardening: opts.hardening } : {}) },
+    ),
   );
   const env: Record<string, string> = {
     WECHAT_API_BASE: simulator.url,

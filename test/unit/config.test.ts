@@ -112,6 +112,30 @@ describe('loadConfig', () => {
     expect(() => loadConfig({}, withFile({ apps: [], hardening: { admission: { maxInFlight: 0 } } }).dir)).toThrow(/maxInFlight/);
   });
 
+  it('connection deadlines: 10 s for the headers, 30 s for the whole request, 65 s idle between requests; the file may change them, within bounds', () => {
+    expect(loadConfig({}, withFile({ apps: [] }).dir).hardening.http).toEqual({ headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 65_000 });
+    const custom = withFile({ hardening: { http: { headersTimeoutSeconds: 5, requestTimeoutSeconds: 20, keepAliveTimeoutSeconds: 75 } } });
+    expect(loadConfig({ WXPHONE_CONFIG: custom.path }, custom.dir).hardening.http).toEqual({ headersTimeoutMs: 5000, requestTimeoutMs: 20_000, keepAliveTimeoutMs: 75_000 });
+    const inverted = withFile({ hardening: { http: { headersTimeoutSeconds: 40, requestTimeoutSeconds: 20 } } });
+    expect(() => loadConfig({ WXPHONE_CONFIG: inverted.path }, inverted.dir)).toThrow(/headersTimeoutSeconds must not exceed requestTimeoutSeconds/);
+    const minutes = withFile({ hardening: { http: { requestTimeoutSeconds: 3600 } } });
+    expect(() => loadConfig({ WXPHONE_CONFIG: minutes.path }, minutes.dir)).toThrow(ConfigError);
+  });
+
+  it('CORS origins: any in sandbox mode, none elsewhere unless listed (file or CORS_ORIGINS, env over the file); malformed origins are named', () => {
+    const { dir } = withFile({ apps: [] });
+    expect(loadConfig({}, dir).hardening.corsOrigins).toBe('*');
+    expect(loadConfig({ ...PROD_KEYS, NODE_ENV: 'development', WECHAT_API_BASE: 'http://127.0.0.1:9' }, dir).hardening.corsOrigins).toEqual([]);
+    const listed = withFile({ apps: [APP], hardening: { cors: { origins: ['https://Console.example.com', 'http://localhost:5173'] } } });
+    const prod = { ...PROD_KEYS, WXPHONE_CONFIG: listed.path };
+    expect(loadConfig(prod, listed.dir).hardening.corsOrigins).toEqual(['https://console.example.com', 'http://localhost:5173']);
+    expect(loadConfig({ ...prod, CORS_ORIGINS: 'https://a.example, https://b.example:8443' }, listed.dir).hardening.corsOrigins).toEqual(['https://a.example', 'https://b.example:8443']);
+    expect(loadConfig({ ...prod, CORS_ORIGINS: '*' }, listed.dir).hardening.corsOrigins).toBe('*');
+    for (const bad of ['https://console.example.com/', 'console.example.com', 'https://x.example/path', 'ftp://x.example']) {
+      expect(() => loadConfig({ ...prod, CORS_ORIGINS: bad }, listed.dir), bad).toThrow(/must be a scheme and a host/);
+    }
+  });
+
   it('a config file that is not JSON is reported by position, never by quoting its text', () => {
     const { dir, path } = withFile('{"apps":[{"appid":"wx4f4bc4dec97d474b","secret":SUPERSECRET}]}');
     try {
