@@ -315,6 +315,10 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       if (schema) {
         if (!pgClient) {
           pgClient = new pg.Client({ connectionString: directDatabaseUrl });
+          // A test may stop the database under it: a lost connection is an error of the next query, not of the test process.
+          pgClient.on('error', () => {
+            pgClient = undefined;
+          });
           await pgClient.connect();
         }
         return (await pgClient.query(text)).rows as T[];
