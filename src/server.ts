@@ -7,6 +7,7 @@ import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { openStore, type Store } from './store/db.js';
 import { ping } from './store/migrations.js';
+import { isStorageUnavailable } from './store/unavailable.js';
 import { openCache, type Cache } from './store/cache.js';
 import { createDataKeys } from './crypto/keys.js';
 import { withTimeout } from './util/timeout.js';
@@ -73,6 +74,8 @@ const MAX_BODY_BYTES = 64 * 1024;
 const PURGE_INTERVAL_MS = 60_000;
 // A code lives 5 minutes; its claim is kept long after that only to answer late duplicates.
 const CLAIM_RETENTION_MS = 24 * 3600_000;
+// What a client is told to wait when the database does not answer: about a restart or a failover.
+const RETRY_AFTER_SECONDS = 5;
 // How long close() lets requests in flight finish before cutting connections.
 const SHUTDOWN_GRACE_MS = 10_000;
 // How often quota is re-evaluated for low-quota alerts (between usage syncs too, as charges accrue).
@@ -318,6 +321,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
         }),
         useRedactedInputEchoes(),
         useStorageUnavailable({
+          retryAfterSeconds: RETRY_AFTER_SECONDS,
           onUnavailable: (e, context) =>
             log.warn({ requestId: requestIdOf(context.request), err: (e as Error)?.message }, 'storage unavailable: answered 503 SERVICE_UNAVAILABLE'),
         }),
@@ -415,13 +419,16 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
         from,
         to,
       };
+      // The first line is read before the status is sent, so a database that does not answer is a 503, not a broken 200.
+      const lines = audit.exportNdjson(filter);
+      let next = await lines.next();
       res.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8', 'content-disposition': `attachment; filename="consent-${appid}.ndjson"` });
       let gone = false;
       res.once('close', () => (gone = true));
       try {
-        for await (const line of audit.exportNdjson(filter)) {
-          if (gone) return;
-          if (!res.write(line)) await new Promise((r) => (res.once('drain', r), res.once('close', r)));
+        for (; !next.done; next = await lines.next()) {
+          if (gone) return void (await lines.return(undefined));
+          if (!res.write(next.value)) await new Promise((r) => (res.once('drain', r), res.once('close', r)));
         }
         res.end();
       } catch (e) {
@@ -497,6 +504,11 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
                 log.info({ requestId, err: (e as Error).message }, 'client went away before its request was received');
               }
               return void res.destroy();
+            }
+            if (isStorageUnavailable(e) && !res.headersSent) {
+              log.warn({ requestId, err: (e as Error).message }, 'storage unavailable: answered 503 SERVICE_UNAVAILABLE');
+              res.setHeader('retry-after', String(RETRY_AFTER_SECONDS));
+              return sendJson(res, 503, { errors: [{ message: "the gateway's storage is unavailable right now; retry in a moment", extensions: { code: 'SERVICE_UNAVAILABLE' } }] });
             }
             log.error({ requestId, err: (e as Error).message }, 'request handler failed');
             if (!res.headersSent) sendJson(res, 500, { errors: [{ message: 'internal error' }] });

@@ -367,6 +367,11 @@ describe.skipIf(!pgUrl)('PostgreSQL unavailable under a running gateway process'
     expect(quota.status).toBe(503);
     expect(quota.headers.get('retry-after')).toBe('5');
     expect(((await quota.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe('SERVICE_UNAVAILABLE');
+    // The consent export says the same, before any status line is sent (not a 200 cut short).
+    const exported = await fetch(`${gw.origin}/audit/export.ndjson?appid=${APP}`, { headers: { authorization: `Bearer ${await c.token('auditor', ['audit:read'])}` } });
+    expect(exported.status).toBe(503);
+    expect(exported.headers.get('retry-after')).toBe('5');
+    expect(((await exported.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe('SERVICE_UNAVAILABLE');
     expect(c.simulator.state.stats().calls[EXCHANGE_PATH] ?? 0).toBe(before);
     const ready = await gw.ready();
     expect(ready).toMatchObject({ status: 503, body: { ok: false, database: 'unavailable' } });

@@ -244,6 +244,9 @@ describe('hardening config', () => {
       trustProxyHops: 0,
       rateLimit: { session: { limit: 10, windowMs: 60_000 }, ip: { limit: 60, windowMs: 60_000 } },
       admission: { maxInFlight: 128, maxQueued: 1024, maxWaitMs: 5000 },
+      http: { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 65_000 },
+      // Sandbox mode (no WECHAT_API_BASE): any origin.
+      corsOrigins: '*',
     });
   });
 
