@@ -16,6 +16,7 @@ import {
   type VerificationClaims,
   type VerificationTokenOptions,
 } from '../../src/binding/index.js';
+import { testSchemaName } from '../support/schemas.js';
 
 const ISS = 'wxphone-gateway';
 const AUD = 'wxphone-downstream';
@@ -36,7 +37,7 @@ async function freshDatabase(backend: Backend): Promise<{ url: string; drop: () 
     return { url: `file:${join(dir, 'b.db')}`, drop: async () => rmSync(dir, { recursive: true, force: true }) };
   }
   const base = backend.databaseUrl;
-  const schema = `wxt_${randomBytes(5).toString('hex')}`;
+  const schema = testSchemaName();
   const admin = async (q: string) => {
     const c = new pg.Client({ connectionString: base });
     await c.connect();

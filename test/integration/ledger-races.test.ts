@@ -7,6 +7,7 @@ import { BillingLedger } from '../../src/billing/ledger.js';
 import type { Database } from '../../src/store/schema.js';
 import type { AppConfig } from '../../src/config.js';
 import { DAY_MS } from '../../src/billing/rules.js';
+import { testSchemaName } from '../support/schemas.js';
 
 const base = process.env.DATABASE_URL?.startsWith('postgres') ? process.env.DATABASE_URL : undefined;
 const NOW = Date.parse('2026-06-01T04:00:00Z');
@@ -53,7 +54,7 @@ function pausable(url: string) {
 
 // Needs PostgreSQL (row locks, READ COMMITTED): CI sets DATABASE_URL, see .ci/run.
 describe.skipIf(!base)('ledger races on PostgreSQL', () => {
-  const schema = `wxt_race_${randomBytes(4).toString('hex')}`;
+  const schema = testSchemaName('race');
   const url = `${base}${base?.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
   let store: Store;
   let racer: ReturnType<typeof pausable>;

@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { openStore, type Store } from '../../src/store/db.js';
 import { preparedQuery, preparedStatementName } from '../../src/store/prepared.js';
+import { testSchemaName } from '../support/schemas.js';
 
 const pgUrl = process.env.DATABASE_URL?.startsWith('postgres') ? process.env.DATABASE_URL : undefined;
 if (!pgUrl) console.warn('[prepared-pg] DATABASE_URL (postgres://…) not set: the named-statement tests are not run here (CI runs them).');
@@ -13,7 +13,7 @@ const consentState = preparedQuery((db, v: { appid: string; subjectHash: string 
 );
 
 describe.skipIf(!pgUrl)('prepared queries as PostgreSQL named statements', () => {
-  const schema = `wxt_prep_${randomBytes(4).toString('hex')}`;
+  const schema = testSchemaName('prep');
   const url = `${pgUrl}${pgUrl?.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
   let named: Store;
   let unnamed: Store;

@@ -11,6 +11,7 @@ import { signSessionToken } from '../../plugins/jwt-session/index.js';
 import { createGatewayClient, type GatewayClient } from '../../sdk/client.js';
 import type { Backend } from './backends.js';
 import { withSearchPath } from './stores.js';
+import { testSchemaName } from './schemas.js';
 
 export const APP: string = SANDBOX_APP.appid;
 /** A second app, for "code of another app" tests. */
@@ -65,7 +66,7 @@ export async function startTestGateway(opts: TestGatewayOptions): Promise<TestGa
   const dir = mkdtempSync(join(tmpdir(), 'wxphone-test-'));
   // Each PostgreSQL test gateway (with its peers) gets a schema of its own, so gateways that
   // share the sandbox appid never see each other's charges; all are dropped after the run.
-  const pgSchema = !peer && opts.backend.databaseUrl ? `wxt_${randomBytes(6).toString('hex')}` : undefined;
+  const pgSchema = !peer && opts.backend.databaseUrl ? testSchemaName() : undefined;
   if (pgSchema) await pgExec(opts.backend.databaseUrl!, `create schema ${pgSchema}`);
   const simulator =
     peer?.simulator ??

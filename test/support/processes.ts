@@ -9,6 +9,7 @@ import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from '../../src/config.js';
 import { SANDBOX_APP, SimulatorControl, startSimulator, type RunningSimulator } from '../../src/simulator/index.js';
 import { signSessionToken } from '../../plugins/jwt-session/index.js';
 import { createGatewayClient, type GatewayClient } from '../../sdk/client.js';
+import { testSchemaName } from './schemas.js';
 
 /**
  * Real gateway processes (`node bin/wxphone.mjs serve --port 0`), as an operator runs them behind
@@ -226,7 +227,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   const dataKey = randomBytes(32).toString('base64');
   remember(JWT_SECRET, dataKey, SANDBOX_APP.secret);
 
-  const schema = opts.databaseUrl ? `wxt_${randomBytes(6).toString('hex')}` : undefined;
+  const schema = opts.databaseUrl ? testSchemaName() : undefined;
   let directDatabaseUrl: string;
   let databaseUrl: string;
   if (schema) {

@@ -5,6 +5,7 @@ import pg from 'pg';
 import { openStore, type Store } from '../../src/store/db.js';
 import type { ChargesTable } from '../../src/store/schema.js';
 import type { Backend } from './backends.js';
+import { testSchemaName } from './schemas.js';
 
 /** A PostgreSQL URL whose sessions work in `schema`. */
 export function withSearchPath(url: string, schema: string): string {
@@ -18,7 +19,7 @@ export function withSearchPath(url: string, schema: string): string {
  */
 export async function openIsolatedStore(backend: Backend, dir: string, prefix: string): Promise<Store> {
   if (!backend.databaseUrl) return openStore(`file:${join(dir, `${prefix}.db`)}`);
-  const schema = `wxt_${prefix}_${randomBytes(4).toString('hex')}`;
+  const schema = testSchemaName(prefix);
   const c = new pg.Client({ connectionString: backend.databaseUrl });
   await c.connect();
   await c.query(`create schema ${schema}`);
