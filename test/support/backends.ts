@@ -1,3 +1,6 @@
+import { withSearchPath } from './stores.js';
+import { sharedTestSchema } from './schemas.js';
+
 /**
  * The storage combinations every storage-dependent test runs on: SQLite with the
  * in-memory cache always; PostgreSQL with Redis when DATABASE_URL / REDIS_URL are
@@ -10,7 +13,9 @@ export interface Backend {
   redisUrl: string | undefined;
 }
 
-const pg = process.env.DATABASE_URL?.startsWith('postgres') ? process.env.DATABASE_URL : undefined;
+// Not the database's public schema: this run's own (created by the global setup, dropped after the
+// run), so what another checkout's migrations left there cannot get in the way, nor ours in theirs.
+const pg = process.env.DATABASE_URL?.startsWith('postgres') ? withSearchPath(process.env.DATABASE_URL, sharedTestSchema()) : undefined;
 const redis = process.env.REDIS_URL || undefined;
 
 export const BACKENDS: Backend[] = [

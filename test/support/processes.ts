@@ -10,6 +10,7 @@ import { SANDBOX_APP, SimulatorControl, startSimulator, type RunningSimulator } 
 import { signSessionToken } from '../../plugins/jwt-session/index.js';
 import { createGatewayClient, type GatewayClient } from '../../sdk/client.js';
 import { testSchemaName } from './schemas.js';
+import { withSearchPath } from './stores.js';
 
 /**
  * Real gateway processes (`node bin/wxphone.mjs serve --port 0`), as an operator runs them behind
@@ -211,9 +212,6 @@ export interface Cluster {
   close(): Promise<void>;
 }
 
-export function withSearchPath(url: string, schema: string): string {
-  return `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
-}
 
 /** The shared keys of a cluster: every process must hash, seal and verify alike. */
 const JWT_SECRET = `proc-test-jwt-${randomBytes(18).toString('hex')}`;

@@ -10,3 +10,8 @@ export function testSchemaName(label = ''): string {
   const run = process.env.WXT_RUN ?? 'norun';
   return `wxt_${run}_${label ? `${label}_` : ''}${randomBytes(4).toString('hex')}`;
 }
+
+/** The schema every storage test of this run shares when it does not make its own (see backends.ts). */
+export function sharedTestSchema(): string {
+  return `wxt_${process.env.WXT_RUN ?? 'norun'}_shared`;
+}

@@ -7,9 +7,11 @@ import type { ChargesTable } from '../../src/store/schema.js';
 import type { Backend } from './backends.js';
 import { testSchemaName } from './schemas.js';
 
-/** A PostgreSQL URL whose sessions work in `schema`. */
+/** A PostgreSQL URL whose sessions work in `schema` (in place of any search_path the URL set). */
 export function withSearchPath(url: string, schema: string): string {
-  return `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+  const u = new URL(url);
+  u.searchParams.set('options', `-c search_path=${schema}`);
+  return u.toString();
 }
 
 /**
