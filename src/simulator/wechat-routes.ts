@@ -38,7 +38,7 @@ const handlers: Record<string, Handler> = {
 
   '/cgi-bin/token': (state, req) => ok(state.plainToken(queryParams(req.query))),
 
-  [PHONE_PATH]: (state, req) => {
+  '/wxa/business/getuserphonenumber': (state, req) => {
     const answer = (value: unknown) => ok(value, PHONE_NUMBER_TYPE);
     if (req.method !== 'POST') return answer(wechatError(43002));
     const accessToken = req.query.get('access_token');
