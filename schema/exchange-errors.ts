@@ -50,7 +50,11 @@ const described: [FailureClass, string, string][] = [
   [SessionKeyMismatchError, 'SessionKeyMismatchError', 'Legacy flow: the data does not decrypt with this login (the session key rotated).'],
   [Base64MangledError, 'Base64MangledError', 'Legacy flow: encryptedData or iv is not intact base64 (often "+" lost to URL decoding).'],
   [ConsentWithdrawnError, 'ConsentWithdrawnError', 'The user withdrew consent for this purpose; give consent again (giveConsent) before exchanging.'],
-  [GatewayMisconfiguredError, 'GatewayMisconfiguredError', "WeChat refused the gateway's own credentials for this app; operators must act."],
+  [
+    GatewayMisconfiguredError,
+    'GatewayMisconfiguredError',
+    "WeChat refused the gateway's own credentials for this app, or the form of its request before reading the code (the code was not used); operators must act.",
+  ],
   [
     ServiceUnavailableError,
     'ServiceUnavailableError',

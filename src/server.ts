@@ -234,6 +234,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       onOutcome: (flow, outcome) => metrics.exchanges.inc({ flow, outcome }),
       hooks: [chargeHooks(ledger)],
       audit,
+      sendOpenid: config.wechat.sendOpenid,
       ...(tracing ? { span: tracing.phases } : {}),
       rateLimit: async (subjectKey, clientIp) => {
         const { verdict, refund } = await limiter.count(subjectKey, clientIp);

@@ -6,7 +6,7 @@ import type { AccessTokenProvider } from '../../plugins/access-token/provider.js
 import { AccessTokenUnavailableError } from '../../plugins/access-token/provider.js';
 import type { DataKeys } from '../crypto/keys.js';
 import type { PhoneInfo, WechatClient } from '../wechat/index.js';
-import { WechatApiError, WechatDecryptError, WechatUpstreamError, decryptPhoneData } from '../wechat/index.js';
+import { WechatApiError, WechatDecryptError, WechatUpstreamError, decryptPhoneData, unwrapBase64 } from '../wechat/index.js';
 import { TimeoutError, withTimeout } from '../util/timeout.js';
 import type { ClaimStore } from './claims.js';
 import {
@@ -158,6 +158,8 @@ export interface PhoneServiceOptions {
   admit?: <T>(work: (release: () => void) => Promise<T>) => Promise<T>;
   /** Tracing of the exchange's phases (rate limit, consent check, claim, WeChat call, settlement); none when absent. */
   span?: Traced;
+  /** Whether the adapter sends the session's openid to getuserphonenumber (config `wechat.sendOpenid`): named when WeChat refuses the request's format. */
+  sendOpenid?: boolean;
 }
 
 const STORED_FAILURE_MESSAGES: Record<string, string> = {
@@ -210,17 +212,19 @@ export class PhoneService {
     return this.report('legacy', session, input.appid, meta, (app, subjectHash) => {
       const loginCode = checkCode(input.loginCode, 'loginCode');
       const purpose = checkPurpose(input.purpose, app);
+      // Line-wrapped base64 is the same data: unwrapped once, so checks, key and decryption agree.
+      const data = { ...input, encryptedData: unwrapped(input.encryptedData), iv: unwrapped(input.iv) };
       return {
         purpose,
         afterConsent: () => {
           // Checked before the login code is spent: mangled base64 can never decrypt.
-          checkBase64(input.encryptedData, 'encryptedData', (n) => n > 0 && n % 16 === 0);
-          checkBase64(input.iv, 'iv', (n) => n === 16);
+          checkBase64(data.encryptedData, 'encryptedData', (n) => n > 0 && n % 16 === 0);
+          checkBase64(data.iv, 'iv', (n) => n === 16);
         },
         run: (release) => {
           // The data is part of the key: the same login code with other data is another question, not a replay.
-          const codeHash = this.opts.keys.codeHash('legacy', loginCode, input.encryptedData, input.iv);
-          return this.once('legacy', subjectHash, app, purpose, meta, codeHash, release, () => this.legacyDecrypt(app, loginCode, input, session));
+          const codeHash = this.opts.keys.codeHash('legacy', loginCode, data.encryptedData, data.iv);
+          return this.once('legacy', subjectHash, app, purpose, meta, codeHash, release, () => this.legacyDecrypt(app, loginCode, data, session));
         },
       };
     });
@@ -402,7 +406,7 @@ export class PhoneService {
       // Ends inside the lease, so no retry can take the claim over while this call may still reach WeChat.
       info = await withTimeout(this.traced('wxphone.wechat', attempt), this.opts.attemptDeadlineMs, 'exchange attempt');
     } catch (e) {
-      const known = claim.earlierAttemptLost && isInvalidCode(e) ? afterLostAttempt() : classify(e);
+      const known = claim.earlierAttemptLost && isInvalidCode(e) ? afterLostAttempt() : classify(e, { sendOpenid: this.opts.sendOpenid === true });
       const failure = known?.failure ?? new OutcomeUnknownError(STORED_FAILURE_MESSAGES.OUTCOME_UNKNOWN!);
       await this.settleOutcome({ flow, codeHash, app, subjectHash, purpose, meta, now: this.now() }, claim.attempt, failure, known?.codeUnspent ?? false);
       // Unexpected errors (bugs) surface masked; the claim is final all the same.
@@ -526,6 +530,11 @@ export class PhoneService {
   }
 }
 
+/** The input's types are only what GraphQL promises: anything that is not a string is left for checkBase64 to refuse. */
+function unwrapped<T>(value: T): T {
+  return typeof value === 'string' ? (unwrapBase64(value) as T) : value;
+}
+
 function checkBase64(value: unknown, field: string, lengthOk: (bytes: number) => boolean): void {
   if (typeof value !== 'string' || value.length === 0) throw new InvalidInputError(`${field} is required`, field);
   if (value.length > 16_384) throw new InvalidInputError(`${field} is too long`, field);
@@ -565,8 +574,27 @@ function isInvalidCode(e: unknown): boolean {
   return e instanceof WechatApiError && e.kind === 'invalid_code';
 }
 
+/**
+ * WeChat refused the form of the gateway's request (47001, 41001) before reading the code: the
+ * code is unspent, and only operators can fix the request.
+ */
+function malformedRequest(e: WechatApiError, sendOpenid: boolean): GatewayMisconfiguredError {
+  if (e.errcode === 41001) {
+    return new GatewayMisconfiguredError(
+      `WeChat says the gateway's request carried no access token (errcode 41001): operators must check the gateway's WeChat settings; the code was not used`,
+    );
+  }
+  // Users report 47001 when openid is in the body, so the setting that puts it there is the first suspect.
+  const openid = sendOpenid
+    ? '; `wechat.sendOpenid` is on, and apps report this error when the openid is sent: try turning it off'
+    : '';
+  return new GatewayMisconfiguredError(
+    `WeChat could not read the gateway's request (errcode ${e.errcode}, data format error): the request is malformed, so operators must fix the gateway${openid}. The code was not used: the same session may send it again once fixed`,
+  );
+}
+
 /** Maps what the adapter and token layer throw to the outcomes clients see; null for the unexpected. */
-function classify(e: unknown): Classified | null {
+function classify(e: unknown, context: { sendOpenid: boolean }): Classified | null {
   const unspent = (failure: ExchangeFailure) => ({ failure, codeUnspent: true });
   const spent = (failure: ExchangeFailure) => ({ failure, codeUnspent: false });
   if (e instanceof ExchangeFailure) return spent(e);
@@ -591,6 +619,8 @@ function classify(e: unknown): Classified | null {
         return unspent(
           new GatewayMisconfiguredError(`WeChat refused the gateway's credentials for this app (errcode ${e.errcode}); operators must fix the configuration`),
         );
+      case 'malformed_request':
+        return unspent(malformedRequest(e, context.sendOpenid));
       case 'risk_blocked':
         return spent(new InvalidCodeError(`WeChat blocked this login as high-risk (errcode ${e.errcode})`));
       default:

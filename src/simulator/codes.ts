@@ -23,15 +23,16 @@ export interface PhoneCodeRecord {
 export interface PhoneInfo {
   phoneNumber: string;
   purePhoneNumber: string;
-  countryCode: number;
+  /** A string, as production answers carry it ("86"); only the documentation's example shows a number. */
+  countryCode: string;
   watermark: { timestamp: number; appid: string };
 }
 
 export type PhoneExchange = { ok: true; phoneInfo: PhoneInfo } | { ok: false; errcode: 40013 | 40029 };
 
-/** "+1 4155550100" outside mainland China, the bare number inside it. */
+/** "+85261234567" outside mainland China (no space), the bare number inside it. */
 export function displayPhoneNumber(purePhoneNumber: string, countryCode: string): string {
-  return countryCode === '86' ? purePhoneNumber : `+${countryCode} ${purePhoneNumber}`;
+  return countryCode === '86' ? purePhoneNumber : `+${countryCode}${purePhoneNumber}`;
 }
 
 export class PhoneCodeBook {
@@ -67,7 +68,7 @@ export class PhoneCodeBook {
       phoneInfo: {
         phoneNumber: displayPhoneNumber(record.purePhoneNumber, record.countryCode),
         purePhoneNumber: record.purePhoneNumber,
-        countryCode: Number(record.countryCode),
+        countryCode: record.countryCode,
         watermark: { timestamp: Math.floor(record.mintedAt / 1000), appid: record.appid },
       },
     };

@@ -1,11 +1,11 @@
 /**
  * WeChat's error codes as the simulator answers them. The messages follow
- * WeChat's wording without the " rid: …" suffix real WeChat appends, so tests
- * can compare them exactly.
+ * WeChat's wording; the HTTP face appends the " rid: …" (or ", rid: …", or
+ * " hint: […] rid: …") suffix real WeChat puts on every error (see errmsgSuffix).
  */
 export const ERRMSG: Readonly<Record<number, string>> = {
   [-1]: 'system error',
-  40001: 'access_token is invalid or not latest',
+  40001: 'invalid credential, access_token is invalid or not latest',
   40002: 'invalid grant_type',
   40013: 'invalid appid',
   40014: 'invalid access_token',
@@ -15,6 +15,7 @@ export const ERRMSG: Readonly<Record<number, string>> = {
   40163: 'code been used',
   40164: 'invalid ip, not in whitelist',
   40226: 'high risk user',
+  41001: 'access_token missing',
   41002: 'appid missing',
   41004: 'appsecret missing',
   41008: 'missing code',
@@ -40,4 +41,19 @@ export function wechatError(errcode: number): WeChatError {
 /** Bad input to the simulator's own API (control endpoints, state methods): HTTP 400. */
 export class SimInputError extends Error {
   override readonly name = 'SimInputError';
+}
+
+/** How an endpoint ends its errmsgs: cgi-bin and wxa paths with " rid: …", sns paths with ", rid: …". */
+export type ErrmsgStyle = 'rid' | 'hint' | 'sns';
+
+/** The suffix WeChat appends to an errmsg; its values differ on every answer, so nothing may match on them. */
+export function errmsgSuffix(style: ErrmsgStyle, rid: string, hint: string): string {
+  switch (style) {
+    case 'hint':
+      return ` hint: [${hint}] rid: ${rid}`;
+    case 'sns':
+      return `, rid: ${rid}`;
+    default:
+      return ` rid: ${rid}`;
+  }
 }

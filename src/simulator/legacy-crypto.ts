@@ -13,7 +13,7 @@ export interface EncryptedPhone {
 export interface LegacyPhonePayload {
   phoneNumber: string;
   purePhoneNumber: string;
-  /** A string here, unlike getuserphonenumber's number. */
+  /** A string, as in getuserphonenumber's answer. */
   countryCode: string;
   watermark: { appid: string; timestamp: number };
 }

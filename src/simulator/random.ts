@@ -46,3 +46,20 @@ export function newOpenid(): string {
 export function newSessionKey(): Buffer {
   return randomBytes(16);
 }
+
+const HEX = '0123456789abcdef';
+const HINT_CHARS = `${ALNUM}_`;
+
+/**
+ * WeChat's request id, as errmsg ends with it: three groups of 8 hex digits, the first the
+ * Unix time in seconds (632d16be is 2022-09-23, the day of the answer that carried it).
+ */
+export function newRid(nowMs: number): string {
+  const seconds = Math.max(0, Math.floor(nowMs / 1000)).toString(16).padStart(8, '0').slice(-8);
+  return `${seconds}-${randomFrom(HEX, 8)}-${randomFrom(HEX, 8)}`;
+}
+
+/** The bracketed hint some errmsgs carry before the rid, e.g. "hElexSDNR-XiBFgA". */
+export function newHint(): string {
+  return `${randomFrom(HINT_CHARS, 9)}-${randomFrom(HINT_CHARS, 6)}`;
+}

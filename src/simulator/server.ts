@@ -1,10 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { CONTROL_PREFIX, controlHandler } from './control-routes.js';
-import { SimInputError, wechatError } from './errors.js';
+import { SimInputError } from './errors.js';
 import type { Fault } from './faults.js';
 import { BodyTooLargeError, htmlResponse, jsonResponse, parseJsonObject, readBody, send } from './http-util.js';
 import type { SimulatorState } from './state.js';
-import { wechatHandler } from './wechat-routes.js';
+import { wechatFaultAnswer, wechatHandler } from './wechat-routes.js';
 
 /**
  * The simulator's HTTP face: routing, fault injection and nothing else; every
@@ -55,7 +55,7 @@ export function createSimulatorServer(state: SimulatorState): SimulatorServer {
       return;
     }
     if (fault.httpStatus !== undefined) return send(res, htmlResponse(fault.httpStatus));
-    return send(res, jsonResponse(200, wechatError(fault.errcode ?? -1), 'application/json; encoding=utf-8'));
+    return send(res, wechatFaultAnswer(path, fault.errcode ?? -1, state.now()));
   }
 
   async function serveControl(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams): Promise<void> {

@@ -76,8 +76,8 @@ export interface PhoneNumberAnswer {
 }
 
 export interface SessionAnswer {
-  openid: string;
   session_key: string;
+  openid: string;
 }
 
 export interface UsageAnswer {
@@ -232,6 +232,8 @@ export class SimulatorState {
   getUserPhoneNumber(accessToken: string | null | undefined, body: Params): PhoneNumberAnswer | WeChatError {
     const token = this.checkToken(accessToken);
     if (!token.ok) return wechatError(token.errcode);
+    // WeChat reads nothing of a body without a code: a format error, the code (if any) untouched.
+    if (body.code === undefined || body.code === null) return wechatError(47001);
     const openid = body.openid;
     if (openid !== undefined && openid !== null && typeof openid !== 'string') return wechatError(47001);
     const result = this.phoneCodes.exchange(token.appid, body.code, openid || undefined, this.now());
@@ -268,15 +270,16 @@ export class SimulatorState {
     return encryptPhonePayload(sessionKey, payload);
   }
 
-  /** GET /sns/jscode2session with its query parameters. */
+  /** GET /sns/jscode2session with its query parameters; grant_type may be left out, as WeChat allows. */
   jscode2session(query: Params): SessionAnswer | WeChatError {
-    const app = this.authenticate(query, 'authorization_code');
+    const app = this.authenticate(query, 'authorization_code', { grantTypeOptional: true });
     if ('errcode' in app) return app;
     const jsCode = query.js_code;
     if (typeof jsCode !== 'string' || jsCode === '') return wechatError(41008);
     const result = this.logins.exchange(app.appid, jsCode, this.now());
     if (!result.ok) return wechatError(result.errcode);
-    return { openid: result.openid, session_key: result.sessionKey.toString('base64') };
+    // WeChat's order: session_key first (no errcode, no unionid unless bound to an Open Platform account).
+    return { session_key: result.sessionKey.toString('base64'), openid: result.openid };
   }
 
   // --- packs and usage (§4, billing.md) -------------------------------------------
@@ -382,8 +385,9 @@ export class SimulatorState {
   // --- helpers -----------------------------------------------------------------------
 
   /** WeChat's credential checks, in the order the brief lists them. */
-  private authenticate(params: Params, grantType: string): SimApp | WeChatError {
-    if (params.grant_type !== grantType) return wechatError(40002);
+  private authenticate(params: Params, grantType: string, opts: { grantTypeOptional?: boolean } = {}): SimApp | WeChatError {
+    const absent = params.grant_type === undefined || params.grant_type === '';
+    if (params.grant_type !== grantType && !(absent && opts.grantTypeOptional)) return wechatError(40002);
     const { appid, secret } = params;
     if (typeof appid !== 'string' || appid === '') return wechatError(41002);
     if (typeof secret !== 'string' || secret === '') return wechatError(41004);

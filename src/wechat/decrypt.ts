@@ -52,13 +52,22 @@ export function decryptPhoneData(input: DecryptPhoneDataInput): PhoneInfo {
   return info;
 }
 
+/**
+ * Base64 as some clients send it, wrapped into lines (MIME wraps at 76 characters): the line
+ * breaks carry no data. Spaces are not removed: a space is a '+' lost to URL-decoding.
+ */
+export function unwrapBase64(value: string): string {
+  return value.replace(/[\r\n]/g, '');
+}
+
 function decodeBase64Field(
   field: string,
-  value: string,
+  wrapped: string,
   lengthOk: (bytes: number) => boolean,
   lengthProblem: string,
 ): Buffer {
-  if (/\s/.test(value)) {
+  const value = unwrapBase64(wrapped);
+  if (value.includes(' ')) {
     throw mangled(
       `${field} contains spaces: its '+' characters were most likely turned into spaces by URL-decoding ` +
         `(send it in a JSON body, or encodeURIComponent it in a query string)`,

@@ -17,6 +17,7 @@ export type WechatErrorKind =
   | 'risk_blocked'
   | 'account_frozen'
   | 'bad_request'
+  | 'malformed_request'
   | 'unknown';
 
 export interface ErrcodeInfo {
@@ -40,12 +41,19 @@ export const WECHAT_ERRCODES: Readonly<Record<number, ErrcodeInfo>> = {
   40164: { kind: 'ip_blocked', retryable: false, description: 'caller IP not in the app\'s whitelist' },
   40226: { kind: 'risk_blocked', retryable: false, description: 'high-risk user, login blocked' },
   40243: { kind: 'credentials', retryable: false, description: 'app secret frozen' },
+  // The caller's own request was refused before WeChat read any of it: nothing (no code) was used.
+  41001: { kind: 'malformed_request', retryable: false, description: 'access_token missing from the request' },
   41002: { kind: 'credentials', retryable: false, description: 'appid missing' },
   41004: { kind: 'credentials', retryable: false, description: 'app secret missing' },
   42001: { kind: 'token', retryable: true, description: 'access token expired' },
   43002: { kind: 'bad_request', retryable: false, description: 'HTTP method not allowed (must be POST)' },
   45009: { kind: 'rate_limited', retryable: false, description: 'daily call limit reached' },
   45011: { kind: 'rate_limited', retryable: true, description: 'calling too often, back off' },
+  47001: {
+    kind: 'malformed_request',
+    retryable: false,
+    description: 'data format error: the request body is not what WeChat reads (not JSON, no code, or a field it refuses)',
+  },
   50004: { kind: 'account_frozen', retryable: false, description: 'account frozen' },
   50007: { kind: 'account_frozen', retryable: false, description: 'account frozen' },
   89503: { kind: 'ip_blocked', retryable: false, description: 'call from this IP needs an admin\'s confirmation' },

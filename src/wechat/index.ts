@@ -2,7 +2,7 @@
 
 export { createWechatClient, checkWatermark, worstCaseCallMs, USAGE_PAGE_LIMIT } from './client.js';
 export type { WechatClient, WechatClientOptions, WechatCallEvent, WechatCallOutcome } from './client.js';
-export { decryptPhoneData } from './decrypt.js';
+export { decryptPhoneData, unwrapBase64 } from './decrypt.js';
 export type { DecryptPhoneDataInput } from './decrypt.js';
 export {
   WechatApiError,

@@ -114,6 +114,17 @@ describe.each(BACKENDS)('exchangePhoneCode over real HTTP ($name)', (backend) =>
     expect(retry.__typename).toBe('PhoneNumberVerified');
   });
 
+  it('47001 (data format error: WeChat never read the code) is GATEWAY_MISCONFIGURED, not OUTCOME_UNKNOWN, and the code survives', async () => {
+    const code = await mintCode(t.sim);
+    const alice = await t.client('o_alice_47001');
+    await t.sim.fault(EXCHANGE_PATH, { errcode: 47001, times: 1 });
+    const r = (await alice.ExchangePhoneCode({ input: { code, purpose: 'login' } })).exchangePhoneCode;
+    expect(r).toMatchObject({ __typename: 'GatewayMisconfiguredError', code: 'GATEWAY_MISCONFIGURED', retryable: false });
+    expect(r.__typename !== 'PhoneNumberVerified' && r.message).toMatch(/malformed/);
+    const retry = (await alice.ExchangePhoneCode({ input: { code, purpose: 'login' } })).exchangePhoneCode;
+    expect(retry.__typename).toBe('PhoneNumberVerified');
+  });
+
   it('-1 (busy) is retried with backoff inside one request', async () => {
     const code = await mintCode(t.sim);
     const alice = await t.client('o_alice_busy');

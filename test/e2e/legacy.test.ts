@@ -54,6 +54,16 @@ describe.each(BACKENDS)('decryptPhoneNumber, the legacy flow ($name)', (backend)
     expect(ok.__typename).toBe('PhoneNumberVerified');
   });
 
+  it('encryptedData wrapped into 76-column lines (as some clients send it) decrypts; it is not lost "+"', async () => {
+    const phone = nextPhone();
+    const login = await t.sim.loginCode({ appid: APP, openid: 'o_wrapped', phoneNumber: phone });
+    const wrapped = `${login.encryptedData!.match(/.{1,76}/g)!.join('\r\n')}\r\n`;
+    expect(wrapped).toContain('\r\n');
+    const c = await t.client('o_wrapped');
+    const r = (await c.DecryptPhoneNumber({ input: { loginCode: login.code, encryptedData: wrapped, iv: `${login.iv!}\n`, purpose: 'login' } })).decryptPhoneNumber;
+    expect(r).toMatchObject({ __typename: 'PhoneNumberVerified', phoneNumber: phone, replayed: false });
+  });
+
   it("another user's login code is refused", async () => {
     const login = await t.sim.loginCode({ appid: APP, openid: 'o_owner', phoneNumber: nextPhone() });
     const c = await t.client('o_intruder');

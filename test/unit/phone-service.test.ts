@@ -8,6 +8,7 @@ import { WatermarkMismatchError } from '../../src/phone/errors.js';
 import { createDataKeys } from '../../src/crypto/keys.js';
 import { AccessTokenProvider } from '../../plugins/access-token/index.js';
 import type { Session } from '../../plugins/jwt-session/index.js';
+import { WechatApiError } from '../../src/wechat/index.js';
 import type { PhoneInfo, WechatClient } from '../../src/wechat/index.js';
 import type { AppConfig } from '../../src/config.js';
 import { BillingLedger } from '../../src/billing/ledger.js';
@@ -38,7 +39,7 @@ describe('PhoneService decisions', () => {
   });
   afterEach(() => store.close());
 
-  function service(wechat: WechatClient, extra: { audit?: ExchangeAudit; withLedger?: boolean; hooks?: SettlementHooks[] } = {}) {
+  function service(wechat: WechatClient, extra: { audit?: ExchangeAudit; withLedger?: boolean; hooks?: SettlementHooks[]; sendOpenid?: boolean } = {}) {
     const apps = new Map([[APPID, app]]);
     const tokens = new AccessTokenProvider({
       apps,
@@ -59,8 +60,45 @@ describe('PhoneService decisions', () => {
       ...(extra.withLedger ? { hooks: [chargeHooks(new BillingLedger(store.db, apps))] } : {}),
       ...(extra.hooks ? { hooks: extra.hooks } : {}),
       ...(extra.audit ? { audit: extra.audit } : {}),
+      ...(extra.sendOpenid !== undefined ? { sendOpenid: extra.sendOpenid } : {}),
     });
   }
+
+  describe('WeChat refusing the form of the request (47001, 41001): the code was never read', () => {
+    const info = { phoneNumber: '13911112222', purePhoneNumber: '13911112222', countryCode: '86', watermark: { appid: APPID, timestamp: 1 } };
+    // Real errmsg forms (see test/fixtures/wechat/getuserphonenumber): never matched on, only carried.
+    const refusal = (errcode: number) =>
+      new WechatApiError('getuserphonenumber', errcode, errcode === 47001 ? 'data format error hint: [A.iFN8ore-wKxRIa] rid: 61bb6300-1afe0d69-29186878' : 'access_token missing rid: 66739825-3646610c-1b890536');
+
+    it.each([47001, 41001])('errcode %i is GATEWAY_MISCONFIGURED, and the same session may send the code again once fixed', async (errcode) => {
+      let refuse = true;
+      const { wechat, calls } = stubWechat(async () => {
+        if (refuse) throw refusal(errcode);
+        return info;
+      });
+      const phone = service(wechat);
+      const code = `${errcode}`.padEnd(64, 'f');
+      const err = await phone.exchange(session, { code, purpose: 'login' }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'GATEWAY_MISCONFIGURED', retryable: false });
+      expect((err as Error).message).toMatch(/operators/);
+      expect((err as Error).message).toMatch(/not used/);
+      refuse = false;
+      await expect(phone.exchange(session, { code, purpose: 'login' })).resolves.toMatchObject({ purePhoneNumber: '13911112222', replayed: false });
+      expect(calls.phone).toBe(2);
+    });
+
+    it('47001 names wechat.sendOpenid when it is on, and only then', async () => {
+      const { wechat } = stubWechat(async () => {
+        throw refusal(47001);
+      });
+      const on = await service(wechat, { sendOpenid: true }).exchange(session, { code: 'o'.repeat(64), purpose: 'login' }).catch((e: unknown) => e);
+      expect((on as Error).message).toContain('wechat.sendOpenid');
+      const off = await service(wechat, { sendOpenid: false }).exchange(session, { code: 'n'.repeat(64), purpose: 'login' }).catch((e: unknown) => e);
+      expect(off).toMatchObject({ code: 'GATEWAY_MISCONFIGURED' });
+      expect((off as Error).message).not.toContain('sendOpenid');
+      expect((off as Error).message).toMatch(/malformed/);
+    });
+  });
 
   it("withholds a number whose watermark names another app, and answers retries from the record", async () => {
     const { wechat, calls } = stubWechat(async () => ({

@@ -178,7 +178,7 @@ describe('usage API', () => {
     const ids = [...first.detailList, ...second.detailList].map((r: Json) => r.pkgId);
     expect(new Set(ids).size).toBe(26);
     for (const limit of [21, 0, -1, 'x']) {
-      expect(await usage(t, { spuId: '10000077', offset: 0, limit })).toEqual({ errcode: 40097, errmsg: 'invalid args' });
+      expect(await usage(t, { spuId: '10000077', offset: 0, limit })).toMatchObject({ errcode: 40097 });
     }
   });
 

@@ -1,6 +1,7 @@
 import { createDecipheriv } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startSimulator, type RunningSimulator } from '../../src/simulator/index.js';
+import { errmsg } from '../support/wechat-errmsg.js';
 
 const A = { appid: 'wx00000000000000a1', secret: 'secret-a' };
 const B = { appid: 'wx00000000000000b2', secret: 'secret-b' };
@@ -77,7 +78,7 @@ describe('phone codes', () => {
     expect(json.expiresAt).toBeLessThanOrEqual(sim.state.now() + 300_000);
   });
 
-  it('exchange to the documented answer, as text/plain', async () => {
+  it("exchange to production's answer (countryCode the string \"86\"), as text/plain", async () => {
     const mintedAt = sim.state.now();
     const code = await phoneCode();
     sim.state.advance(100);
@@ -90,7 +91,7 @@ describe('phone codes', () => {
       phone_info: {
         phoneNumber: PHONE,
         purePhoneNumber: PHONE,
-        countryCode: 86,
+        countryCode: '86',
         watermark: { timestamp: expect.any(Number), appid: A.appid },
       },
     });
@@ -98,16 +99,18 @@ describe('phone codes', () => {
     expect(Math.abs(json.phone_info.watermark.timestamp - Math.floor(mintedAt / 1000))).toBeLessThanOrEqual(1);
   });
 
-  it('carry the calling code in phoneNumber outside mainland China', async () => {
-    const code = await phoneCode({ phoneNumber: '4155550100', countryCode: '1' });
+  it('carry the calling code in phoneNumber outside mainland China, with no space; never in purePhoneNumber', async () => {
+    const code = await phoneCode({ phoneNumber: '61234567', countryCode: '852' });
     const { json } = await exchange(code);
-    expect(json.phone_info).toMatchObject({ phoneNumber: '+1 4155550100', purePhoneNumber: '4155550100', countryCode: 1 });
+    expect(json.phone_info).toMatchObject({ phoneNumber: '+85261234567', purePhoneNumber: '61234567', countryCode: '852' });
+    const us = await phoneCode({ phoneNumber: '4155550100', countryCode: 1 });
+    expect((await exchange(us)).json.phone_info).toMatchObject({ phoneNumber: '+14155550100', purePhoneNumber: '4155550100', countryCode: '1' });
   });
 
   it('can be used once: the second exchange is 40029', async () => {
     const code = await phoneCode();
     expect((await exchange(code)).json.errcode).toBe(0);
-    expect((await exchange(code)).json).toEqual({ errcode: 40029, errmsg: 'invalid code' });
+    expect((await exchange(code)).json).toEqual({ errcode: 40029, errmsg: errmsg('invalid code', 'hint') });
   });
 
   it('expire 300 s after minting', async () => {
@@ -121,7 +124,7 @@ describe('phone codes', () => {
 
   it("another app's valid code is 40013 and is not used up by the attempt", async () => {
     const code = await phoneCode();
-    expect((await exchange(code, tokenB)).json).toEqual({ errcode: 40013, errmsg: 'invalid appid' });
+    expect((await exchange(code, tokenB)).json).toEqual({ errcode: 40013, errmsg: errmsg('invalid appid') });
     expect((await exchange(code, tokenA)).json.errcode).toBe(0);
     // Once used it is only an invalid code, for any app.
     expect((await exchange(code, tokenB)).json.errcode).toBe(40029);
@@ -141,9 +144,27 @@ describe('phone codes', () => {
     ['a never-issued code', '0'.repeat(64)],
     ['a login code', 'Abcdefghijklmnopqrstuvwxyz012345'],
     ['a number', 42],
-    ['nothing', undefined],
   ])('%s is 40029', async (_name, code) => {
     expect((await exchange(code)).json.errcode).toBe(40029);
+  });
+
+  it('a body without code (or with a null one) is 47001 data format error, and the code stays usable', async () => {
+    const code = await phoneCode();
+    for (const body of [{}, { code: null }, { openid: 'o-user' }]) {
+      const res = await fetch(`${sim.url}/wxa/business/getuserphonenumber?access_token=${tokenA}`, { method: 'POST', body: JSON.stringify(body) });
+      expect(JSON.parse(await res.text())).toEqual({ errcode: 47001, errmsg: errmsg('data format error', 'hint') });
+    }
+    expect((await exchange(code)).json.errcode).toBe(0);
+  });
+
+  it('no access_token (absent or empty) is 41001 access_token missing, before anything else', async () => {
+    const code = await phoneCode();
+    for (const query of ['', '?access_token=']) {
+      const res = await fetch(`${sim.url}/wxa/business/getuserphonenumber${query}`, { method: 'POST', body: JSON.stringify({ code }) });
+      expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+      expect(JSON.parse(await res.text())).toEqual({ errcode: 41001, errmsg: errmsg('access_token missing') });
+    }
+    expect((await exchange(code)).json.errcode).toBe(0);
   });
 
   it('checks the token first and keeps the code on a token error', async () => {
@@ -157,6 +178,13 @@ describe('phone codes', () => {
     expect(((await get.json()) as Json).errcode).toBe(43002);
     const bad = await fetch(`${sim.url}/wxa/business/getuserphonenumber?access_token=${tokenA}`, { method: 'POST', body: '{code' });
     expect(((await bad.json()) as Json).errcode).toBe(47001);
+    // A form-encoded body (a common client mistake) is not JSON either.
+    const form = await fetch(`${sim.url}/wxa/business/getuserphonenumber?access_token=${tokenA}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `code=${'a'.repeat(64)}`,
+    });
+    expect(JSON.parse(await form.text())).toEqual({ errcode: 47001, errmsg: errmsg('data format error', 'hint') });
   });
 
   it('counts issued and exchanged codes', async () => {
@@ -174,8 +202,30 @@ describe('login codes and jscode2session', () => {
     expect(json).toEqual({ code: expect.stringMatching(/^[A-Za-z0-9]{32}$/) });
     const answer = await sessionFor(json.code);
     expect(answer).toEqual({ openid: 'o-login-1', session_key: expect.any(String) });
+    // WeChat's bytes: session_key first, no errcode, no unionid (the app is bound to no Open Platform account).
+    expect(Object.keys(answer)).toEqual(['session_key', 'openid']);
     expect(Buffer.from(answer.session_key, 'base64')).toHaveLength(16);
-    expect(await sessionFor(json.code)).toEqual({ errcode: 40163, errmsg: 'code been used' });
+    expect(await sessionFor(json.code)).toEqual({ errcode: 40163, errmsg: errmsg('code been used', 'sns') });
+  });
+
+  it('answers text/plain, and succeeds without grant_type', async () => {
+    const { json } = await control('/__sim__/login-codes', { appid: A.appid, openid: 'o-no-grant' });
+    const res = await fetch(`${sim.url}/sns/jscode2session?${new URLSearchParams({ appid: A.appid, secret: A.secret, js_code: json.code })}`);
+    expect(res.headers.get('content-type')).toBe('text/plain');
+    expect(JSON.parse(await res.text())).toEqual({ session_key: expect.any(String), openid: 'o-no-grant' });
+  });
+
+  it('reads the query string only: a POST with the parameters in its body is 41002 appid missing, and the code stays usable', async () => {
+    const { json } = await control('/__sim__/login-codes', { appid: A.appid, openid: 'o-post' });
+    const params = { appid: A.appid, secret: A.secret, js_code: json.code, grant_type: 'authorization_code' };
+    for (const [type, body] of [
+      ['application/json', JSON.stringify(params)],
+      ['application/x-www-form-urlencoded', new URLSearchParams(params).toString()],
+    ] as const) {
+      const res = await fetch(`${sim.url}/sns/jscode2session`, { method: 'POST', headers: { 'content-type': type }, body });
+      expect(JSON.parse(await res.text())).toEqual({ errcode: 41002, errmsg: errmsg('appid missing', 'sns') });
+    }
+    expect((await sessionFor(json.code)).openid).toBe('o-post');
   });
 
   it('unknown, expired or other-app login codes are 40029', async () => {

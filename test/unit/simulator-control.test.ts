@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SANDBOX_APP, SimulatorControl, startSimulator, type RunningSimulator } from '../../src/simulator/index.js';
+import { errmsg } from '../support/wechat-errmsg.js';
 
 const A = { appid: 'wx00000000000000d1', secret: 'secret-d' };
 const PHONE = '13900139000';
@@ -46,7 +47,8 @@ describe('faults', () => {
     for (let i = 0; i < 2; i++) {
       const res = await stable();
       expect(res.status).toBe(200);
-      expect(await res.json()).toEqual({ errcode: -1, errmsg: 'system error' });
+      expect(await res.json()).toEqual({ errcode: -1, errmsg: errmsg('system error') });
+      expect(res.headers.get('content-type')).toBe('application/json; encoding=utf-8');
     }
     expect(await (await stable()).json()).toHaveProperty('access_token');
     expect(sim.state.stats().calls[STABLE]).toBe(3);

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startSimulator, type RunningSimulator } from '../../src/simulator/index.js';
+import { errmsg } from '../support/wechat-errmsg.js';
 
 // Fixed start well inside a CST day, so the daily force-refresh count cannot roll over mid-test.
 const START = Date.parse('2024-03-01T01:00:00+08:00');
@@ -111,7 +112,7 @@ describe('stable_token, force mode', () => {
     expect(t2.access_token).not.toBe(t1.access_token);
     expect(t2.expires_in).toBe(7200);
     const rejected = await fetch(`${sim.url}/wxa/charge/usage/get_recent_average?access_token=${t1.access_token}`);
-    expect(await rejected.json()).toEqual({ errcode: 40001, errmsg: 'access_token is invalid or not latest' });
+    expect(await rejected.json()).toEqual({ errcode: 40001, errmsg: errmsg('invalid credential, access_token is invalid or not latest') });
 
     expect(await stable(A, true)).toMatchObject({ errcode: 45011 });
     advance(29);
@@ -234,10 +235,12 @@ describe('legacy /cgi-bin/token', () => {
 });
 
 describe('token check on business calls', () => {
-  it('missing or never-issued token -> 40014', async () => {
+  it('no access_token at all -> 41001 (access_token missing); a never-issued one -> 40014', async () => {
     const res = await fetch(`${sim.url}/wxa/charge/usage/get_recent_average`);
-    expect(await res.json()).toEqual({ errcode: 40014, errmsg: 'invalid access_token' });
-    expect(await probe('not-a-token')).toBe(40014);
+    expect(await res.json()).toEqual({ errcode: 41001, errmsg: errmsg('access_token missing') });
+    expect((await (await fetch(`${sim.url}/wxa/charge/usage/get_recent_average?access_token=`)).json()).errcode).toBe(41001);
+    const bogus = await fetch(`${sim.url}/wxa/charge/usage/get_recent_average?access_token=not-a-token`);
+    expect(await bogus.json()).toEqual({ errcode: 40014, errmsg: errmsg('invalid access_token') });
   });
 
   it('tokens are long, varied and unguessable', async () => {

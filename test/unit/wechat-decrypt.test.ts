@@ -89,6 +89,56 @@ describe('decryptPhoneData', () => {
     );
   });
 
+  it('base64 wrapped into lines (76 columns with CRLF, or LF) decodes: line breaks are not a lost "+"', () => {
+    const enc = encrypt(phoneJson());
+    const wrap = (b64: string, width: number, eol: string) => (b64.match(new RegExp(`.{1,${width}}`, 'g')) ?? []).join(eol) + eol;
+    const expected = { phoneNumber: PHONE, purePhoneNumber: PHONE, countryCode: '86', watermark: { appid: APPID, timestamp: 1637744274 } };
+    for (const eol of ['\r\n', '\n']) {
+      const wrapped = { sessionKey: `${enc.sessionKey}${eol}`, iv: wrap(enc.iv, 76, eol), encryptedData: wrap(enc.encryptedData, 76, eol) };
+      expect(wrapped.encryptedData).toContain(eol);
+      expect(decryptPhoneData({ ...wrapped, appid: APPID })).toEqual(expected);
+    }
+  });
+
+  it("WeChat's own demo data, wrapped at 32 columns as it was printed, decodes and decrypts (to user info, so MALFORMED, not BASE64_MANGLED)", () => {
+    // The encrypted-data demo WeChat published (user info under the session key below); SDKs keep it in their tests.
+    const encryptedData = [
+      'CiyLU1Aw2KjvrjMdj8YKliAjtP4gsMZM',
+      'QmRzooG2xrDcvSnxIMXFufNstNGTyaGS',
+      '9uT5geRa0W4oTOb1WT7fJlAC+oNPdbB+',
+      '3hVbJSRgv+4lGOETKUQz6OYStslQ142d',
+      'NCuabNPGBzlooOmB231qMM85d2/fV6Ch',
+      'evvXvQP8Hkue1poOFtnEtpyxVLW1zAo6',
+      '/1Xx1COxFvrc2d7UL/lmHInNlxuacJXw',
+      'u0fjpXfz/YqYzBIBzD6WUfTIF9GRHpOn',
+      '/Hz7saL8xz+W//FRAUid1OksQaQx4CMs',
+      '8LOddcQhULW4ucetDf96JcR3g0gfRK4P',
+      'C7E/r7Z6xNrXd2UIeorGj5Ef7b1pJAYB',
+      '6Y5anaHqZ9J6nKEBvB4DnNLIVWSgARns',
+      '/8wR2SiRS7MNACwTyrGvt9ts8p12PKFd',
+      'lqYTopNHR1Vf7XjfhQlVsAJdNiKdYmYV',
+      'oKlaRv85IfVunYzO0IKXsyl7JCUjCpoG',
+      '20f0a04COwfneQAGGwd5oa+T8yO5hzuy',
+      'Db/XcxxmK01EpqOyuxINew==',
+    ].join('\n');
+    const e = expectReason(
+      () => decryptPhoneData({ sessionKey: 'tiihtNczf5v6AKRyjwEUhQ==', iv: 'r7BXXKkLb8qrSNn05n0qiA==', encryptedData, appid: APPID }),
+      'MALFORMED',
+    );
+    expect(e.message).toMatch(/phoneNumber/);
+  });
+
+  it('spaces stay the lost-"+" signal even in wrapped base64; other whitespace is plain damage', () => {
+    let enc = encrypt(phoneJson());
+    while (!enc.encryptedData.includes('+')) enc = encrypt(phoneJson());
+    const spaced = enc.encryptedData.replaceAll('+', ' ');
+    const wrapped = `${spaced.slice(0, 40)}\r\n${spaced.slice(40)}`;
+    const lost = expectReason(() => decryptPhoneData({ ...enc, encryptedData: wrapped, appid: APPID }), 'BASE64_MANGLED');
+    expect(lost.message).toMatch(/URL-decoding/);
+    const tabbed = expectReason(() => decryptPhoneData({ ...enc, encryptedData: `${enc.encryptedData.slice(0, 40)}\t${enc.encryptedData.slice(40)}`, appid: APPID }), 'BASE64_MANGLED');
+    expect(tabbed.message).not.toMatch(/URL-decoding/);
+  });
+
   it("base64 whose '+' became spaces is BASE64_MANGLED and names URL-decoding", () => {
     let enc = encrypt(phoneJson());
     while (!enc.encryptedData.includes('+')) enc = encrypt(phoneJson());
