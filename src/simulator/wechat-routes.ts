@@ -1,3 +1,5 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { withApiSecurity } from './api-security.js';
 import { wechatError } from './errors.js';
 import { jsonResponse, parseJsonObject, type SimResponse } from './http-util.js';
 import type { SimulatorState } from './state.js';
@@ -11,6 +13,7 @@ export interface WeChatRequest {
   method: string;
   query: URLSearchParams;
   body: string;
+  headers?: IncomingHttpHeaders;
 }
 
 type Handler = (state: SimulatorState, req: WeChatRequest) => SimResponse;
@@ -56,6 +59,9 @@ const handlers: Record<string, Handler> = {
 
 export const WECHAT_PATHS: readonly string[] = Object.keys(handlers);
 
+// API security mode is a layer around the routes that support it (api-security.ts).
+const secured: Record<string, Handler> = Object.fromEntries(Object.entries(handlers).map(([path, h]) => [path, withApiSecurity(path, h)]));
+
 export function wechatHandler(path: string): Handler | undefined {
-  return Object.hasOwn(handlers, path) ? handlers[path] : undefined;
+  return Object.hasOwn(secured, path) ? secured[path] : undefined;
 }
