@@ -1,6 +1,7 @@
 // The adapter in API security mode against a local server that does what WeChat does: it
 // checks the request (headers, signature, encryption, additional data) with its own crypto,
 // written here apart from the adapter's, and answers encrypted and signed.
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { constants, createCipheriv, createDecipheriv, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
@@ -257,5 +258,23 @@ describe('getuserphonenumber in API security mode', () => {
     const wx = await fakeWechat((urlpath) => sealedAnswer(urlpath, { errcode: 40029, errmsg: 'invalid code rid: 1' }));
     const e = await client(wx.baseUrl).getUserPhoneNumber('T0KEN_40029', { code: 'c0de-40029', appid: APPID }).then(() => undefined, (err: unknown) => err);
     expect(e).toMatchObject({ errcode: 40029, kind: 'invalid_code' });
+  });
+});
+
+describe('the captured 40234 refusal (test/fixtures/wechat/getuserphonenumber/api_security_invalid_signature.json)', () => {
+  it('reads the same in API security mode (unsigned refusal) and in plain mode', async () => {
+    const fixture = JSON.parse(readFileSync(new URL('../fixtures/wechat/getuserphonenumber/api_security_invalid_signature.json', import.meta.url), 'utf8')) as {
+      body: string;
+      contentType: string;
+      expect: { error: { errcode: number; kind: string } };
+    };
+    const wx = await fakeWechat(() => ({ headers: { 'content-type': fixture.contentType }, body: fixture.body }));
+    for (const appid of [APPID, 'wx2222222222222222']) {
+      const e = await client(wx.baseUrl).getUserPhoneNumber('T0KEN_FIXTURE', { code: 'c0de-fixture', appid }).then(() => undefined, (err: unknown) => err);
+      expect(e).toBeInstanceOf(WechatApiError);
+      expect(e).toMatchObject(fixture.expect.error);
+    }
+    expect(wx.seen[0]!.headers['wechatmp-signature']).toBeDefined();
+    expect(wx.seen[1]!.headers['wechatmp-signature']).toBeUndefined();
   });
 });
