@@ -1,8 +1,9 @@
 import { readFileSync, existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { SANDBOX_APP } from './simulator/index.js';
 import { SUBJECT_TYPES, type SubjectType } from './billing/rules.js';
+import { parseApiSecurityKeys, type ApiSecurityField, type ApiSecurityKeys } from './wechat/api-security/keys.js';
 
 /**
  * One typed configuration, read once from the environment and an optional JSON
@@ -17,6 +18,7 @@ const appSchema = z
     product: z.enum(['quick', 'realtime']).default('quick'),
     subjectType: z.enum(SUBJECT_TYPES).default('enterprise'),
     category: z.string().optional(),
+    apiSecurity: z.lazy(() => apiSecuritySchema).optional(),
     purposes: z.array(z.string().regex(/^[a-z][a-z0-9-]{0,63}$/)).min(1).default(['login']),
     lowQuota: z.lazy(() => thresholdsSchema).optional(),
   })
@@ -26,6 +28,30 @@ const thresholdsSchema = z
   .object({
     unitsBelow: z.number().int().min(0).optional(),
     daysBelow: z.number().int().min(0).optional(),
+  })
+  .strict();
+
+/**
+ * WeChat's API security mode (API安全) for one app: each key inline, from an env var, or from a
+ * file (a path relative to the config file); the key numbers (sn) as the console shows them.
+ */
+const keyNumber = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'must be the key number the console shows');
+const apiSecuritySchema = z
+  .object({
+    algorithm: z.string().default('AES256_GCM'),
+    signatureAlgorithm: z.string().default('RSAwithSHA256'),
+    symmetricKey: z.string().min(1).optional(),
+    symmetricKeyEnv: z.string().min(1).optional(),
+    symmetricKeyFile: z.string().min(1).optional(),
+    symmetricKeySn: keyNumber,
+    privateKey: z.string().min(1).optional(),
+    privateKeyEnv: z.string().min(1).optional(),
+    privateKeyFile: z.string().min(1).optional(),
+    privateKeySn: keyNumber,
+    platformCertificate: z.string().min(1).optional(),
+    platformCertificateEnv: z.string().min(1).optional(),
+    platformCertificateFile: z.string().min(1).optional(),
+    platformCertificateSn: keyNumber,
   })
   .strict();
 
@@ -125,6 +151,8 @@ export interface AppConfig {
   purposes: readonly string[];
   /** Low-quota alert thresholds for this app (overrides billing.lowQuota). */
   lowQuota: { unitsBelow?: number; daysBelow?: number } | undefined;
+  /** WeChat's API security mode: getuserphonenumber is encrypted and signed, answers verified. */
+  apiSecurity?: ApiSecurityKeys;
 }
 
 export interface BillingConfig {
@@ -376,6 +404,71 @@ function resolveApps(file: ConfigFile, env: Env, sandbox: boolean): Map<string, 
   return apps;
 }
 
+type ApiSecurityFile = z.infer<typeof apiSecuritySchema>;
+type KeySource = 'symmetricKey' | 'privateKey' | 'platformCertificate';
+
+/** Reads and checks every app's API security keys; one error lists every problem, naming keys, never values. */
+function attachApiSecurity(apps: Map<string, AppConfig>, file: ConfigFile, env: Env, baseDir: string): void {
+  const problems: string[] = [];
+  for (const a of file.apps) {
+    const app = apps.get(a.appid);
+    if (!a.apiSecurity || !app) continue;
+    const found = apiSecurityFrom(a.appid, a.apiSecurity, env, baseDir);
+    if (found.keys) app.apiSecurity = found.keys;
+    problems.push(...found.problems);
+  }
+  if (problems.length) throw new ConfigError(`API security keys: ${problems.join('; ')}`);
+}
+
+function apiSecurityFrom(appid: string, c: ApiSecurityFile, env: Env, baseDir: string): { keys?: ApiSecurityKeys; problems: string[] } {
+  const problems: string[] = [];
+  const described: Partial<Record<ApiSecurityField, string>> = {};
+  const read = (name: KeySource): string | Buffer | undefined => {
+    const given = ([name, `${name}Env`, `${name}File`] as const).filter((k) => c[k] !== undefined);
+    if (given.length !== 1) {
+      problems.push(`app ${appid}: apiSecurity needs exactly one of ${name}, ${name}Env and ${name}File`);
+      return undefined;
+    }
+    const envName = c[`${name}Env`];
+    const path = c[`${name}File`];
+    if (envName !== undefined) {
+      described[name] = `${envName} (apiSecurity.${name}Env of app ${appid})`;
+      if (!env[envName]) problems.push(`missing ${described[name]}`);
+      return env[envName] || undefined;
+    }
+    if (path !== undefined) {
+      const full = resolve(baseDir, path);
+      described[name] = `apiSecurity.${name}File of app ${appid} (${full})`;
+      try {
+        return readFileSync(full);
+      } catch (e) {
+        problems.push(`cannot read ${described[name]}: ${(e as NodeJS.ErrnoException).code ?? 'read error'}`);
+        return undefined;
+      }
+    }
+    described[name] = `apiSecurity.${name} of app ${appid}`;
+    return c[name];
+  };
+  const symmetricKey = read('symmetricKey');
+  const privateKey = read('privateKey');
+  const platformCertificate = read('platformCertificate');
+  if (problems.length || symmetricKey === undefined || privateKey === undefined || platformCertificate === undefined) return { problems };
+  const parsed = parseApiSecurityKeys(
+    {
+      algorithm: c.algorithm,
+      signatureAlgorithm: c.signatureAlgorithm,
+      symmetricKey: symmetricKey.toString(),
+      symmetricKeySn: c.symmetricKeySn,
+      privateKey,
+      privateKeySn: c.privateKeySn,
+      platformCertificate,
+      platformCertificateSn: c.platformCertificateSn,
+    },
+    (field) => described[field] ?? `apiSecurity.${field} of app ${appid}`,
+  );
+  return parsed.keys ? { keys: parsed.keys, problems: [] } : { problems: parsed.problems };
+}
+
 function webhookUrl(file: ConfigFile, env: Env): string | undefined {
   const b = file.billing;
   if (b?.webhookUrl && b.webhookUrlEnv) throw new ConfigError('billing: give either webhookUrl or webhookUrlEnv, not both');
@@ -424,6 +517,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Gateway
   }
 
   const apps = resolveApps(file, env, sandbox);
+  attachApiSecurity(apps, file, env, configFile ? dirname(configFile) : cwd);
   if (production && apps.size === 0) throw new ConfigError('production mode needs at least one app in WXPHONE_CONFIG');
 
   return {

@@ -11,8 +11,9 @@ import { isStorageUnavailable } from './store/unavailable.js';
 import { openCache, type Cache } from './store/cache.js';
 import { createDataKeys } from './crypto/keys.js';
 import { withTimeout } from './util/timeout.js';
-import { createWechatClient, isTokenError, worstCaseCallMs, type WechatClient } from './wechat/index.js';
-import { startSimulator, type RunningSimulator } from './simulator/index.js';
+import { createPublicKey } from 'node:crypto';
+import { createWechatClient, isTokenError, logApiSecurityNotices, worstCaseCallMs, type ApiSecurityKeys, type WechatClient } from './wechat/index.js';
+import { consoleKeysOf, startSimulator, type RunningSimulator } from './simulator/index.js';
 import { ClaimStore } from './phone/claims.js';
 import { PhoneService } from './phone/service.js';
 import { AdmissionGate, AdmissionRefusedError } from './phone/admission.js';
@@ -120,9 +121,17 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
         product: a.product,
         subjectType: a.subjectType,
         ...(a.category ? { category: a.category } : {}),
+        ...(a.apiSecurity ? { apiSecurity: consoleKeysOf(a.apiSecurity) } : {}),
       })),
     });
     wechatApiBase = simulator.url;
+  }
+  const apiSecurityKeys = new Map<string, ApiSecurityKeys>();
+  for (const a of config.apps.values()) {
+    if (!a.apiSecurity) continue;
+    // In a sandbox the simulator signs answers with its own platform key, not WeChat's.
+    const simulated = simulator?.state.apiSecurity.summary(a.appid);
+    apiSecurityKeys.set(a.appid, simulated ? { ...a.apiSecurity, platformKey: createPublicKey(simulated.platformPublicKey) } : a.apiSecurity);
   }
 
   const opened: { close(): Promise<void> }[] = simulator ? [simulator] : [];
@@ -141,6 +150,8 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       timeoutMs: config.wechat.timeoutMs,
       maxRetries: config.wechat.maxRetries,
       sendOpenid: config.wechat.sendOpenid,
+      // WeChat compares request timestamps with its own clock: the real one, whatever `now` says.
+      apiSecurity: { keysFor: (appid) => apiSecurityKeys.get(appid), onNotice: logApiSecurityNotices(log) },
       onCall: (e) => {
         metrics.wechatCalls.observe({ endpoint: e.endpoint, outcome: e.outcome }, e.ms / 1000);
         tracing?.wechatCall(e);

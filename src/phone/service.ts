@@ -518,7 +518,7 @@ export class PhoneService {
   private async callWechat(app: AppConfig, code: string, session: Session, meta: RequestMeta): Promise<PhoneInfo> {
     // Sent to WeChat only if the adapter is configured to (sendOpenid); the session's subject is the openid.
     const openid = session.appid === app.appid ? session.subject : undefined;
-    return this.opts.tokens.withToken(app.appid, (token) => this.opts.wechat.getUserPhoneNumber(token, { code, openid }), meta.requestId ?? undefined);
+    return this.opts.tokens.withToken(app.appid, (token) => this.opts.wechat.getUserPhoneNumber(token, { code, openid, appid: app.appid }), meta.requestId ?? undefined);
   }
 
   private async legacyDecrypt(app: AppConfig, loginCode: string, input: LegacyDecryptInput, session: Session): Promise<PhoneInfo> {

@@ -1,5 +1,6 @@
 import type { PackInput, PhoneCodeResult, SimAppInput, SimAppSummary, SimulatorStats } from './state.js';
 import type { FaultSpec } from './faults.js';
+import type { SimApiSecuritySummary } from './api-security.js';
 
 /**
  * A typed client for the simulator's /__sim__ API, for tests and the demo that
@@ -12,7 +13,8 @@ export class SimulatorControl {
     return this.call('GET', '/__sim__/apps');
   }
 
-  registerApp(app: SimAppInput): Promise<{ appid: string; exempt: boolean }> {
+  /** With `apiSecurity`, the answer carries the platform's public key and certificate number. */
+  registerApp(app: SimAppInput): Promise<{ appid: string; exempt: boolean; apiSecurity?: SimApiSecuritySummary }> {
     return this.call('POST', '/__sim__/apps', app);
   }
 

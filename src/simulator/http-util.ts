@@ -6,6 +6,8 @@ export interface SimResponse {
   status: number;
   contentType: string;
   body: string;
+  /** More headers (API security mode's Wechatmp-*). */
+  headers?: Readonly<Record<string, string>>;
 }
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -50,6 +52,7 @@ export function send(res: ServerResponse, response: SimResponse): void {
   // The client may have given up (timeout, reset fault) while we waited.
   if (res.destroyed || res.writableEnded || res.socket?.destroyed) return;
   res.writeHead(response.status, {
+    ...response.headers,
     'Content-Type': response.contentType,
     'Content-Length': Buffer.byteLength(response.body),
   });

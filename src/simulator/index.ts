@@ -20,6 +20,8 @@ export type {
   SubjectType,
 } from './state.js';
 export { SimInputError } from './errors.js';
+export { consoleKeysOf } from './api-security.js';
+export type { SimApiSecurityInput, SimApiSecuritySummary } from './api-security.js';
 export { WECHAT_PATHS } from './wechat-routes.js';
 export { SimulatorControl } from './control-client.js';
 

@@ -39,7 +39,7 @@ export function createSimulatorServer(state: SimulatorState): SimulatorServer {
     state.recordCall(path);
     const fault = state.faults.take(path);
     const body = await readBody(req);
-    const request = { method: req.method ?? 'GET', query, body };
+    const request = { method: req.method ?? 'GET', query, body, headers: req.headers };
     if (!fault) return send(res, handler(state, request));
 
     if (isDelayOnly(fault)) {

@@ -10,6 +10,7 @@ import {
   type Product,
   type SubjectType,
 } from '../billing/rules.js';
+import { ApiSecurityBook, type SimApiSecurityInput, type SimApiSecuritySummary } from './api-security.js';
 import { SimClock } from './clock.js';
 import { LoginBook, PhoneCodeBook, displayPhoneNumber, type PhoneInfo } from './codes.js';
 import { SimInputError, wechatError, type WeChatError } from './errors.js';
@@ -32,6 +33,8 @@ export interface SimAppInput {
   subjectType?: SubjectType;
   category?: string;
   product?: 'quick' | 'realtime';
+  /** API security mode (the console's API安全): calls to the APIs that support it must be signed and encrypted. */
+  apiSecurity?: SimApiSecurityInput;
 }
 
 export interface SimAppSummary {
@@ -45,6 +48,8 @@ export interface SimAppDetails extends SimAppSummary {
   subjectType: SubjectType;
   category: string | undefined;
   exemptionRule: ExemptionRule | null;
+  /** Present when the app has API security mode on. */
+  apiSecurity?: SimApiSecuritySummary;
 }
 
 export interface SimulatorStateOptions {
@@ -115,6 +120,8 @@ const MAX_USAGE_PAGE = 20;
 export class SimulatorState {
   readonly chargingStartDate: string;
   readonly faults = new FaultTable();
+  /** The apps with API security mode on, and their keys. */
+  readonly apiSecurity = new ApiSecurityBook();
   private readonly clock: SimClock;
   private readonly apps = new Map<string, SimApp>();
   private readonly tokens = new TokenBook();
@@ -164,6 +171,7 @@ export class SimulatorState {
     const product = input.product ?? 'quick';
     if (product !== 'quick' && product !== 'realtime') throw new SimInputError('product must be "quick" or "realtime"');
     const { exempt, rule } = exemption({ subjectType, category: input.category });
+    const security = this.apiSecurity.prepare(input.apiSecurity);
     const existing = this.apps.get(appid);
     const app: SimApp = {
       appid,
@@ -176,7 +184,8 @@ export class SimulatorState {
       ledger: existing?.ledger ?? new AppLedger(this.now()),
     };
     this.apps.set(appid, app);
-    return details(app);
+    const apiSecurity = this.apiSecurity.set(appid, security);
+    return { ...details(app), ...(apiSecurity ? { apiSecurity } : {}) };
   }
 
   listApps(): SimAppSummary[] {

@@ -1,3 +1,5 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { withApiSecurity } from './api-security.js';
 import { errmsgSuffix, wechatError, type ErrmsgStyle } from './errors.js';
 import { jsonResponse, parseJsonObject, type SimResponse } from './http-util.js';
 import { newHint, newRid } from './random.js';
@@ -12,6 +14,7 @@ export interface WeChatRequest {
   method: string;
   query: URLSearchParams;
   body: string;
+  headers?: IncomingHttpHeaders;
 }
 
 type Handler = (state: SimulatorState, req: WeChatRequest) => SimResponse;
@@ -76,7 +79,8 @@ const ACCESS_TOKEN_PATHS: ReadonlySet<string> = new Set([PHONE_PATH, '/wxa/charg
 
 export function wechatHandler(path: string): Handler | undefined {
   if (!Object.hasOwn(handlers, path)) return undefined;
-  const handler = handlers[path]!;
+  // API security mode is a layer around the routes that support it (api-security.ts).
+  const handler = withApiSecurity(path, handlers[path]!);
   const contentType = CONTENT_TYPES[path] ?? WECHAT_JSON;
   const needsToken = ACCESS_TOKEN_PATHS.has(path);
   return (state, req) => {

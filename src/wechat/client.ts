@@ -19,9 +19,11 @@ import {
   recentAverageAnswer,
   usagePageAnswer,
 } from './answers.js';
+import { securePost, type ApiSecurityNotice } from './api-security/transport.js';
+import type { ApiSecurityKeys } from './api-security/keys.js';
 import { WechatApiError, WechatUpstreamError } from './errors.js';
 import { createWechatHttp } from './http.js';
-import type { JsonRequest } from './http.js';
+import type { JsonObject, JsonRequest } from './http.js';
 import { WECHAT_ENDPOINT_PATHS } from './types.js';
 import type {
   AccessTokenResult,
@@ -62,12 +64,24 @@ export interface WechatClientOptions {
   sendOpenid?: boolean;
   /** Sockets to the WeChat origin. Default 64. */
   connections?: number;
+  /** Apps with WeChat's API security mode on: their getuserphonenumber is encrypted and signed. */
+  apiSecurity?: WechatApiSecurityOptions;
+}
+
+export interface WechatApiSecurityOptions {
+  /** The app's keys, or undefined when the app does not use the mode. */
+  keysFor(appid: string): ApiSecurityKeys | undefined;
+  /** Epoch ms, for the request's timestamp and the answer's freshness. Default Date.now. */
+  now?: () => number;
+  /** Certificate rotation and refused answers, for logs (never carries a key or a value of the call). */
+  onNotice?: (n: ApiSecurityNotice) => void;
 }
 
 export interface WechatClient {
   getStableToken(p: { appid: string; secret: string; forceRefresh?: boolean }): Promise<AccessTokenResult>;
   getToken(p: { appid: string; secret: string }): Promise<AccessTokenResult>;
-  getUserPhoneNumber(accessToken: string, p: { code: string; openid?: string }): Promise<PhoneInfo>;
+  /** `appid` selects API security mode for an app that has it on; without it the call is plain. */
+  getUserPhoneNumber(accessToken: string, p: { code: string; openid?: string; appid?: string }): Promise<PhoneInfo>;
   code2Session(p: { appid: string; secret: string; jsCode: string }): Promise<Code2SessionResult>;
   getUsagePage(accessToken: string, p: { spuId?: string; offset: number; limit: number }): Promise<UsagePage>;
   getUsage(accessToken: string, p: { spuId?: string }): Promise<UsageSummary>;
@@ -104,6 +118,8 @@ interface CallSpec<T> {
   schema: z.ZodType<T>;
   /** Values of this call that must not leak into an error (WeChat may echo them). */
   secrets: ReadonlyArray<string | undefined>;
+  /** API security mode: the body is encrypted and signed for this app, the answer verified. */
+  secure?: { appid: string; keys: ApiSecurityKeys };
 }
 
 export function createWechatClient(opts: WechatClientOptions): WechatClient {
@@ -113,6 +129,9 @@ export function createWechatClient(opts: WechatClientOptions): WechatClient {
     connections: opts.connections,
   });
   const maxRetries = Math.max(0, opts.maxRetries ?? DEFAULT_MAX_RETRIES);
+  // What API security mode signs: the API's URL with its protocol, without the query.
+  const base = new URL(opts.baseUrl);
+  const signedBase = base.origin + base.pathname.replace(/\/+$/, '');
   const retryBaseMs = Math.max(0, opts.retryBaseDelayMs ?? DEFAULT_RETRY_BASE_MS);
 
   function report(e: WechatCallEvent): void {
@@ -127,12 +146,20 @@ export function createWechatClient(opts: WechatClientOptions): WechatClient {
     const started = performance.now();
     const ms = () => performance.now() - started;
     try {
-      const answer = await http.requestJson(spec.endpoint, {
-        method: spec.method,
-        path: WECHAT_ENDPOINT_PATHS[spec.endpoint],
-        query: spec.query,
-        body: spec.body,
-      });
+      const path = WECHAT_ENDPOINT_PATHS[spec.endpoint];
+      const answer: JsonObject = spec.secure
+        ? await securePost(http, {
+            endpoint: spec.endpoint,
+            urlpath: signedBase + path,
+            path,
+            query: spec.query,
+            fields: spec.body as Record<string, unknown>,
+            appid: spec.secure.appid,
+            keys: spec.secure.keys,
+            now: (opts.apiSecurity?.now ?? Date.now)(),
+            onNotice: opts.apiSecurity?.onNotice,
+          })
+        : await http.requestJson(spec.endpoint, { method: spec.method, path, query: spec.query, body: spec.body });
       assertNoErrcode(spec.endpoint, answer, spec.secrets);
       const value = parseAnswer(spec.endpoint, spec.schema, answer);
       report({ endpoint: spec.endpoint, ms: ms(), outcome: 'ok' });
@@ -196,8 +223,9 @@ export function createWechatClient(opts: WechatClientOptions): WechatClient {
       });
     },
 
-    getUserPhoneNumber(accessToken, { code, openid }) {
+    getUserPhoneNumber(accessToken, { code, openid, appid }) {
       const sendOpenid = opts.sendOpenid === true && openid !== undefined;
+      const keys = appid === undefined ? undefined : opts.apiSecurity?.keysFor(appid);
       return call({
         endpoint: 'getuserphonenumber',
         method: 'POST',
@@ -205,6 +233,7 @@ export function createWechatClient(opts: WechatClientOptions): WechatClient {
         body: sendOpenid ? { code, openid } : { code },
         schema: phoneNumberAnswer,
         secrets: [accessToken, code],
+        ...(keys && appid !== undefined ? { secure: { appid, keys } } : {}),
       });
     },
 

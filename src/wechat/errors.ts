@@ -4,6 +4,7 @@
 // reaches a message or a property of these errors. Messages name the endpoint,
 // the errcode and WeChat's errmsg (redacted by the caller, see redactSecrets).
 
+import { API_SECURITY_ERRCODES } from './api-security/errcodes.js';
 import type { WechatEndpoint } from './types.js';
 
 export type WechatErrorKind =
@@ -59,6 +60,7 @@ export const WECHAT_ERRCODES: Readonly<Record<number, ErrcodeInfo>> = {
   89503: { kind: 'ip_blocked', retryable: false, description: 'call from this IP needs an admin\'s confirmation' },
   89506: { kind: 'ip_blocked', retryable: false, description: 'an admin refused this IP (retry after 24 h)' },
   89507: { kind: 'ip_blocked', retryable: false, description: 'an admin refused this IP (retry after 1 h)' },
+  ...API_SECURITY_ERRCODES,
 };
 
 const UNKNOWN_ERRCODE: ErrcodeInfo = { kind: 'unknown', retryable: false, description: 'unknown WeChat error code' };
@@ -102,7 +104,8 @@ export function isTokenError(e: unknown): e is WechatApiError {
   return e instanceof WechatApiError && e.kind === 'token';
 }
 
-export type UpstreamFailureKind = 'http_status' | 'timeout' | 'network' | 'bad_json';
+/** 'unverified': an answer in API security mode whose platform signature, serial or timestamp did not check out. */
+export type UpstreamFailureKind = 'http_status' | 'timeout' | 'network' | 'bad_json' | 'unverified';
 
 /**
  * WeChat could not be reached or did not answer anything usable. Always

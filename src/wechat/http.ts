@@ -30,9 +30,26 @@ export interface JsonRequest {
 
 export type JsonObject = Record<string, unknown>;
 
+/** A request whose body must go out byte for byte as given (API security mode signs it). */
+export interface TextRequest {
+  method: 'POST';
+  path: string;
+  query?: JsonRequest['query'];
+  headers: Readonly<Record<string, string>>;
+  body: string;
+}
+
+/** A 2xx answer as received: the body's text and the headers (names in lower case). */
+export interface TextAnswer {
+  text: string;
+  headers: Readonly<Record<string, string | string[] | undefined>>;
+}
+
 export interface WechatHttp {
   /** Resolves with the parsed JSON object of a 2xx answer; rejects only with WechatUpstreamError. */
   requestJson(endpoint: WechatEndpoint, req: JsonRequest): Promise<JsonObject>;
+  /** Resolves with a 2xx answer as received; rejects only with WechatUpstreamError. */
+  requestText(endpoint: WechatEndpoint, req: TextRequest): Promise<TextAnswer>;
   close(): Promise<void>;
 }
 
@@ -41,6 +58,8 @@ const DEFAULT_KEEP_ALIVE_MS = 30_000;
 const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 // Error pages up to this size are read to the end so their socket can be reused; bigger ones close it.
 const MAX_DRAINED_ERROR_BYTES = 256 * 1024;
+const JSON_BODY_HEADERS: Readonly<Record<string, string>> = { 'content-type': 'application/json', accept: 'application/json' };
+const NO_BODY_HEADERS: Readonly<Record<string, string>> = { accept: 'application/json' };
 const UNDICI_TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
 export function createWechatHttp(opts: WechatHttpOptions): WechatHttp {
@@ -60,25 +79,37 @@ export function createWechatHttp(opts: WechatHttpOptions): WechatHttp {
     // The overall deadline: undici's own timeouts are per phase, this one bounds the sum.
     const deadline = new Deadline(opts.timeoutMs);
     try {
-      return await exchange(endpoint, req, deadline);
+      const hasBody = req.body !== undefined;
+      const path = basePath + req.path + queryString(req.query);
+      const headers = hasBody ? JSON_BODY_HEADERS : NO_BODY_HEADERS;
+      const res = await exchange(endpoint, req.method, path, headers, hasBody ? JSON.stringify(req.body) : null, deadline);
+      return parseJsonObject(endpoint, res.text);
     } finally {
       deadline.clear();
     }
   }
 
-  async function exchange(endpoint: WechatEndpoint, req: JsonRequest, signal: Deadline): Promise<JsonObject> {
-    const hasBody = req.body !== undefined;
+  async function requestText(endpoint: WechatEndpoint, req: TextRequest): Promise<TextAnswer> {
+    const deadline = new Deadline(opts.timeoutMs);
+    try {
+      const path = basePath + req.path + queryString(req.query);
+      return await exchange(endpoint, req.method, path, { ...JSON_BODY_HEADERS, ...req.headers }, req.body, deadline);
+    } finally {
+      deadline.clear();
+    }
+  }
+
+  async function exchange(
+    endpoint: WechatEndpoint,
+    method: JsonRequest['method'],
+    path: string,
+    headers: Readonly<Record<string, string>>,
+    body: string | null,
+    signal: Deadline,
+  ): Promise<TextAnswer> {
     let res: Dispatcher.ResponseData;
     try {
-      res = await pool.request({
-        method: req.method,
-        path: basePath + req.path + queryString(req.query),
-        headers: hasBody
-          ? { 'content-type': 'application/json', accept: 'application/json' }
-          : { accept: 'application/json' },
-        body: hasBody ? JSON.stringify(req.body) : null,
-        signal,
-      });
+      res = await pool.request({ method, path, headers, body, signal });
     } catch (err) {
       throw transportError(endpoint, err, signal);
     }
@@ -98,11 +129,12 @@ export function createWechatHttp(opts: WechatHttpOptions): WechatHttp {
       }
       throw transportError(endpoint, err, signal);
     }
-    return parseJsonObject(endpoint, text);
+    return { text, headers: res.headers };
   }
 
   return {
     requestJson,
+    requestText,
     async close() {
       await pool.close();
     },
@@ -159,7 +191,7 @@ async function readText(body: Dispatcher.ResponseData['body'], maxBytes: number)
 }
 
 /** WeChat's Content-Type is unreliable (text/plain, "application/json; encoding=utf-8"): ignore it, parse the text. */
-function parseJsonObject(endpoint: WechatEndpoint, text: string): JsonObject {
+export function parseJsonObject(endpoint: WechatEndpoint, text: string): JsonObject {
   const trimmed = text.replace(/^\uFEFF/, '').trim();
   let value: unknown;
   try {

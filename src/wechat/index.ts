@@ -1,7 +1,14 @@
 // The WeChat adapter's public surface; import from here, not from the files.
 
 export { createWechatClient, checkWatermark, worstCaseCallMs, USAGE_PAGE_LIMIT } from './client.js';
-export type { WechatClient, WechatClientOptions, WechatCallEvent, WechatCallOutcome } from './client.js';
+export type { WechatClient, WechatClientOptions, WechatCallEvent, WechatCallOutcome, WechatApiSecurityOptions } from './client.js';
+export { parseApiSecurityKeys, API_SECURITY_ALGORITHMS, API_SECURITY_SIGNATURE_ALGORITHMS } from './api-security/keys.js';
+export type { ApiSecurityKeys, ApiSecurityMaterial, ApiSecurityField } from './api-security/keys.js';
+export { WechatAnswerUnverifiedError } from './api-security/errors.js';
+export type { AnswerUnverifiedReason } from './api-security/errors.js';
+export { ANSWER_WINDOW_SECONDS } from './api-security/transport.js';
+export type { ApiSecurityNotice } from './api-security/transport.js';
+export { logApiSecurityNotices } from './api-security/notices.js';
 export { decryptPhoneData, unwrapBase64 } from './decrypt.js';
 export type { DecryptPhoneDataInput } from './decrypt.js';
 export {

@@ -40,6 +40,8 @@ export interface ExtraApp {
   product?: 'quick' | 'realtime';
   purposes?: string[];
   lowQuota?: { unitsBelow?: number; daysBelow?: number };
+  /** The config's apiSecurity for the app (keys are registered with the simulator by the test). */
+  apiSecurity?: object;
 }
 
 export interface TestGatewayOptions {

@@ -36,6 +36,8 @@ const EXPECTED: Array<[errcode: number, kind: WechatErrorKind, retryable: boolea
   [89503, 'ip_blocked', false],
   [89506, 'ip_blocked', false],
   [89507, 'ip_blocked', false],
+  // API security mode's refusals (wechat-api.md §4d): WeChat turned the request away unread.
+  ...[40230, 40231, 40232, 40233, 40234, 40235, 40236, 40237, 40238, 40239, 40240].map((c): [number, WechatErrorKind, boolean] => [c, 'credentials', false]),
 ];
 
 describe('errcode table', () => {
