@@ -34,6 +34,9 @@ const EXPECTED: Array<[errcode: number, kind: WechatErrorKind, retryable: boolea
   [89503, 'ip_blocked', false],
   [89506, 'ip_blocked', false],
   [89507, 'ip_blocked', false],
+  [10120002, 'bad_request', false],
+  [10120700, 'bad_request', false],
+  [10122000, 'bad_request', false],
 ];
 
 describe('errcode table', () => {
