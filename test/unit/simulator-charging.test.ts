@@ -194,7 +194,7 @@ describe('usage API', () => {
     expect(second.detailList).toHaveLength(6);
     const ids = [...first.detailList, ...second.detailList].map((r: Json) => r.pkgId);
     expect(new Set(ids).size).toBe(26);
-    const refused = { errcode: 10120002, errmsg: 'invalid param' };
+    const refused = { errcode: 10120002, errmsg: expect.stringMatching(/^invalid param/) };
     for (const limit of [21, 0, -1, 'x']) expect(await usage(t, { spuId: SPU, offset: 0, limit })).toEqual(refused);
     expect(await usage(t, { offset: 0, limit: 20 })).toEqual(refused);
     expect(await usage(t, { spuId: SPU, limit: 20 })).toEqual(refused);
@@ -239,7 +239,7 @@ describe('usage API', () => {
       const res = await fetch(`${sim.url}/wxa/charge/usage/get_recent_average?access_token=${t}&spuId=${SPU}`);
       return (await res.json()) as Json;
     };
-    expect(await average()).toEqual({ errcode: 10122000, errmsg: 'no recent usage data' });
+    expect(await average()).toEqual({ errcode: 10122000, errmsg: expect.stringMatching(/^no recent usage data/) });
     for (let i = 0; i < 70; i++) sim.state.mintPhoneCode(PAYER.appid, PHONE);
     expect(await average()).toEqual({ errcode: 0, errmsg: 'ok', averageData: 50 }); // 70 / 3 ≈ 24: at most 50 a month
     for (let i = 0; i < 400; i++) sim.state.mintPhoneCode(PAYER.appid, PHONE);
@@ -248,7 +248,7 @@ describe('usage API', () => {
     expect((await average()).errcode).toBe(10122000);
     const t = await token(PAYER);
     const missing = await fetch(`${sim.url}/wxa/charge/usage/get_recent_average?access_token=${t}`);
-    expect(await missing.json()).toEqual({ errcode: 10120002, errmsg: 'invalid param' });
+    expect(await missing.json()).toEqual({ errcode: 10120002, errmsg: expect.stringMatching(/^invalid param/) });
   });
 
   it('fuzzes to two significant digits, rounding up, never below 50', () => {
