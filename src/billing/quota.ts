@@ -214,15 +214,16 @@ export function quotaRowsQuery(appids: readonly string[], now: number) {
       (select coalesce(sum(p.units_all - p.units_used), 0) from packs p
         where p.owner_kind = 'app' and p.owner_id = t.appid and p.refund_requested_at is null
           and p.effective_at <= ${now} and p.expires_at > ${now}) as own_left,
-      (select coalesce(sum(p.units_all), 0) from packs p
+      -- Units in effect come from the snapshot once there is one; these only before the first sync.
+      case when s.id is null then (select coalesce(sum(p.units_all), 0) from packs p
         where p.owner_kind = 'app' and p.owner_id = t.appid and p.refund_requested_at is null
-          and p.effective_at <= ${now} and p.expires_at > ${now}) as own_all,
+          and p.effective_at <= ${now} and p.expires_at > ${now}) else 0 end as own_all,
       (select coalesce(sum(a.units_all - a.units_used), 0) from allocations a join packs gp on gp.id = a.pack_id
         where a.appid = t.appid and gp.refund_requested_at is null
           and gp.effective_at <= ${now} and gp.expires_at > ${now}) as allocated_left,
-      (select coalesce(sum(a.units_all), 0) from allocations a join packs gp on gp.id = a.pack_id
+      case when s.id is null then (select coalesce(sum(a.units_all), 0) from allocations a join packs gp on gp.id = a.pack_id
         where a.appid = t.appid and gp.refund_requested_at is null
-          and gp.effective_at <= ${now} and gp.expires_at > ${now}) as allocated_all
+          and gp.effective_at <= ${now} and gp.expires_at > ${now}) else 0 end as allocated_all
     from app_trials t
     left join usage_snapshots s on s.id = (
       select s2.id from usage_snapshots s2 where s2.appid = t.appid order by s2.synced_at desc, s2.id desc limit 1)

@@ -34,6 +34,8 @@ describe.each(BACKENDS)('usage mirror against the simulator ($name)', (backend) 
 
   it('forecasts from the charges the gateway observes: its confirmed ones plus the unseen ones a sync reveals', async () => {
     const user = await t.client('o_forecast', { appid: FORECAST_APP.appid });
+    const ledger = (await admin.Quota({ appid: FORECAST_APP.appid })).quota;
+    expect(ledger).toMatchObject({ basis: 'LEDGER', remaining: 1000, unitsInEffect: 1000, lowQuota: false, exhausted: false });
     const first = await sync(FORECAST_APP.appid);
     // Nothing used yet: no rate, nothing to forecast; WeChat has no recent data (10122000) either.
     expect(first).toMatchObject({ remaining: 1000, dailyAverage: 0, daysLeft: null, wechatMonthlyAverageBound: null, lowQuota: false, exhausted: false });
