@@ -37,16 +37,31 @@ export const QuotaRef = builder.objectRef<Quota>('Quota').implement({
     exempt: t.exposeBoolean('exempt'),
     exemptionRule: t.field({ type: ExemptionRuleEnum, nullable: true, resolve: (q) => q.exemptionRule }),
     basis: t.field({ type: QuotaBasisEnum, resolve: (q) => q.basis }),
-    trialUsed: t.exposeInt('trialUsed', { description: 'Of the 1,000-call trial, as of the last usage sync.' }),
-    trialRemaining: t.exposeInt('trialRemaining'),
-    packsRemaining: t.exposeInt('packsRemaining', { description: 'Units left in packs in effect (own and allocated), as of the last sync.' }),
-    remaining: t.exposeInt('remaining', { description: 'Trial plus packs, as of the last usage sync.' }),
+    trialUsed: t.exposeInt('trialUsed', { description: "Of the 1,000-call trial, from the trial's row (source 1) at the last usage sync; 0 when WeChat lists none." }),
+    trialRemaining: t.exposeInt('trialRemaining', { description: "What the trial's row still holds, when it is in effect." }),
+    packsRemaining: t.exposeInt('packsRemaining', { description: 'remaining minus trialRemaining: units left in packs in effect (own, bought or assigned).' }),
+    remaining: t.exposeInt('remaining', {
+      description: 'Sum of (all − used) over the usage rows in effect (status 1), trial included, at the last usage sync. Not all − effectiveUse: that goes wrong once a pack expires with units unused.',
+    }),
+    unitsInEffect: t.exposeInt('unitsInEffect', { description: 'Sum of all over the usage rows in effect (used or not): the base of the default low-quota mark.' }),
     chargesSinceSync: t.exposeInt('chargesSinceSync', { description: 'Charges the gateway recorded since the last sync.' }),
     estimatedRemaining: t.exposeInt('estimatedRemaining', { description: 'remaining minus the charges seen since the sync.' }),
-    dailyAverage: t.exposeFloat('dailyAverage', { description: "Units a day: WeChat's recent average, else the last 7 days' confirmed charges." }),
-    daysLeft: t.exposeInt('daysLeft', { nullable: true, description: 'Whole days of quota at the daily average; null when nothing is used.' }),
-    forecastExhaustionDate: t.exposeString('forecastExhaustionDate', { nullable: true, description: 'Asia/Shanghai calendar date (YYYY-MM-DD).' }),
-    lowQuota: t.exposeBoolean('lowQuota', { description: "Below the app's configured threshold (units or days)." }),
+    dailyAverage: t.exposeFloat('dailyAverage', {
+      description:
+        "Units a day at the rate the gateway observes: its confirmed charges plus the unseen ones syncs reveal (WeChat's effectiveUse growth beyond them), exponentially weighted with a 7-day half-life. Before any sync, the last 7 days' confirmed charges.",
+    }),
+    daysLeft: t.exposeInt('daysLeft', { nullable: true, description: 'Whole days estimatedRemaining lasts at dailyAverage; 0 when exhausted; null when nothing is used.' }),
+    forecastExhaustionDate: t.exposeString('forecastExhaustionDate', { nullable: true, description: 'Asia/Shanghai calendar date (YYYY-MM-DD) the forecast runs out.' }),
+    wechatMonthlyAverageBound: t.exposeInt('wechatMonthlyAverageBound', {
+      nullable: true,
+      description:
+        "WeChat's own figure (get_recent_average averageData): average use PER MONTH over the last three months, fuzzed upward, so an upper bound (50 means at most 50 a month). Not a daily rate, and not what the forecast uses. Null until a sync read it.",
+    }),
+    lowQuota: t.exposeBoolean('lowQuota', {
+      description:
+        "Exhausted, or estimatedRemaining at or below 20 % of unitsInEffect (WeChat's first quota alert), or below a configured threshold (units or days). Never for exempt apps.",
+    }),
+    exhausted: t.exposeBoolean('exhausted', { description: 'Nothing left (estimatedRemaining is 0): the next tap gets errno 1400001. Never for exempt apps.' }),
     syncedAt: t.field({ type: DateTime, nullable: true, resolve: (q) => q.syncedAt }),
     syncAgeSeconds: t.int({ nullable: true, resolve: (q, _a, ctx) => (q.syncedAt === null ? null : Math.floor((ctx.services.now() - q.syncedAt) / 1000)) }),
     lastSyncAttemptAt: t.field({ type: DateTime, nullable: true, resolve: (q) => q.lastSyncAttemptAt }),

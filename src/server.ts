@@ -205,7 +205,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
     const watchQuota = async (appids: readonly string[]) => {
       for (const q of await quota.load(appids)) {
         if (q instanceof Error) continue;
-        await alerts.observe({ appid: q.appid, remaining: q.estimatedRemaining, daysLeft: q.daysLeft, exempt: q.exempt });
+        await alerts.observe({ appid: q.appid, remaining: q.estimatedRemaining, unitsInEffect: q.unitsInEffect, daysLeft: q.daysLeft, exempt: q.exempt });
       }
     };
     const usage = new UsageSync({

@@ -10,7 +10,9 @@ import type { Kysely } from 'kysely';
 import { Gauge, type Registry } from 'prom-client';
 import type { Database } from '../store/schema.js';
 import type { Logger } from '../log.js';
+import { DEFAULT_LOW_QUOTA_PERCENT, defaultLowQuota } from './rules.js';
 
+/** Configured thresholds: they apply on top of the default rule, never instead of it. */
 export interface AlertThresholds {
   /** Low when `remaining < unitsBelow`. */
   unitsBelow?: number;
@@ -21,17 +23,30 @@ export interface AlertThresholds {
 export interface QuotaObservation {
   appid: string;
   remaining: number;
+  /** Units of the packs (and trial) in effect: the base of the default 20 % mark. */
+  unitsInEffect: number;
   /** Forecast days until exhaustion; null when there is no usage to forecast from. */
   daysLeft: number | null;
   exempt: boolean;
 }
 
-/** Exempt apps are never charged, so never low; no thresholds configured means no alerting. */
+/**
+ * The one definition of low quota, for the quota query and the alerts alike: nothing left
+ * (exhausted), or at or below 20 % of the units in effect (WeChat's first alert point), or
+ * below a configured threshold. Exempt apps are never charged, so never low.
+ */
+export function quotaFlags(o: QuotaObservation, t: AlertThresholds | undefined): { low: boolean; exhausted: boolean } {
+  if (o.exempt) return { low: false, exhausted: false };
+  const remaining = Math.max(0, Math.floor(o.remaining));
+  const unitsInEffect = Math.max(remaining, Math.floor(o.unitsInEffect));
+  const d = defaultLowQuota({ remaining, unitsInEffect });
+  const byUnits = t?.unitsBelow !== undefined && o.remaining < t.unitsBelow;
+  const byDays = t?.daysBelow !== undefined && o.daysLeft !== null && o.daysLeft < t.daysBelow;
+  return { low: d.low || byUnits || byDays, exhausted: d.exhausted };
+}
+
 export function isLow(o: QuotaObservation, t: AlertThresholds | undefined): boolean {
-  if (o.exempt || !t) return false;
-  if (t.unitsBelow !== undefined && o.remaining < t.unitsBelow) return true;
-  if (t.daysBelow !== undefined && o.daysLeft !== null && o.daysLeft < t.daysBelow) return true;
-  return false;
+  return quotaFlags(o, t).low;
 }
 
 export interface QuotaAlertsOptions {
@@ -53,9 +68,15 @@ export interface QuotaAlertEvent {
   event: 'quota.low' | 'quota.recovered';
   appid: string;
   remaining: number;
+  unitsInEffect: number;
+  /** Nothing left: the next tap gets 1400001. */
+  exhausted: boolean;
   daysLeft: number | null;
-  /** Both keys always present (null = not configured) so receivers see one shape. */
-  thresholds: { unitsBelow: number | null; daysBelow: number | null };
+  /**
+   * Every key always present so receivers see one shape: the configured ones (null = not
+   * configured) and the default mark, a percentage of unitsInEffect.
+   */
+  thresholds: { unitsBelow: number | null; daysBelow: number | null; percentOfUnitsInEffect: number };
   /** When the crossing was recorded (ISO 8601, UTC). */
   at: string;
 }
@@ -108,7 +129,7 @@ export class QuotaAlerts {
    */
   async observe(o: QuotaObservation): Promise<{ low: boolean; crossed: boolean }> {
     const t = this.thresholds(o.appid);
-    const low = isLow(o, t);
+    const { low, exhausted } = quotaFlags(o, t);
     // An exempt app has no quota to run out of: a stale number would only mislead dashboards.
     if (o.exempt) this.gauge.remove({ appid: o.appid });
     else this.gauge.set({ appid: o.appid }, o.remaining);
@@ -120,11 +141,13 @@ export class QuotaAlerts {
         event: low ? 'quota.low' : 'quota.recovered',
         appid: o.appid,
         remaining: o.remaining,
+        unitsInEffect: o.unitsInEffect,
+        exhausted,
         daysLeft: o.daysLeft,
-        thresholds: { unitsBelow: t?.unitsBelow ?? null, daysBelow: t?.daysBelow ?? null },
+        thresholds: { unitsBelow: t?.unitsBelow ?? null, daysBelow: t?.daysBelow ?? null, percentOfUnitsInEffect: DEFAULT_LOW_QUOTA_PERCENT },
         at: new Date(at).toISOString(),
       };
-      this.log.info({ appid: o.appid, event: event.event, remaining: o.remaining, daysLeft: o.daysLeft }, 'quota alert state crossed');
+      this.log.info({ appid: o.appid, event: event.event, remaining: o.remaining, exhausted, daysLeft: o.daysLeft }, 'quota alert state crossed');
       if (this.webhook) this.enqueue(o.appid, () => this.deliver(event, at));
     }
     return { low, crossed };

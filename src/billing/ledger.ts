@@ -248,7 +248,7 @@ export class BillingLedger {
    * gateway never saw). Counts only move up: a draw recorded here but not yet in WeChat's
    * numbers (sync lag) is not undone.
    */
-  async alignWithWechat(appid: string, snapshot: { trialUsed: number; details: { pkgId: string; used: string; source: string | null }[] }, now: number): Promise<void> {
+  async alignWithWechat(appid: string, snapshot: { trialUsed: number; details: { pkgId: string; used: string; trial: boolean }[] }, now: number): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
       await trx
         .updateTable('app_trials')
@@ -257,7 +257,7 @@ export class BillingLedger {
         .where('trial_used', '<', snapshot.trialUsed)
         .execute();
       for (const d of snapshot.details) {
-        if (d.source === 'trial') continue;
+        if (d.trial || d.pkgId === '') continue;
         const used = Number(d.used);
         if (!Number.isSafeInteger(used)) continue;
         await trx

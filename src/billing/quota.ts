@@ -1,9 +1,9 @@
 import { sql, type Kysely } from 'kysely';
 import type { AppConfig } from '../config.js';
 import type { Database } from '../store/schema.js';
-import { DAY_MS, TRIAL_UNITS, exemption, forecastExhaustion, type ExemptionRule } from './rules.js';
-import type { UsageSync } from './usage-sync.js';
-import { isLow, type AlertThresholds } from './alerts.js';
+import { DAY_MS, TRIAL_UNITS, advanceUsageRate, dailyUsageRate, exemption, forecastExhaustion, type ExemptionRule } from './rules.js';
+import { parseRate, type UsageSync } from './usage-sync.js';
+import { quotaFlags, type AlertThresholds } from './alerts.js';
 
 export interface Quota {
   appid: string;
@@ -15,13 +15,20 @@ export interface Quota {
   trialRemaining: number;
   packsRemaining: number;
   remaining: number;
+  /** Units of the trial and packs in effect (used or not): the base of the default low mark. */
+  unitsInEffect: number;
   /** Charges the gateway recorded since the sync (units drawn; exempt ones excluded). */
   chargesSinceSync: number;
   estimatedRemaining: number;
+  /** The observed daily rate (exponentially weighted; src/billing/rules.ts advanceUsageRate). */
   dailyAverage: number;
   daysLeft: number | null;
   forecastExhaustionDate: string | null;
+  /** WeChat's get_recent_average: average use PER MONTH over three months, fuzzed upward; null before a sync read it. */
+  wechatMonthlyAverageBound: number | null;
   lowQuota: boolean;
+  /** Nothing left (estimatedRemaining 0): the next tap gets 1400001. Never for exempt apps. */
+  exhausted: boolean;
   syncedAt: number | null;
   lastSyncAttemptAt: number | null;
   lastSyncError: string | null;
@@ -30,16 +37,23 @@ export interface Quota {
 interface Row {
   appid: string;
   trial_used: number;
-  synced_at: number | null;
+  synced_at: number | string | null;
   all_units: string | null;
   effective_use: string | null;
   snap_trial_all: number | null;
   snap_trial_used: number | null;
-  recent_average: string | null;
+  snap_trial_remaining: number | null;
+  remaining_units: string | null;
+  units_in_effect: string | null;
+  monthly_average: string | null;
+  rate_weighted_units: string | null;
+  rate_weighted_ms: string | null;
   charged_since_sync: number | string;
   charged_last_week: number | string;
   own_left: number | string;
+  own_all: number | string;
   allocated_left: number | string;
+  allocated_all: number | string;
 }
 
 /**
@@ -79,26 +93,38 @@ export class QuotaService {
   private toQuota(app: AppConfig, r: Row, status: { lastAttemptAt: number; lastError: string | null } | undefined, now: number): Quota {
     const ex = exemption({ subjectType: app.subjectType, category: app.category });
     const chargesSinceSync = Number(r.charged_since_sync);
+    const syncedAt = r.synced_at === null ? null : Number(r.synced_at);
     let basis: Quota['basis'];
     let trialUsed: number;
     let trialRemaining: number;
     let remaining: number;
+    let unitsInEffect: number;
     let estimatedRemaining: number;
-    if (r.synced_at !== null && r.all_units !== null && r.effective_use !== null) {
+    if (syncedAt !== null && r.all_units !== null && r.effective_use !== null) {
       basis = 'WECHAT';
       trialUsed = r.snap_trial_used ?? 0;
-      trialRemaining = Math.max(0, (r.snap_trial_all ?? TRIAL_UNITS) - trialUsed);
-      remaining = clampToNumber(BigInt(r.all_units) - BigInt(r.effective_use));
+      trialRemaining = r.snap_trial_remaining ?? Math.max(0, (r.snap_trial_all ?? TRIAL_UNITS) - trialUsed);
+      // Snapshots from before the usage rows were read keep the difference they were taken with.
+      remaining = clampToNumber(r.remaining_units !== null ? BigInt(r.remaining_units) : BigInt(r.all_units) - BigInt(r.effective_use));
+      unitsInEffect = clampToNumber(BigInt(r.units_in_effect ?? r.all_units));
       estimatedRemaining = Math.max(0, remaining - chargesSinceSync);
     } else {
       basis = 'LEDGER';
       trialUsed = r.trial_used;
       trialRemaining = Math.max(0, TRIAL_UNITS - trialUsed);
       remaining = trialRemaining + Number(r.own_left) + Number(r.allocated_left);
+      unitsInEffect = TRIAL_UNITS + Number(r.own_all) + Number(r.allocated_all);
       estimatedRemaining = remaining;
     }
-    const dailyAverage = r.recent_average !== null ? Number(r.recent_average) : Number(r.charged_last_week) / 7;
-    const forecast = ex.exempt ? { daysLeft: null, exhaustionDate: null } : forecastExhaustion({ remaining: estimatedRemaining, dailyAverage, nowMs: now });
+    const state = syncedAt === null ? null : parseRate(syncedAt, r.rate_weighted_units, r.rate_weighted_ms);
+    // The snapshot's observed rate with the charges seen since folded in; before any such
+    // snapshot, the last 7 days of confirmed charges.
+    const dailyAverage = state ? dailyUsageRate(advanceUsageRate(state, now, chargesSinceSync)) : Number(r.charged_last_week) / 7;
+    const forecast = ex.exempt ? { daysLeft: null, exhaustionDate: null } : forecastExhaustion({ remaining: clampInt(estimatedRemaining), dailyAverage, nowMs: now });
+    const flags = quotaFlags(
+      { appid: app.appid, remaining: clampInt(estimatedRemaining), unitsInEffect: clampInt(unitsInEffect), daysLeft: forecast.daysLeft, exempt: ex.exempt },
+      this.thresholds(app.appid),
+    );
     return {
       appid: app.appid,
       exempt: ex.exempt,
@@ -108,13 +134,16 @@ export class QuotaService {
       trialRemaining,
       packsRemaining: clampInt(remaining - trialRemaining),
       remaining: clampInt(remaining),
+      unitsInEffect: clampInt(unitsInEffect),
       chargesSinceSync,
       estimatedRemaining: clampInt(estimatedRemaining),
       dailyAverage,
       daysLeft: forecast.daysLeft,
       forecastExhaustionDate: forecast.exhaustionDate,
-      lowQuota: isLow({ appid: app.appid, remaining: estimatedRemaining, daysLeft: forecast.daysLeft, exempt: ex.exempt }, this.thresholds(app.appid)),
-      syncedAt: r.synced_at,
+      wechatMonthlyAverageBound: r.monthly_average === null ? null : clampToNumber(BigInt(r.monthly_average)),
+      lowQuota: flags.low,
+      exhausted: flags.exhausted,
+      syncedAt,
       lastSyncAttemptAt: status?.lastAttemptAt ?? null,
       lastSyncError: status?.lastError ?? null,
     };
@@ -130,11 +159,18 @@ function emptyRow(appid: string): Row {
     effective_use: null,
     snap_trial_all: null,
     snap_trial_used: null,
-    recent_average: null,
+    snap_trial_remaining: null,
+    remaining_units: null,
+    units_in_effect: null,
+    monthly_average: null,
+    rate_weighted_units: null,
+    rate_weighted_ms: null,
     charged_since_sync: 0,
     charged_last_week: 0,
     own_left: 0,
+    own_all: 0,
     allocated_left: 0,
+    allocated_all: 0,
   };
 }
 
@@ -152,8 +188,8 @@ function clampInt(v: number): number {
 
 /**
  * One row per app: its trial counter, latest usage snapshot, charges since that snapshot and (for
- * the forecast, when the snapshot has no recent daily average from WeChat) in the last week, and
- * units left in packs and allocations.
+ * the rate, when the snapshot carries no observed-rate state) in the last week, and units left
+ * and in effect in packs and allocations.
  *
  * A charge's tap time is never after its recording (src/billing/charge-hooks.ts records the earlier of the two), so
  * `created_at > synced_at` adds nothing to the since-sync count but lets the (appid, created_at)
@@ -165,20 +201,29 @@ export function quotaRowsQuery(appids: readonly string[], now: number) {
   const weekAgo = now - 7 * DAY_MS;
   return sql<Row>`
     select t.appid, t.trial_used,
-      s.synced_at, s.all_units, s.effective_use, s.trial_all as snap_trial_all, s.trial_used as snap_trial_used, s.recent_average,
+      s.synced_at, s.all_units, s.effective_use, s.trial_all as snap_trial_all, s.trial_used as snap_trial_used,
+      s.trial_remaining as snap_trial_remaining, s.remaining_units, s.units_in_effect, s.monthly_average,
+      s.rate_weighted_units, s.rate_weighted_ms,
       (select count(*) from charges c
         where c.appid = t.appid and c.status = 'confirmed' and c.source <> 'exempt'
           and coalesce(c.tapped_at, c.created_at) > coalesce(s.synced_at, -1)
           and c.created_at > coalesce(s.synced_at, -1)) as charged_since_sync,
-      -- Only without WeChat's own recent average: the week's charges are many index entries to count.
-      case when s.recent_average is null then (select count(*) from charges c
+      -- Only without a snapshot's observed rate: the week's charges are many index entries to count.
+      case when s.rate_weighted_ms is null then (select count(*) from charges c
         where c.appid = t.appid and c.status = 'confirmed' and c.created_at > ${weekAgo}) else 0 end as charged_last_week,
       (select coalesce(sum(p.units_all - p.units_used), 0) from packs p
         where p.owner_kind = 'app' and p.owner_id = t.appid and p.refund_requested_at is null
           and p.effective_at <= ${now} and p.expires_at > ${now}) as own_left,
+      -- Units in effect come from the snapshot once there is one; these only before the first sync.
+      case when s.id is null then (select coalesce(sum(p.units_all), 0) from packs p
+        where p.owner_kind = 'app' and p.owner_id = t.appid and p.refund_requested_at is null
+          and p.effective_at <= ${now} and p.expires_at > ${now}) else 0 end as own_all,
       (select coalesce(sum(a.units_all - a.units_used), 0) from allocations a join packs gp on gp.id = a.pack_id
         where a.appid = t.appid and gp.refund_requested_at is null
-          and gp.effective_at <= ${now} and gp.expires_at > ${now}) as allocated_left
+          and gp.effective_at <= ${now} and gp.expires_at > ${now}) as allocated_left,
+      case when s.id is null then (select coalesce(sum(a.units_all), 0) from allocations a join packs gp on gp.id = a.pack_id
+        where a.appid = t.appid and gp.refund_requested_at is null
+          and gp.effective_at <= ${now} and gp.expires_at > ${now}) else 0 end as allocated_all
     from app_trials t
     left join usage_snapshots s on s.id = (
       select s2.id from usage_snapshots s2 where s2.appid = t.appid order by s2.synced_at desc, s2.id desc limit 1)

@@ -31,7 +31,7 @@ export const SUBJECT_TYPES: readonly SubjectType[] = [
 ];
 
 export type Product = 'quick' | 'realtime';
-/** Usage-API product ids seen in the wild (not official), see wechat-api.md §4. */
+/** Usage-API product ids (spuId): quick verification in WeChat's own example, real-time from SDK docs. */
 export const SPU_ID_BY_PRODUCT: Readonly<Record<Product, string>> = {
   quick: '10000077',
   realtime: '10000086',
@@ -337,6 +337,89 @@ export function formatYuan(milli: number): string {
 }
 
 // ---------------------------------------------------------------------------
+// Usage rows (getUsageDetail) and the default low-quota mark
+
+/** PackageSource of a usage row: where its units came from (4 and 5 are "other"). */
+export const PACKAGE_SOURCE = { TRIAL: 1, PURCHASED: 2, SERVICE_PROVIDER: 3 } as const;
+/** PackageStatus of a usage row. */
+export const PACKAGE_STATUS = { IN_EFFECT: 1, NOT_YET_IN_EFFECT: 2, EXPIRED: 3 } as const;
+/** The trial's row: pkgId "", this skuId, source 1, endTime 2^32 − 1. */
+export const TRIAL_SKU_ID = '20000093';
+export const TRIAL_END_TIME_S = 4_294_967_295;
+
+/** What of a usage row the totals need (the adapter's UsageDetail has these and more). */
+export interface UsageRowFacts {
+  pkgId: string;
+  status: number;
+  all: bigint;
+  used: bigint;
+  source?: number | undefined;
+}
+
+/**
+ * Whether a row is the 1,000-call trial. By its source (1) when WeChat sends one; rows
+ * without a source (WeChat's own example has none) by the trial's empty pkgId.
+ */
+export function isTrialRow(row: Pick<UsageRowFacts, 'pkgId' | 'source'>): boolean {
+  return row.source !== undefined ? row.source === PACKAGE_SOURCE.TRIAL : row.pkgId === '';
+}
+
+export interface UsageTotals {
+  /** Σ (all − used) over the rows in effect (status 1), each row's share never below 0. */
+  remaining: bigint;
+  /** Σ all over the rows in effect: the base of WeChat's 20 %, 10 %, 5 % and 0 % alerts. */
+  unitsInEffect: bigint;
+  /** The trial's row (rows, if WeChat lists several); null when none is the trial. */
+  trial: { all: bigint; used: bigint; remaining: bigint } | null;
+}
+
+/**
+ * What an app can still draw, from its usage rows. Not `all − effectiveUse`: effectiveUse
+ * is cumulative and keeps the units used from packs since expired, while `all` drops the
+ * expired packs, so the difference goes wrong as soon as a pack expires with units unused.
+ * Exact: 64-bit counts stay bigint.
+ */
+export function usageTotals(rows: readonly UsageRowFacts[]): UsageTotals {
+  let remaining = 0n;
+  let unitsInEffect = 0n;
+  let trialRows = 0;
+  const trial = { all: 0n, used: 0n, remaining: 0n };
+  for (const r of rows) {
+    const inEffect = r.status === PACKAGE_STATUS.IN_EFFECT;
+    const left = inEffect && r.all > r.used ? r.all - r.used : 0n;
+    if (inEffect) {
+      remaining += left;
+      unitsInEffect += r.all;
+    }
+    if (isTrialRow(r)) {
+      trialRows++;
+      trial.all += r.all;
+      trial.used += r.used;
+      trial.remaining += left;
+    }
+  }
+  return { remaining, unitsInEffect, trial: trialRows > 0 ? trial : null };
+}
+
+/** WeChat pushes its quota alert when 20 %, 10 %, 5 % and 0 % of the units are left; the first is the default low mark. */
+export const DEFAULT_LOW_QUOTA_PERCENT = 20;
+
+/**
+ * The default low-quota rule, with no thresholds configured: nothing left is always low
+ * (exhausted: the next tap gets 1400001); otherwise low at or below 20 % of the units in
+ * effect, the point where WeChat sends its first alert ("余量为 20%"). Integers only.
+ */
+export function defaultLowQuota(input: { remaining: number; unitsInEffect: number }): { exhausted: boolean; low: boolean } {
+  const { remaining, unitsInEffect } = input;
+  assertCount(remaining, 'remaining');
+  assertCount(unitsInEffect, 'unitsInEffect');
+  const exhausted = remaining === 0;
+  // remaining / unitsInEffect <= 20 / 100, cross-multiplied in BigInt: the products may pass 2^53.
+  const belowMark = BigInt(remaining) * 100n <= BigInt(unitsInEffect) * BigInt(DEFAULT_LOW_QUOTA_PERCENT);
+  return { exhausted, low: exhausted || belowMark };
+}
+
+// ---------------------------------------------------------------------------
 // Forecast
 
 /** Averages are taken to this many parts of a unit per day (0.001 unit/day). */
@@ -352,7 +435,7 @@ export interface ExhaustionForecast {
 }
 
 /**
- * When quota runs out at the recent daily average. daysLeft =
+ * When quota runs out at the observed daily rate. daysLeft =
  * floor(remaining / dailyAverage), computed in integers: the average is first
  * rounded half up to the nearest 0.001 unit/day. A measured average holds no
  * finer information, and the rounding absorbs binary noise (1.1 × 1000 is
@@ -387,6 +470,72 @@ function dateAfterDays(nowMs: number, days: number): string | null {
   if (days >= FIRST_5_DIGIT_YEAR_MS / DAY_MS) return null;
   const at = nowMs + days * DAY_MS;
   return at + CST_OFFSET_MS < FIRST_5_DIGIT_YEAR_MS ? cstDate(at) : null;
+}
+
+// ---------------------------------------------------------------------------
+// Observed usage rate (what the forecast runs on)
+
+/** A day of use weighs half as much a week later. */
+export const USAGE_RATE_HALF_LIFE_MS = 7 * DAY_MS;
+
+/**
+ * An exponentially weighted usage rate, as a running state over the time observed so far:
+ * `weightedUnits` = Σ units × 2^(−age / half-life), `weightedMs` = the observed time weighted
+ * the same way (∫ 2^(−age / half-life) dt), both as of `at`. The rate is their ratio: a
+ * weighted mean of the rates of the spans observed, recent ones counting most.
+ */
+export interface UsageRate {
+  at: number;
+  weightedUnits: number;
+  weightedMs: number;
+}
+
+/** A state that has observed nothing yet, starting at `at`. */
+export function startUsageRate(at: number): UsageRate {
+  assertInstant(at, 'at');
+  return { at, weightedUnits: 0, weightedMs: 0 };
+}
+
+/**
+ * The state after observing `units` used between `state.at` and `to`, spread evenly over
+ * that span (the gateway knows charges by sync interval, not by the second). A `to` before
+ * `state.at` (clock skew) counts the units at `state.at`, with no time.
+ */
+export function advanceUsageRate(state: UsageRate, to: number, units: number, halfLifeMs: number = USAGE_RATE_HALF_LIFE_MS): UsageRate {
+  assertInstant(to, 'to');
+  if (!Number.isFinite(units) || units < 0) throw new RangeError(`units must be a finite non-negative number, got ${units}`);
+  if (!(halfLifeMs > 0) || !Number.isFinite(halfLifeMs)) throw new RangeError(`halfLifeMs must be positive, got ${halfLifeMs}`);
+  const span = Math.max(0, to - state.at);
+  const k = Math.LN2 / halfLifeMs;
+  const decay = Math.exp(-k * span);
+  // ∫ over the span of the weight as seen from its end; expm1 keeps short spans exact.
+  const spanWeight = span === 0 ? 0 : -Math.expm1(-k * span) / k;
+  // Each unit, spread evenly over the span, weighs spanWeight / span; at an instant, 1.
+  const unitWeight = span === 0 ? 1 : spanWeight / span;
+  return {
+    at: Math.max(state.at, to),
+    weightedUnits: state.weightedUnits * decay + units * unitWeight,
+    weightedMs: state.weightedMs * decay + spanWeight,
+  };
+}
+
+/** Units a day at the state's rate; 0 before any time was observed. */
+export function dailyUsageRate(state: UsageRate): number {
+  return state.weightedMs > 0 ? (state.weightedUnits / state.weightedMs) * DAY_MS : 0;
+}
+
+/**
+ * What a sync reveals about use between it and the previous sync: WeChat's effectiveUse
+ * growth, or the gateway's own confirmed charges where WeChat lags behind them. The
+ * unseen part is the growth beyond the confirmed charges (codes never brought to the
+ * gateway, expired codes). A shrinking effectiveUse is WeChat's bookkeeping: no use.
+ */
+export function observedUse(input: { effectiveUseGrowth: bigint; confirmed: number }): { units: number; unseen: number } {
+  assertCount(input.confirmed, 'confirmed');
+  const growth = input.effectiveUseGrowth > 0n ? input.effectiveUseGrowth : 0n;
+  const confirmed = BigInt(input.confirmed);
+  const unseen = growth > confirmed ? growth - confirmed : 0n;
+  return { units: Number(confirmed + unseen), unseen: Number(unseen) };
 }
 
 // ---------------------------------------------------------------------------

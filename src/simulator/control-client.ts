@@ -37,7 +37,7 @@ export class SimulatorControl {
     return this.call('POST', '/__sim__/encrypted-phone', input);
   }
 
-  addPack(appid: string, pack: PackInput): Promise<{ pkgId: number }> {
+  addPack(appid: string, pack: PackInput): Promise<{ pkgId: string }> {
     return this.call('POST', '/__sim__/packs', { appid, ...pack });
   }
 

@@ -27,6 +27,11 @@ export const ERRMSG: Readonly<Record<number, string>> = {
   50004: 'user limited',
   50007: 'account freezed',
   89503: 'need admin confirm',
+  // The charge (usage) APIs: WeChat's tables give these only in Chinese (参数错误, spuId非法,
+  // 该商品没有最近使用数据); the English wording here is the simulator's.
+  10120002: 'invalid param',
+  10120700: 'invalid spuId',
+  10122000: 'no recent usage data',
 };
 
 export interface WeChatError {

@@ -16,7 +16,7 @@ import { LoginBook, PhoneCodeBook, displayPhoneNumber, type PhoneInfo } from './
 import { SimInputError, wechatError, type WeChatError } from './errors.js';
 import { FaultTable } from './faults.js';
 import { encryptPhonePayload, type EncryptedPhone } from './legacy-crypto.js';
-import { AppLedger, type UsageRow } from './ledger.js';
+import { AppLedger, SIM_PACK_SKU_ID, type UsageRow } from './ledger.js';
 import { TokenBook, type IssuedToken, type TokenCheck } from './tokens.js';
 
 /**
@@ -62,10 +62,14 @@ export interface SimulatorStateOptions {
 
 export type PhoneCodeResult = { code: string; expiresAt: number } | { errno: 1400001; errMsg: string };
 
-/** Pack input in seconds, either as its window or as a purchase (validity counted per billing.md). */
-export type PackInput =
+/**
+ * Pack input in seconds, either as its window or as a purchase (validity counted per billing.md);
+ * optionally the pack's skuId and its source (2 bought, the default; 3 assigned by a service provider).
+ */
+export type PackInput = (
   | { all: number; startTime: number; endTime: number }
-  | { all: number; paidAt: number; validityDays: number };
+  | { all: number; paidAt: number; validityDays: number }
+) & { skuId?: string; source?: 2 | 3 };
 
 export interface SimulatorStats {
   tokensIssued: { stable: number; plain: number; forced: number };
@@ -85,20 +89,23 @@ export interface SessionAnswer {
   openid: string;
 }
 
+/** getUsageDetail's answer, as WeChat sends it: no errmsg, 64-bit counts as strings. */
 export interface UsageAnswer {
   errcode: 0;
-  errmsg: 'ok';
   all: string;
   effectiveUse: string;
+  /** Deprecated upstream, seen as "0". */
   effectiveAll: string;
   total: number;
+  startServiceTime: number;
+  endServiceTime: number;
   detailList: UsageRow[];
 }
 
+/** getRecentAverageUsage's answer: a fuzzed monthly figure, a JSON number; no errmsg, as in WeChat's own example. */
 export interface AverageAnswer {
   errcode: 0;
-  errmsg: 'ok';
-  average: string;
+  averageData: number;
 }
 
 type Params = Readonly<Record<string, unknown>>;
@@ -116,6 +123,9 @@ interface SimApp {
 
 const NO_QUOTA = { errno: 1400001, errMsg: 'getPhoneNumber:fail no permission' } as const;
 const MAX_USAGE_PAGE = 20;
+/** Pack and order ids look like WeChat's: two letters and 19 digits. */
+const PACK_ID_BASE = 2_800_000_000_000_000_000n;
+const ORDER_ID_BASE = 2_900_000_000_000_000_000n;
 
 export class SimulatorState {
   readonly chargingStartDate: string;
@@ -293,7 +303,7 @@ export class SimulatorState {
 
   // --- packs and usage (§4, billing.md) -------------------------------------------
 
-  addPack(appid: string, input: PackInput): { pkgId: number } {
+  addPack(appid: string, input: PackInput): { pkgId: string } {
     const app = this.requireApp(appid);
     const all = positiveInt(input.all, 'all');
     let effectiveAt: number;
@@ -306,50 +316,67 @@ export class SimulatorState {
       expiresAt = seconds(input.endTime, 'endTime') * 1000;
       if (expiresAt <= effectiveAt) throw new SimInputError('endTime must be after startTime');
     }
-    const pkgId = this.nextPackId++;
-    app.ledger.addPack({ id: pkgId, all, used: 0, effectiveAt, expiresAt });
+    const skuId = input.skuId === undefined ? SIM_PACK_SKU_ID : input.skuId;
+    if (typeof skuId !== 'string' || !/^\d{1,20}$/.test(skuId)) throw new SimInputError('skuId must be digits');
+    const source = input.source ?? 2;
+    if (source !== 2 && source !== 3) throw new SimInputError('source must be 2 (bought) or 3 (assigned by a service provider)');
+    const n = BigInt(this.nextPackId++);
+    const pkgId = `ZY${PACK_ID_BASE + n}`;
+    app.ledger.addPack({ id: pkgId, orderId: `DD${ORDER_ID_BASE + n}`, skuId, source, all, used: 0, effectiveAt, expiresAt });
     return { pkgId };
   }
 
-  /** GET /wxa/charge/usage/get. Rows are the trial and each pack of the token's app for its product. */
+  /**
+   * GET /wxa/charge/usage/get. `spuId`, `offset` and `limit` (1..20) are required (10120002
+   * otherwise). Rows are the trial and each pack of the token's app, for its product; another
+   * product's spuId lists nothing.
+   */
   usage(accessToken: string | null | undefined, query: Params): UsageAnswer | WeChatError {
     const token = this.checkToken(accessToken);
     if (!token.ok) return wechatError(token.errcode);
     const app = this.apps.get(token.appid);
-    const spuId = optionalDigits(query.spuId);
-    const offset = optionalDigits(query.offset);
-    const limit = optionalDigits(query.limit);
-    if (spuId === null || offset === null || limit === null) return wechatError(40097);
-    const pageSize = limit === undefined ? MAX_USAGE_PAGE : Number(limit);
-    if (pageSize < 1 || pageSize > MAX_USAGE_PAGE) return wechatError(40097);
-    const start = offset === undefined ? 0 : Number(offset);
+    const spuId = requiredDigits(query.spuId);
+    const offset = requiredDigits(query.offset);
+    const limit = requiredDigits(query.limit);
+    if (spuId === null || offset === null || limit === null) return wechatError(10120002);
+    const pageSize = Number(limit);
+    if (pageSize < 1 || pageSize > MAX_USAGE_PAGE) return wechatError(10120002);
+    const start = Number(offset);
 
     const now = this.now();
-    const appSpu = app ? SPU_ID_BY_PRODUCT[app.product] : undefined;
-    const mine = app !== undefined && (spuId === undefined || spuId === appSpu);
-    const rows = mine ? app.ledger.rows(appSpu!, now) : [];
-    const totals = mine ? app.ledger.totals(now) : { all: 0n, effectiveUse: 0n };
+    const mine = app !== undefined && spuId === SPU_ID_BY_PRODUCT[app.product];
+    if (!mine) {
+      return { errcode: 0, all: '0', effectiveUse: '0', effectiveAll: '0', total: 0, startServiceTime: 0, endServiceTime: 0, detailList: [] };
+    }
+    const rows = app.ledger.rows(spuId, now);
+    const totals = app.ledger.totals(now, now >= cstMidnight(this.chargingStartDate));
     return {
       errcode: 0,
-      errmsg: 'ok',
       all: totals.all.toString(),
       effectiveUse: totals.effectiveUse.toString(),
-      // Deprecated upstream; mirrors `all` so old readers see the same figure.
-      effectiveAll: totals.all.toString(),
+      effectiveAll: '0',
       total: rows.length,
+      startServiceTime: rows[0]!.startTime,
+      endServiceTime: rows[0]!.endTime,
       detailList: rows.slice(start, start + pageSize),
     };
   }
 
-  /** GET /wxa/charge/usage/get_recent_average: units charged per day over the last 7 days. */
+  /**
+   * GET /wxa/charge/usage/get_recent_average: the fuzzed average monthly use of the last
+   * three months (src/simulator/ledger.ts recentMonthlyAverage); 10122000 when there is none.
+   */
   recentAverage(accessToken: string | null | undefined, query: Params): AverageAnswer | WeChatError {
     const token = this.checkToken(accessToken);
     if (!token.ok) return wechatError(token.errcode);
-    const spuId = optionalDigits(query.spuId);
-    if (spuId === null) return wechatError(40097);
+    const spuId = requiredDigits(query.spuId);
+    if (spuId === null) return wechatError(10120002);
     const app = this.apps.get(token.appid);
-    const mine = app !== undefined && (spuId === undefined || spuId === SPU_ID_BY_PRODUCT[app.product]);
-    return { errcode: 0, errmsg: 'ok', average: mine ? app.ledger.recentAverage(this.now()).toString() : '0' };
+    const mine = app !== undefined && spuId === SPU_ID_BY_PRODUCT[app.product];
+    const average = mine ? app.ledger.recentMonthlyAverage(this.now()) : null;
+    if (average === null) return wechatError(10122000);
+    // A JSON number, as WeChat sends it; beyond 2^53 it could not be one exactly.
+    return { errcode: 0, averageData: average > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(average) };
   }
 
   /** An app's account as the simulator holds it, for tests and the control API. */
@@ -470,9 +497,8 @@ function seconds(value: unknown, name: string): number {
   return value;
 }
 
-/** undefined when absent, null when present but not a decimal integer. */
-function optionalDigits(value: unknown): string | undefined | null {
-  if (value === undefined || value === null || value === '') return undefined;
+/** The digits of a required parameter, or null when it is absent or not a decimal integer. */
+function requiredDigits(value: unknown): string | null {
   const text = typeof value === 'number' ? String(value) : value;
   return typeof text === 'string' && /^\d{1,18}$/.test(text) ? text : null;
 }

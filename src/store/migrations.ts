@@ -262,6 +262,29 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('code_claims').dropColumn('earlier_attempt_lost').execute();
     },
   },
+  '0007_usage_rows': {
+    // What each sync read from WeChat's usage rows, and the observed-rate state the forecast runs
+    // on. Nullable: snapshots taken before this migration have none of it, and quota reads fall
+    // back for them (remaining = all − effectiveUse, as it was computed then). One column per
+    // statement: SQLite adds one at a time.
+    async up(db: Kysely<any>) {
+      const columns: [string, 'text' | 'integer' | 'bigint'][] = [
+        ['remaining_units', 'text'], // Σ (all − used) over rows in effect, 64-bit as a decimal string
+        ['units_in_effect', 'text'], // Σ all over rows in effect
+        ['trial_remaining', 'integer'],
+        ['monthly_average', 'text'], // get_recent_average's averageData: a fuzzed monthly upper bound
+        ['unseen_units', 'bigint'], // effectiveUse growth since the previous snapshot beyond the confirmed charges
+        ['rate_weighted_units', 'text'], // the observed-rate state as of synced_at (floats as text)
+        ['rate_weighted_ms', 'text'],
+      ];
+      for (const [name, type] of columns) await db.schema.alterTable('usage_snapshots').addColumn(name, type).execute();
+    },
+    async down(db: Kysely<any>) {
+      for (const name of ['rate_weighted_ms', 'rate_weighted_units', 'unseen_units', 'monthly_average', 'trial_remaining', 'units_in_effect', 'remaining_units']) {
+        await db.schema.alterTable('usage_snapshots').dropColumn(name).execute();
+      }
+    },
+  },
 };
 
 /**

@@ -117,9 +117,22 @@ export interface UsageSnapshotsTable {
   effective_use: string;
   trial_all: number;
   trial_used: number;
+  /** Before 0007 only (a daily figure the adapter once expected); no longer written. */
   recent_average: string | null;
   /** JSON of the detail rows (packs as WeChat sees them). */
   details: string;
+  /** From 0007 on; null in older snapshots. Σ (all − used) over rows in effect, exact. */
+  remaining_units: string | null;
+  /** Σ all over rows in effect: the base of the default low-quota mark. */
+  units_in_effect: string | null;
+  trial_remaining: number | null;
+  /** WeChat's averageData: average monthly use, fuzzed upward (a bound, per month). */
+  monthly_average: string | null;
+  /** effectiveUse growth since the previous snapshot beyond the gateway's confirmed charges. */
+  unseen_units: number | null;
+  /** The observed-rate state (src/billing/rules.ts UsageRate) as of synced_at. */
+  rate_weighted_units: string | null;
+  rate_weighted_ms: string | null;
 }
 
 export interface QuotaAlertsTable {

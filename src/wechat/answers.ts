@@ -52,20 +52,25 @@ export const code2SessionAnswer: z.ZodType<Code2SessionResult> = z
     ...(a.unionid ? { unionid: a.unionid } : {}),
   }));
 
+/** An enum WeChat documents as a number; a digit string is accepted too (numbers as strings occur). */
+const enumNumber = integer;
+
 const usageDetail: z.ZodType<UsageDetail> = z
   .object({
     pkgId: idString,
-    status: integer,
+    orderId: idString.optional(),
+    status: enumNumber,
     startTime: integer,
     endTime: integer,
     all: counter,
     used: counter,
     spuId: idString.optional(),
     skuId: idString.optional(),
-    source: idString.optional(),
+    source: enumNumber.optional(),
   })
-  .transform(({ spuId, skuId, source, ...row }) => ({
+  .transform(({ orderId, spuId, skuId, source, ...row }) => ({
     ...row,
+    ...(orderId !== undefined ? { orderId } : {}),
     ...(spuId !== undefined ? { spuId } : {}),
     ...(skuId !== undefined ? { skuId } : {}),
     ...(source !== undefined ? { source } : {}),
@@ -76,17 +81,24 @@ export const usagePageAnswer: z.ZodType<UsagePage> = z
     all: counter,
     effectiveUse: counter,
     effectiveAll: counter.optional(),
+    startServiceTime: integer.optional(),
+    endServiceTime: integer.optional(),
     total: integer.pipe(z.number().nonnegative()),
     // WeChat leaves the list out (or null) when there is nothing on this page.
     detailList: z.array(usageDetail).nullish(),
   })
-  .transform(({ effectiveAll, detailList, ...page }) => ({
+  .transform(({ effectiveAll, startServiceTime, endServiceTime, detailList, ...page }) => ({
     ...page,
     ...(effectiveAll !== undefined ? { effectiveAll } : {}),
+    ...(startServiceTime !== undefined ? { startServiceTime } : {}),
+    ...(endServiceTime !== undefined ? { endServiceTime } : {}),
     detailList: detailList ?? [],
   }));
 
-export const recentAverageAnswer: z.ZodType<RecentAverage> = z.object({ average: counter });
+/** `averageData` is a JSON number (a string is accepted too); exact, or refused beyond 2^53. */
+export const recentAverageAnswer: z.ZodType<RecentAverage> = z
+  .object({ averageData: counter })
+  .transform((a) => ({ monthlyAverage: a.averageData }));
 
 /**
  * Throws WechatApiError for a non-zero errcode. A missing (or null) errcode

@@ -83,9 +83,11 @@ export interface WechatClient {
   /** `appid` selects API security mode for an app that has it on; without it the call is plain. */
   getUserPhoneNumber(accessToken: string, p: { code: string; openid?: string; appid?: string }): Promise<PhoneInfo>;
   code2Session(p: { appid: string; secret: string; jsCode: string }): Promise<Code2SessionResult>;
-  getUsagePage(accessToken: string, p: { spuId?: string; offset: number; limit: number }): Promise<UsagePage>;
-  getUsage(accessToken: string, p: { spuId?: string }): Promise<UsageSummary>;
-  getRecentAverage(accessToken: string, p: { spuId?: string }): Promise<RecentAverage>;
+  /** `spuId`, `offset` and `limit` (1..20) are all required by WeChat (10120002 otherwise). */
+  getUsagePage(accessToken: string, p: { spuId: string; offset: number; limit: number }): Promise<UsagePage>;
+  /** Every row of the product, paged 20 at a time until `total` rows are read. */
+  getUsage(accessToken: string, p: { spuId: string }): Promise<UsageSummary>;
+  getRecentAverage(accessToken: string, p: { spuId: string }): Promise<RecentAverage>;
   close(): Promise<void>;
 }
 
@@ -186,7 +188,8 @@ export function createWechatClient(opts: WechatClientOptions): WechatClient {
     }
   }
 
-  function getUsagePage(accessToken: string, p: { spuId?: string; offset: number; limit: number }): Promise<UsagePage> {
+  function getUsagePage(accessToken: string, p: { spuId: string; offset: number; limit: number }): Promise<UsagePage> {
+    if (!isSpuId(p.spuId)) return Promise.reject(new RangeError('usage spuId must be a product id (digits)'));
     if (!Number.isInteger(p.offset) || p.offset < 0) {
       return Promise.reject(new RangeError('usage offset must be a non-negative integer'));
     }
@@ -251,9 +254,9 @@ export function createWechatClient(opts: WechatClientOptions): WechatClient {
 
     async getUsage(accessToken, { spuId }) {
       const first = await getUsagePage(accessToken, { spuId, offset: 0, limit: USAGE_PAGE_LIMIT });
-      // Keyed by pkgId: offset paging over a list that changes between pages can
-      // repeat a row, and a repeated pack must not be counted twice.
-      const details = new Map<string, UsageDetail>(first.detailList.map((d) => [d.pkgId, d]));
+      // Offset paging over a list that changes between pages can repeat a row, and a
+      // repeated pack must not be counted twice.
+      const details = new Map<string, UsageDetail>(first.detailList.map((d) => [usageRowKey(d), d]));
       let offset = first.detailList.length;
       let total = first.total;
       // Bounded by the first page's total and page size (WeChat may serve fewer than
@@ -264,23 +267,26 @@ export function createWechatClient(opts: WechatClientOptions): WechatClient {
       for (let pages = 1; details.size < total && pages < maxPages; pages++) {
         const page = await getUsagePage(accessToken, { spuId, offset, limit: USAGE_PAGE_LIMIT });
         const before = details.size;
-        for (const d of page.detailList) if (!details.has(d.pkgId)) details.set(d.pkgId, d);
+        for (const d of page.detailList) {
+          const key = usageRowKey(d);
+          if (!details.has(key)) details.set(key, d);
+        }
         if (details.size === before) break; // an empty or repeated page: paging does not advance
         offset += page.detailList.length;
         total = page.total;
       }
-      const remaining = first.all - first.effectiveUse;
       return {
         all: first.all,
         effectiveUse: first.effectiveUse,
         ...(first.effectiveAll !== undefined ? { effectiveAll: first.effectiveAll } : {}),
-        remaining: remaining > 0n ? remaining : 0n,
         details: [...details.values()],
+        total,
         detailsComplete: details.size >= total,
       };
     },
 
     getRecentAverage(accessToken, { spuId }) {
+      if (!isSpuId(spuId)) return Promise.reject(new RangeError('usage spuId must be a product id (digits)'));
       return call({
         endpoint: 'usage_get_recent_average',
         method: 'GET',
@@ -292,6 +298,18 @@ export function createWechatClient(opts: WechatClientOptions): WechatClient {
 
     close: () => http.close(),
   };
+}
+
+function isSpuId(v: unknown): v is string {
+  return typeof v === 'string' && /^\d{1,20}$/.test(v);
+}
+
+/**
+ * What makes a usage row the same row on another page: its pkgId, or (the trial's pkgId
+ * is "") what else identifies it.
+ */
+function usageRowKey(d: UsageDetail): string {
+  return d.pkgId !== '' ? `pkg:${d.pkgId}` : `row:${d.source ?? ''}|${d.skuId ?? ''}|${d.orderId ?? ''}|${d.startTime}|${d.endTime}`;
 }
 
 /** The only failures worth a second try inside one request (see the header comment). */

@@ -61,6 +61,10 @@ export const WECHAT_ERRCODES: Readonly<Record<number, ErrcodeInfo>> = {
   89506: { kind: 'ip_blocked', retryable: false, description: 'an admin refused this IP (retry after 24 h)' },
   89507: { kind: 'ip_blocked', retryable: false, description: 'an admin refused this IP (retry after 1 h)' },
   ...API_SECURITY_ERRCODES,
+  // The charge (usage) APIs' own codes.
+  10120002: { kind: 'bad_request', retryable: false, description: 'invalid parameters (spuId, offset and limit 1..20 are required)' },
+  10120700: { kind: 'bad_request', retryable: false, description: 'invalid spuId' },
+  10122000: { kind: 'bad_request', retryable: false, description: 'no recent usage data for this product' },
 };
 
 const UNKNOWN_ERRCODE: ErrcodeInfo = { kind: 'unknown', retryable: false, description: 'unknown WeChat error code' };

@@ -43,27 +43,38 @@ export interface Code2SessionResult {
   unionid?: string;
 }
 
+/**
+ * One row of getUsageDetail: a resource pack, or the 1,000-call trial (pkgId "", source 1).
+ * Numbers WeChat documents as enums (status, source) are passed through as numbers, unknown
+ * values included: what they mean is billing's business (src/billing/rules.ts).
+ */
 export interface UsageDetail {
+  /** "ZY…" for a pack; "" for the trial. */
   pkgId: string;
-  /** 1 active, 2 not yet active, 3 expired (other values are passed through). */
+  orderId?: string;
+  /** PackageStatus: 1 in effect, 2 not yet in effect, 3 expired. */
   status: number;
-  /** Seconds since the epoch. */
+  /** Seconds since the epoch; the trial ends at 4294967295. */
   startTime: number;
   endTime: number;
   all: bigint;
   used: bigint;
   spuId?: string;
   skuId?: string;
-  source?: string;
+  /** PackageSource: 1 trial, 2 bought, 3 assigned by a service provider (4, 5 other). */
+  source?: number;
 }
 
 export interface UsagePage {
-  /** Total units available (64-bit). */
+  /** Units of the packs in effect (64-bit; before charging starts, packs not yet in effect too). */
   all: bigint;
-  /** Units used so far (64-bit). */
+  /** Units used so far, cumulative (64-bit). */
   effectiveUse: bigint;
-  /** Deprecated by WeChat; present only when sent. */
+  /** Deprecated by WeChat (seen as "0"); present only when sent. */
   effectiveAll?: bigint;
+  /** Subscription goods only; passed through when sent. */
+  startServiceTime?: number;
+  endServiceTime?: number;
   /** Number of detail rows across all pages. */
   total: number;
   detailList: UsageDetail[];
@@ -73,13 +84,19 @@ export interface UsageSummary {
   all: bigint;
   effectiveUse: bigint;
   effectiveAll?: bigint;
-  /** all − effectiveUse, never below 0. */
-  remaining: bigint;
+  /** Every row, each once (in the order first read). */
   details: UsageDetail[];
+  /** WeChat's `total` as last read. */
+  total: number;
   /** False when paging stopped before `total` rows were read (empty page, or a total that kept moving). */
   detailsComplete: boolean;
 }
 
+/** getRecentAverageUsage. */
 export interface RecentAverage {
-  average: bigint;
+  /**
+   * `averageData`: the average MONTHLY use over the last three months, fuzzed upward by
+   * WeChat ("50" means at most 50 a month). An upper bound, not a daily rate.
+   */
+  monthlyAverage: bigint;
 }

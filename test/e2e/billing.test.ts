@@ -95,7 +95,7 @@ describe.each(BACKENDS)('billing mirror end to end ($name)', (backend) => {
     expect(synced.syncUsage.quota).toMatchObject({ remaining: 20, trialUsed: 1000, trialRemaining: 0, packsRemaining: 20, chargesSinceSync: 0, estimatedRemaining: 20 });
     // WeChat's own numbers, straight from the simulator, and the mirror's ledger say the same.
     const wechat = t.simulator.state.ledger(APP).totals(t.simulator.state.now());
-    expect(Number(wechat.all - wechat.effectiveUse)).toBe(20);
+    expect(wechat.remaining).toBe(20n);
     const packs = (await admin.Packs({ appid: APP })).packs;
     expect(packs).toHaveLength(1);
     expect(packs[0]).toMatchObject({ kind: 'OWN', unitsAll: 30, unitsUsed: 10, unitsLeft: 20, status: 'IN_EFFECT', pricePaidYuan: '0.900' });
@@ -108,7 +108,7 @@ describe.each(BACKENDS)('billing mirror end to end ($name)', (backend) => {
     await new Promise((r) => setTimeout(r, 200));
     const lows = hook.received.filter((e) => (e as { event: string }).event === 'quota.low');
     expect(lows).toHaveLength(1);
-    expect(Object.keys(lows[0] as object).sort()).toEqual(['appid', 'at', 'daysLeft', 'event', 'remaining', 'thresholds']);
+    expect(Object.keys(lows[0] as object).sort()).toEqual(['appid', 'at', 'daysLeft', 'event', 'exhausted', 'remaining', 'thresholds', 'unitsInEffect']);
     expect(lows[0]).toMatchObject({ appid: APP, remaining: 20 });
     const metrics = await (await fetch(t.url.replace('/graphql', '/metrics'))).text();
     expect(metrics).toMatch(new RegExp(`wxphone_quota_units_left\\{appid="${APP}"\\} 20`));

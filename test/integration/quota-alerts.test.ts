@@ -73,9 +73,12 @@ const THRESHOLDS: AlertThresholds = { unitsBelow: 100, daysBelow: 7 };
 const T0 = Date.UTC(2025, 0, 15, 4, 0, 0);
 
 const newAppid = () => `wx${randomBytes(8).toString('hex')}`;
-const obs = (appid: string, remaining: number, daysLeft: number | null = 30, exempt = false): QuotaObservation => ({
+// By default none of the units in effect is used, so only the configured thresholds and
+// exhaustion decide (the default 20 % mark has a test of its own below).
+const obs = (appid: string, remaining: number, daysLeft: number | null = 30, exempt = false, unitsInEffect = remaining): QuotaObservation => ({
   appid,
   remaining,
+  unitsInEffect,
   daysLeft,
   exempt,
 });
@@ -166,8 +169,10 @@ describe.each(BACKENDS)('QuotaAlerts on $name', (backend) => {
         event: 'quota.low',
         appid,
         remaining: 99,
+        unitsInEffect: 99,
+        exhausted: false,
         daysLeft: 30,
-        thresholds: { unitsBelow: 100, daysBelow: 7 },
+        thresholds: { unitsBelow: 100, daysBelow: 7, percentOfUnitsInEffect: 20 },
         at: new Date(T0 + 1000).toISOString(),
       },
     ]);
@@ -240,8 +245,8 @@ describe.each(BACKENDS)('QuotaAlerts on $name', (backend) => {
     expect(receiver.requests).toHaveLength(1);
     const raw = receiver.requests[0]!.body;
     const body = JSON.parse(raw) as Record<string, unknown>;
-    expect(Object.keys(body).sort()).toEqual(['appid', 'at', 'daysLeft', 'event', 'remaining', 'thresholds']);
-    expect(Object.keys(body.thresholds as object).sort()).toEqual(['daysBelow', 'unitsBelow']);
+    expect(Object.keys(body).sort()).toEqual(['appid', 'at', 'daysLeft', 'event', 'exhausted', 'remaining', 'thresholds', 'unitsInEffect']);
+    expect(Object.keys(body.thresholds as object).sort()).toEqual(['daysBelow', 'percentOfUnitsInEffect', 'unitsBelow']);
     for (const s of ['13912345678', 'oABCDEFG-openid', 'code-123', 'tok-abc', 'appsecret-xyz']) {
       expect(raw).not.toContain(s);
       expect(logs.join('')).not.toContain(s);
@@ -362,6 +367,21 @@ describe.each(BACKENDS)('QuotaAlerts on $name', (backend) => {
     expect(await alerts.observe(obs(appid, 0, 0, true))).toEqual({ low: false, crossed: true });
     await alerts.flush();
     expect(receiver.bodies().map((b) => b.event)).toEqual(['quota.low', 'quota.recovered']);
+  });
+
+  it('with no thresholds configured, the default rule alerts: nothing left, and at or below 20 % of the units in effect', async () => {
+    const { alerts } = make({ thresholds: () => undefined });
+    const empty = newAppid();
+    // 0 left (users get 1400001): low, and the webhook says it is exhausted.
+    expect(await alerts.observe(obs(empty, 0, null, false, 1000))).toEqual({ low: true, crossed: true });
+    const share = newAppid();
+    expect(await alerts.observe(obs(share, 201, 30, false, 1000))).toEqual({ low: false, crossed: false });
+    expect(await alerts.observe(obs(share, 200, 30, false, 1000))).toEqual({ low: true, crossed: true });
+    await alerts.flush();
+    expect(receiver.bodies()).toEqual([
+      expect.objectContaining({ event: 'quota.low', appid: empty, remaining: 0, unitsInEffect: 1000, exhausted: true, thresholds: { unitsBelow: null, daysBelow: null, percentOfUnitsInEffect: 20 } }),
+      expect.objectContaining({ event: 'quota.low', appid: share, remaining: 200, unitsInEffect: 1000, exhausted: false }),
+    ]);
   });
 
   it('an invalid webhook URL is refused without quoting it', () => {

@@ -69,11 +69,11 @@ describe.each(BACKENDS)('the quota query on $name', (backend) => {
     }
   });
 
-  it("does not count the week's charges when the last sync brought WeChat's recent daily average", async () => {
-    await store.db.updateTable('usage_snapshots').set({ recent_average: '40' }).where('id', '=', `us_${appid}`).execute();
+  it("does not count the week's charges when the last sync carries the observed-rate state", async () => {
+    await store.db.updateTable('usage_snapshots').set({ rate_weighted_units: '40', rate_weighted_ms: '604800000' }).where('id', '=', `us_${appid}`).execute();
     try {
       const { rows } = await quotaRowsQuery([appid], NOW).execute(store.db);
-      expect(rows[0]!.recent_average).toBe('40');
+      expect(rows[0]!.rate_weighted_ms).toBe('604800000');
       expect(Number(rows[0]!.charged_last_week)).toBe(0);
       expect(Number(rows[0]!.charged_since_sync)).toBe(2);
       if (store.dialect === 'postgres') {
@@ -90,7 +90,7 @@ describe.each(BACKENDS)('the quota query on $name', (backend) => {
         for (const n of weekCounts) expect(n['Actual Loops']).toBe(0);
       }
     } finally {
-      await store.db.updateTable('usage_snapshots').set({ recent_average: null }).where('id', '=', `us_${appid}`).execute();
+      await store.db.updateTable('usage_snapshots').set({ rate_weighted_units: null, rate_weighted_ms: null }).where('id', '=', `us_${appid}`).execute();
     }
   });
 });

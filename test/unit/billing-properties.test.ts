@@ -3,10 +3,16 @@ import { describe, expect, it } from 'vitest';
 import {
   DAY_MS,
   TRIAL_UNITS,
+  advanceUsageRate,
   comparePacksForCharging,
+  dailyUsageRate,
+  defaultLowQuota,
   planCharge,
   reconcile,
+  startUsageRate,
+  usageTotals,
   type BillingPack,
+  type UsageRate,
 } from '../../src/billing/rules.js';
 
 /**
@@ -303,6 +309,130 @@ describe('reconcile', () => {
           expect(r.unexplained).toBe(f.unseenUnreported);
           expect(r.unconfirmedCharged).toBe(f.expired);
         }
+      }),
+      RUNS,
+    );
+  });
+});
+
+describe('USAGE ROWS: what an app can still draw', () => {
+  // Counts around 2^53 and 2^64 as well as small ones: the sums must stay exact.
+  const count = fc.oneof(fc.bigInt({ min: 0n, max: 50n }), fc.bigInt({ min: 2n ** 53n - 3n, max: 2n ** 53n + 3n }), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }));
+  const row = fc.record({
+    pkgId: fc.oneof(fc.constant(''), fc.nat({ max: 99 }).map((n) => `ZY28239732776924774${String(n).padStart(2, '0')}`)),
+    status: fc.constantFrom(1, 1, 2, 3, 4),
+    all: count,
+    used: count,
+    source: fc.option(fc.constantFrom(1, 2, 3, 4, 5), { nil: undefined }),
+  });
+  const rows = fc.array(row, { maxLength: 12 });
+
+  it('remaining is the sum of (all − used, never below 0) over the rows in effect (status 1), whatever their order', () => {
+    fc.assert(
+      fc.property(rows, (list) => {
+        let oracle = 0n;
+        for (const r of list) if (r.status === 1 && r.all > r.used) oracle += r.all - r.used;
+        const t = usageTotals(list);
+        expect(t.remaining).toBe(oracle);
+        expect(usageTotals([...list].reverse())).toEqual(t);
+        expect(t.remaining <= t.unitsInEffect).toBe(true);
+      }),
+      RUNS,
+    );
+  });
+
+  it("never less than WeChat's `all − effectiveUse`, and more exactly by the units used in rows no longer in effect", () => {
+    fc.assert(
+      fc.property(rows, (list) => {
+        // Rows as WeChat's own ledger would have them: never more used than bought.
+        const sane = list.map((r) => ({ ...r, used: r.used > r.all ? r.all : r.used }));
+        const all = sane.filter((r) => r.status === 1).reduce((n, r) => n + r.all, 0n); // WeChat's top-level `all`
+        const effectiveUse = sane.reduce((n, r) => n + r.used, 0n); // cumulative, expired packs included
+        const usedOutOfEffect = sane.filter((r) => r.status !== 1).reduce((n, r) => n + r.used, 0n);
+        expect(usageTotals(sane).remaining).toBe(all - effectiveUse + usedOutOfEffect);
+      }),
+      RUNS,
+    );
+  });
+
+  it('the default low mark: low exactly when nothing is left or at most 20 % of the units in effect is, and only more so with less left', () => {
+    const pair = fc.tuple(fc.nat({ max: 100_000 }), fc.nat({ max: 100_000 })).map(([a, b]) => ({ remaining: Math.min(a, b), unitsInEffect: Math.max(a, b) }));
+    fc.assert(
+      fc.property(pair, fc.nat({ max: 100_000 }), ({ remaining, unitsInEffect }, less) => {
+        const d = defaultLowQuota({ remaining, unitsInEffect });
+        expect(d.exhausted).toBe(remaining === 0);
+        expect(d.low).toBe(remaining === 0 || remaining * 5 <= unitsInEffect);
+        if (d.low) expect(defaultLowQuota({ remaining: Math.max(0, remaining - less), unitsInEffect }).low).toBe(true);
+      }),
+      RUNS,
+    );
+  });
+});
+
+describe('RATE: the observed usage rate the forecast runs on', () => {
+  const T = Date.parse('2024-05-10T00:00:00+08:00');
+  // Spans from a minute to 20 days, with their use; every span starts where the last one ended.
+  const span = fc.record({ ms: fc.integer({ min: 60_000, max: 20 * DAY_MS }), units: fc.nat({ max: 5000 }) });
+  const spans = fc.array(span, { minLength: 1, maxLength: 15 });
+  const fold = (list: readonly { ms: number; units: number }[], from = T): UsageRate => {
+    let state = startUsageRate(from);
+    let at = from;
+    for (const s of list) {
+      at += s.ms;
+      state = advanceUsageRate(state, at, s.units);
+    }
+    return state;
+  };
+  const close = (a: number, b: number) => expect(Math.abs(a - b)).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(a), Math.abs(b)));
+
+  it('a steady rate reads as that rate, whatever the spans', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 60_000, max: 20 * DAY_MS }), { minLength: 1, maxLength: 15 }), fc.integer({ min: 0, max: 100_000 }), (lengths, perDay) => {
+        close(dailyUsageRate(fold(lengths.map((ms) => ({ ms, units: (perDay * ms) / DAY_MS })))), perDay);
+      }),
+      RUNS,
+    );
+  });
+
+  it("is a weighted mean of the spans' own rates: never below the lowest, never above the highest", () => {
+    fc.assert(
+      fc.property(spans, (list) => {
+        const rates = list.map((s) => (s.units / s.ms) * DAY_MS);
+        const r = dailyUsageRate(fold(list));
+        expect(r).toBeGreaterThanOrEqual(Math.min(...rates) * (1 - 1e-9));
+        expect(r).toBeLessThanOrEqual(Math.max(...rates) * (1 + 1e-9));
+      }),
+      RUNS,
+    );
+  });
+
+  it('cutting a span in two, its use shared by length, changes nothing', () => {
+    fc.assert(
+      fc.property(spans, fc.nat({ max: 14 }), fc.double({ min: 0.01, max: 0.99, noNaN: true }), (list, which, at) => {
+        const i = which % list.length;
+        const s = list[i]!;
+        const first = Math.max(1, Math.round(s.ms * at));
+        if (first >= s.ms) return;
+        const cut = [...list.slice(0, i), { ms: first, units: (s.units * first) / s.ms }, { ms: s.ms - first, units: (s.units * (s.ms - first)) / s.ms }, ...list.slice(i + 1)];
+        const [a, b] = [fold(list), fold(cut)];
+        expect(b.at).toBe(a.at);
+        close(b.weightedMs, a.weightedMs);
+        close(b.weightedUnits, a.weightedUnits);
+      }),
+      RUNS,
+    );
+  });
+
+  it('more use in the latest span never lowers it, and the same use later never weighs less than earlier', () => {
+    fc.assert(
+      fc.property(spans, fc.integer({ min: 1, max: 5000 }), (list, extra) => {
+        const more = list.map((s, i) => (i === list.length - 1 ? { ...s, units: s.units + extra } : s));
+        expect(dailyUsageRate(fold(more))).toBeGreaterThan(dailyUsageRate(fold(list)));
+        // Moving the extra use from the first span to the last (equal lengths) raises the rate.
+        const even = list.map((s) => ({ ...s, ms: DAY_MS }));
+        const early = even.map((s, i) => (i === 0 ? { ...s, units: s.units + extra } : s));
+        const late = even.map((s, i) => (i === even.length - 1 ? { ...s, units: s.units + extra } : s));
+        expect(dailyUsageRate(fold(late))).toBeGreaterThanOrEqual(dailyUsageRate(fold(early)) * (1 - 1e-12));
       }),
       RUNS,
     );

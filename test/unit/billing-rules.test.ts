@@ -2,6 +2,14 @@ import { describe, expect, it } from 'vitest';
 import {
   DAY_MS,
   LIST_PRICE_MILLI,
+  USAGE_RATE_HALF_LIFE_MS,
+  advanceUsageRate,
+  dailyUsageRate,
+  defaultLowQuota,
+  isTrialRow,
+  observedUse,
+  startUsageRate,
+  usageTotals,
   REFUND_WINDOW_MS,
   TRIAL_UNITS,
   chargeSource,
@@ -517,5 +525,113 @@ describe('reconcile', () => {
   it('refuses inputs that are not counts', () => {
     expect(() => reconcile({ wechatCharged: -1, confirmed: 0, unconfirmed: 0, reportedSuccessUnseen: 0 })).toThrow(RangeError);
     expect(() => reconcile({ wechatCharged: 1, confirmed: 0.5, unconfirmed: 0, reportedSuccessUnseen: 0 })).toThrow(RangeError);
+  });
+});
+
+describe('usage rows (getUsageDetail)', () => {
+  const trial = { pkgId: '', status: 1, all: 1000n, used: 1n, source: 1 };
+  const pack = (pkgId: string, status: number, all: bigint, used: bigint, source = 2) => ({ pkgId, status, all, used, source });
+
+  it("wechat-api.md §4a's example: the trial is the row with source 1 (pkgId \"\"), remaining sums the rows in effect", () => {
+    const rows = [trial, pack('ZY2823973277692477440', 1, 10_000n, 0n)];
+    expect(usageTotals(rows)).toEqual({ remaining: 10_999n, unitsInEffect: 11_000n, trial: { all: 1000n, used: 1n, remaining: 999n } });
+  });
+
+  it('a pack that expired with units unused counts for nothing (all − effectiveUse would be short by them)', () => {
+    // WeChat: all "1020" (rows in effect), effectiveUse "1003" (cumulative): 17, where 20 are left.
+    const rows = [{ ...trial, used: 1000n }, pack('ZYa', 3, 10n, 3n), pack('ZYb', 1, 20n, 0n)];
+    expect(usageTotals(rows)).toMatchObject({ remaining: 20n, unitsInEffect: 1020n, trial: { remaining: 0n } });
+  });
+
+  it('packs not yet in effect, used-up packs and assigned packs (source 3)', () => {
+    const rows = [trial, pack('ZYa', 2, 50n, 0n), pack('ZYb', 1, 5n, 5n), pack('ZYc', 1, 40n, 10n, 3)];
+    expect(usageTotals(rows)).toMatchObject({ remaining: 999n + 30n, unitsInEffect: 1045n });
+  });
+
+  it('exact beyond 2^53', () => {
+    const big = 2n ** 63n - 1n;
+    expect(usageTotals([pack('ZYa', 1, big, 1n), pack('ZYb', 1, big, 0n)]).remaining).toBe(2n * big - 1n);
+  });
+
+  it('no trial row: trial null', () => {
+    expect(usageTotals([pack('ZYa', 1, 4n, 0n)]).trial).toBeNull();
+    expect(usageTotals([])).toEqual({ remaining: 0n, unitsInEffect: 0n, trial: null });
+  });
+
+  it('the trial is source 1; rows without a source (the official example) by their empty pkgId; never the string "trial"', () => {
+    expect(isTrialRow({ pkgId: '', source: 1 })).toBe(true);
+    expect(isTrialRow({ pkgId: 'ZY1', source: 1 })).toBe(true);
+    expect(isTrialRow({ pkgId: '', source: 2 })).toBe(false);
+    expect(isTrialRow({ pkgId: '' })).toBe(true);
+    expect(isTrialRow({ pkgId: 'ZY2823973277692477440' })).toBe(false);
+  });
+});
+
+describe('defaultLowQuota', () => {
+  it("nothing left is exhausted and low; at or below 20 % of the units in effect is low (WeChat's first alert)", () => {
+    expect(defaultLowQuota({ remaining: 0, unitsInEffect: 1000 })).toEqual({ exhausted: true, low: true });
+    expect(defaultLowQuota({ remaining: 0, unitsInEffect: 0 })).toEqual({ exhausted: true, low: true });
+    expect(defaultLowQuota({ remaining: 200, unitsInEffect: 1000 })).toEqual({ exhausted: false, low: true });
+    expect(defaultLowQuota({ remaining: 201, unitsInEffect: 1000 })).toEqual({ exhausted: false, low: false });
+    expect(defaultLowQuota({ remaining: 2, unitsInEffect: 10 })).toEqual({ exhausted: false, low: true });
+    // Integers only: 20 % of 11,000 is 2,200 exactly.
+    expect(defaultLowQuota({ remaining: 2200, unitsInEffect: 11_000 }).low).toBe(true);
+    expect(defaultLowQuota({ remaining: 2201, unitsInEffect: 11_000 }).low).toBe(false);
+  });
+
+  it('refuses counts that are not whole non-negative numbers', () => {
+    expect(() => defaultLowQuota({ remaining: -1, unitsInEffect: 10 })).toThrow(RangeError);
+    expect(() => defaultLowQuota({ remaining: 1.5, unitsInEffect: 10 })).toThrow(RangeError);
+  });
+});
+
+describe('the observed usage rate', () => {
+  const t0 = cst('2024-05-10T00:00:00');
+
+  it('a steady 10 a day reads 10 a day, however it is cut into spans', () => {
+    let daily = startUsageRate(t0);
+    for (let d = 1; d <= 30; d++) daily = advanceUsageRate(daily, t0 + d * DAY_MS, 10);
+    expect(dailyUsageRate(daily)).toBeCloseTo(10, 9);
+    let hourly = startUsageRate(t0);
+    for (let h = 1; h <= 30 * 24; h++) hourly = advanceUsageRate(hourly, t0 + h * (DAY_MS / 24), 10 / 24);
+    expect(dailyUsageRate(hourly)).toBeCloseTo(10, 9);
+  });
+
+  it('weighs recent days more: a week-old day counts half as much as today', () => {
+    // 7 days of 0, then a day of 70, vs a day of 70 then 7 days of 0.
+    let late = startUsageRate(t0);
+    late = advanceUsageRate(late, t0 + 7 * DAY_MS, 0);
+    late = advanceUsageRate(late, t0 + 8 * DAY_MS, 70);
+    let early = startUsageRate(t0);
+    early = advanceUsageRate(early, t0 + DAY_MS, 70);
+    early = advanceUsageRate(early, t0 + 8 * DAY_MS, 0);
+    expect(dailyUsageRate(late)).toBeGreaterThan(70 / 8);
+    expect(dailyUsageRate(early)).toBeLessThan(70 / 8);
+    // The two weights differ by exactly one half-life (7 days).
+    expect(dailyUsageRate(late) / dailyUsageRate(early)).toBeCloseTo(2, 9);
+    expect(USAGE_RATE_HALF_LIFE_MS).toBe(7 * DAY_MS);
+  });
+
+  it('nothing observed yet reads 0; units at an instant (no time) still count', () => {
+    expect(dailyUsageRate(startUsageRate(t0))).toBe(0);
+    const instant = advanceUsageRate(startUsageRate(t0), t0, 5);
+    expect(dailyUsageRate(instant)).toBe(0);
+    expect(dailyUsageRate(advanceUsageRate(instant, t0 + DAY_MS, 0))).toBeGreaterThan(0);
+  });
+
+  it('the seed: a week of confirmed charges spread evenly is their plain average', () => {
+    const seeded = advanceUsageRate(startUsageRate(t0 - 7 * DAY_MS), t0, 140);
+    expect(dailyUsageRate(seeded)).toBeCloseTo(20, 9);
+  });
+
+  it('refuses negative units and non-integer instants', () => {
+    expect(() => advanceUsageRate(startUsageRate(t0), t0 + 1, -1)).toThrow(RangeError);
+    expect(() => advanceUsageRate(startUsageRate(t0), t0 + 0.5, 1)).toThrow(RangeError);
+  });
+
+  it("observedUse: WeChat's growth, or the confirmed charges where WeChat lags; unseen is the growth beyond them", () => {
+    expect(observedUse({ effectiveUseGrowth: 10n, confirmed: 4 })).toEqual({ units: 10, unseen: 6 });
+    expect(observedUse({ effectiveUseGrowth: 3n, confirmed: 4 })).toEqual({ units: 4, unseen: 0 });
+    expect(observedUse({ effectiveUseGrowth: -5n, confirmed: 0 })).toEqual({ units: 0, unseen: 0 });
   });
 });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DAY_MS } from '../../src/billing/rules.js';
 import { SimulatorState, startSimulator, type RunningSimulator } from '../../src/simulator/index.js';
+import { fuzzUp } from '../../src/simulator/ledger.js';
 
 const PAYER = { appid: 'wx00000000000000c1', secret: 's-payer' };
 const REALTIME = { appid: 'wx00000000000000c2', secret: 's-rt', product: 'realtime' as const };
@@ -26,10 +27,11 @@ async function post(path: string, body: Json): Promise<{ status: number; json: J
   return { status: res.status, json: (await res.json()) as Json };
 }
 
-async function addPack(appid: string, all: number, startTime: number, endTime: number): Promise<number> {
+async function addPack(appid: string, all: number, startTime: number, endTime: number): Promise<string> {
   const { status, json } = await post('/__sim__/packs', { appid, all, startTime, endTime });
   expect(status).toBe(200);
-  return json.pkgId as number;
+  expect(json.pkgId).toMatch(/^ZY\d{19}$/);
+  return json.pkgId as string;
 }
 
 function spendTrial(appid: string): void {
@@ -50,7 +52,7 @@ async function usage(accessToken: string, params: Record<string, string | number
   return (await res.json()) as Json;
 }
 
-const packUsed = (appid: string, pkgId: number) => sim.state.ledger(appid).packs.find((p) => p.id === pkgId)?.used;
+const packUsed = (appid: string, pkgId: string) => sim.state.ledger(appid).packs.find((p) => p.id === pkgId)?.used;
 
 describe('charging (one unit per issued phone code)', () => {
   it('1,000 codes spend the trial; the 1,001st with no pack is refused with 1400001 and no code', async () => {
@@ -114,7 +116,7 @@ describe('charging (one unit per issued phone code)', () => {
   ])('a %s app is never charged (5,000 codes, trial untouched)', (_name, app) => {
     for (let i = 0; i < 5000; i++) expect(sim.state.mintPhoneCode(app.appid, PHONE)).toHaveProperty('code');
     expect(sim.state.ledger(app.appid).trialUsed).toBe(0);
-    expect(sim.state.ledger(app.appid).charges()).toHaveLength(0);
+    expect(sim.state.ledger(app.appid).chargeCount()).toBe(0);
   });
 
   it('an enterprise in 政务民生 is charged like any other', () => {
@@ -131,7 +133,9 @@ describe('charging (one unit per issued phone code)', () => {
 });
 
 describe('usage API', () => {
-  it('reports the trial and packs with 64-bit counters as strings', async () => {
+  const SPU = '10000077';
+
+  it("answers WeChat's bytes: string pkgIds (the trial's \"\"), 64-bit counts as strings, numeric source and status, no errmsg", async () => {
     const t = await token(PAYER);
     const now = nowS();
     const active = await addPack(PAYER.appid, 100, now - 60, now + 86_400);
@@ -139,56 +143,72 @@ describe('usage API', () => {
     const expiring = await addPack(PAYER.appid, 20, now - 60, now + 60);
     for (let i = 0; i < 3; i++) sim.state.mintPhoneCode(PAYER.appid, PHONE);
 
-    const before = await usage(t, { spuId: '10000077', offset: 0, limit: 20 });
-    // `all` counts what can be drawn: the pack not yet in effect is not in it.
-    expect(before).toMatchObject({ errcode: 0, errmsg: 'ok', all: '1120', effectiveUse: '3', total: 4 });
-    expect(typeof before.effectiveAll).toBe('string');
+    const res = await fetch(`${sim.url}/wxa/charge/usage/get?access_token=${t}&spuId=${SPU}&offset=0&limit=20`);
+    const before = (await res.json()) as Json;
+    expect(Object.keys(before).sort()).toEqual(['all', 'detailList', 'effectiveAll', 'effectiveUse', 'endServiceTime', 'errcode', 'startServiceTime', 'total']);
+    // `all` counts the rows in effect: the pack not yet in effect is not in it.
+    expect(before).toMatchObject({ errcode: 0, all: '1120', effectiveUse: '3', effectiveAll: '0', total: 4, endServiceTime: 4294967295 });
     expect(before.detailList[0]).toEqual({
-      pkgId: 0,
+      pkgId: '',
+      orderId: '',
       status: 1,
-      startTime: expect.any(Number),
-      endTime: expect.any(Number),
-      all: 1000,
-      used: 3,
-      spuId: '10000077',
-      skuId: expect.any(String),
-      source: 'trial',
+      startTime: before.startServiceTime,
+      endTime: 4294967295,
+      all: '1000',
+      used: '3',
+      spuId: SPU,
+      skuId: '20000093',
+      source: 1,
     });
-    const rows = new Map<number, Json>(before.detailList.map((r: Json) => [r.pkgId, r]));
-    expect(rows.get(active)).toMatchObject({ status: 1, all: 100, used: 0, source: 'purchase', startTime: now - 60, endTime: now + 86_400 });
+    const rows = new Map<string, Json>(before.detailList.map((r: Json) => [r.pkgId, r]));
+    expect(rows.get(active)).toEqual({ pkgId: active, orderId: expect.stringMatching(/^DD\d{19}$/), status: 1, startTime: now - 60, endTime: now + 86_400, all: '100', used: '0', spuId: SPU, skuId: expect.stringMatching(/^\d+$/), source: 2 });
     expect(rows.get(future)).toMatchObject({ status: 2 });
     expect(rows.get(expiring)).toMatchObject({ status: 1 });
-
-    sim.state.advance(120);
-    const after = await usage(t, { spuId: '10000077', offset: 0, limit: 20 });
-    expect(after.detailList.find((r: Json) => r.pkgId === expiring).status).toBe(3);
-    // Remaining = all - effectiveUse: the expired pack's unused units are gone.
-    expect(BigInt(after.all) - BigInt(after.effectiveUse)).toBe(997n + 100n);
   });
 
-  it('pages with offset/limit and refuses a limit above 20 (40097)', async () => {
+  it('a pack that expires with units unused leaves `all` and keeps its use in effectiveUse, so remaining is the rows in effect, not all − effectiveUse', async () => {
+    const t = await token(PAYER);
+    spendTrial(PAYER.appid);
+    const now = nowS();
+    const expiring = await addPack(PAYER.appid, 10, now - 60, now + 60);
+    await addPack(PAYER.appid, 20, now - 60, now + 86_400);
+    for (let i = 0; i < 3; i++) sim.state.mintPhoneCode(PAYER.appid, PHONE); // drawn from the pack expiring first
+    expect(packUsed(PAYER.appid, expiring)).toBe(3);
+    sim.state.advance(120);
+    const after = await usage(t, { spuId: SPU, offset: 0, limit: 20 });
+    expect(after.detailList.find((r: Json) => r.pkgId === expiring)).toMatchObject({ status: 3, all: '10', used: '3' });
+    expect(after).toMatchObject({ all: '1020', effectiveUse: '1003' });
+    const inEffect = after.detailList.filter((r: Json) => r.status === 1);
+    expect(inEffect.reduce((n: bigint, r: Json) => n + BigInt(r.all) - BigInt(r.used), 0n)).toBe(20n);
+    expect(BigInt(after.all) - BigInt(after.effectiveUse)).toBe(17n); // the old reading: 7 expired units short
+  });
+
+  it('pages with offset/limit; spuId, offset and limit 1..20 are required (10120002)', async () => {
     const t = await token(PAYER);
     const now = nowS();
     for (let i = 0; i < 25; i++) await addPack(PAYER.appid, 1, now - 60, now + 86_400);
-    const first = await usage(t, { spuId: '10000077', offset: 0, limit: 20 });
-    const second = await usage(t, { spuId: '10000077', offset: 20, limit: 20 });
+    const first = await usage(t, { spuId: SPU, offset: 0, limit: 20 });
+    const second = await usage(t, { spuId: SPU, offset: 20, limit: 20 });
     expect(first.total).toBe(26);
     expect(first.detailList).toHaveLength(20);
     expect(second.detailList).toHaveLength(6);
     const ids = [...first.detailList, ...second.detailList].map((r: Json) => r.pkgId);
     expect(new Set(ids).size).toBe(26);
-    for (const limit of [21, 0, -1, 'x']) {
-      expect(await usage(t, { spuId: '10000077', offset: 0, limit })).toMatchObject({ errcode: 40097 });
-    }
+    const refused = { errcode: 10120002, errmsg: expect.stringMatching(/^invalid param/) };
+    for (const limit of [21, 0, -1, 'x']) expect(await usage(t, { spuId: SPU, offset: 0, limit })).toEqual(refused);
+    expect(await usage(t, { offset: 0, limit: 20 })).toEqual(refused);
+    expect(await usage(t, { spuId: SPU, limit: 20 })).toEqual(refused);
+    expect(await usage(t, { spuId: SPU, offset: 0 })).toEqual(refused);
+    expect(await usage(t, { spuId: 'quick', offset: 0, limit: 20 })).toEqual(refused);
   });
 
-  it("filters by the app's product", async () => {
+  it("lists nothing for another product's spuId", async () => {
     const quick = await token(PAYER);
     expect(await usage(quick, { spuId: '10000086', offset: 0, limit: 20 })).toMatchObject({ all: '0', effectiveUse: '0', total: 0, detailList: [] });
     const rt = await token(REALTIME);
     const answer = await usage(rt, { spuId: '10000086', offset: 0, limit: 20 });
     expect(answer.total).toBe(1);
-    expect(answer.detailList[0].spuId).toBe('10000086');
+    expect(answer.detailList[0]).toMatchObject({ pkgId: '', spuId: '10000086', source: 1 });
   });
 
   it('exact for counters beyond 2^53', async () => {
@@ -197,28 +217,42 @@ describe('usage API', () => {
     const big = Number.MAX_SAFE_INTEGER;
     await addPack(PAYER.appid, big, now - 60, now + 86_400);
     await addPack(PAYER.appid, big, now - 60, now + 86_400);
-    const answer = await usage(t, { offset: 0, limit: 20 });
+    const answer = await usage(t, { spuId: SPU, offset: 0, limit: 20 });
     expect(answer.all).toBe((1000n + 2n * BigInt(big)).toString());
   });
 
   it('needs a valid token', async () => {
-    expect((await usage('nope', { offset: 0, limit: 20 })).errcode).toBe(40014);
+    expect((await usage('nope', { spuId: SPU, offset: 0, limit: 20 })).errcode).toBe(40014);
   });
 
-  it('averages units per day over the last 7 days', async () => {
+  it('before the charging start date, `all` also counts packs not yet in effect', () => {
+    const state = new SimulatorState({ apps: [PAYER], startTime: Date.parse('2023-08-01T10:00:00+08:00') });
+    state.addPack(PAYER.appid, { all: 10, paidAt: Math.floor(state.now() / 1000), validityDays: 365 });
+    const t = state.stableToken({ grant_type: 'client_credential', appid: PAYER.appid, secret: PAYER.secret });
+    const answer = state.usage('access_token' in t ? t.access_token : '', { spuId: SPU, offset: '0', limit: '20' });
+    expect(answer).toMatchObject({ all: '1010', total: 2 });
+  });
+
+  it("averages MONTHLY use over the last three months, fuzzed upward as WeChat does (a JSON number); 10122000 with no use", async () => {
     const average = async () => {
       const t = await token(PAYER); // days pass here: fetch a live token each time
-      const res = await fetch(`${sim.url}/wxa/charge/usage/get_recent_average?access_token=${t}&spuId=10000077`);
+      const res = await fetch(`${sim.url}/wxa/charge/usage/get_recent_average?access_token=${t}&spuId=${SPU}`);
       return (await res.json()) as Json;
     };
-    expect(await average()).toEqual({ errcode: 0, errmsg: 'ok', average: '0' });
+    expect(await average()).toEqual({ errcode: 10122000, errmsg: expect.stringMatching(/^no recent usage data/) });
     for (let i = 0; i < 70; i++) sim.state.mintPhoneCode(PAYER.appid, PHONE);
-    expect(await average()).toEqual({ errcode: 0, errmsg: 'ok', average: '10' });
-    sim.state.advance((6 * DAY_MS) / 1000);
-    for (let i = 0; i < 70; i++) sim.state.mintPhoneCode(PAYER.appid, PHONE);
-    expect((await average()).average).toBe('20');
-    sim.state.advance((2 * DAY_MS) / 1000); // the first 70 fall out of the window
-    expect((await average()).average).toBe('10');
+    expect(await average()).toEqual({ errcode: 0, averageData: 50 }); // 70 / 3 ≈ 24: at most 50 a month
+    for (let i = 0; i < 400; i++) sim.state.mintPhoneCode(PAYER.appid, PHONE);
+    expect((await average()).averageData).toBe(160); // 470 / 3 = 156.7 → 157 → two significant digits, up
+    sim.state.advance((91 * DAY_MS) / 1000); // all of it falls out of the window
+    expect((await average()).errcode).toBe(10122000);
+    const t = await token(PAYER);
+    const missing = await fetch(`${sim.url}/wxa/charge/usage/get_recent_average?access_token=${t}`);
+    expect(await missing.json()).toEqual({ errcode: 10120002, errmsg: expect.stringMatching(/^invalid param/) });
+  });
+
+  it('fuzzes to two significant digits, rounding up, never below 50', () => {
+    expect([0n, 1n, 50n, 51n, 99n, 100n, 101n, 261_234n, 260_000n].map(fuzzUp)).toEqual([50n, 50n, 50n, 51n, 99n, 100n, 110n, 270_000n, 260_000n]);
   });
 });
 

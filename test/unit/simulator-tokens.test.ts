@@ -38,7 +38,7 @@ const plainFor = (app: typeof A) => plain({ grant_type: 'client_credential', app
 
 /** errcode of a cheap business call made with this token (0 = accepted). */
 async function probe(token: unknown): Promise<number> {
-  const res = await fetch(`${sim.url}/wxa/charge/usage/get_recent_average?access_token=${encodeURIComponent(String(token))}`);
+  const res = await fetch(`${sim.url}/wxa/charge/usage/get?access_token=${encodeURIComponent(String(token))}&spuId=10000077&offset=0&limit=20`);
   return ((await res.json()) as { errcode: number }).errcode;
 }
 

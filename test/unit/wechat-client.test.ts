@@ -190,23 +190,52 @@ describe('code2Session', () => {
 });
 
 describe('usage', () => {
-  const row = (pkgId: number) => ({ pkgId, status: 1, startTime: 1, endTime: 2, all: '1000', used: 3, spuId: '10000077', skuId: 'sku', source: 1 });
+  const SPU = '10000077';
+  const row = (n: number) => ({ pkgId: `ZY${2823973277692477440n + BigInt(n)}`, orderId: `DD${n}`, status: 1, startTime: 1, endTime: 2, all: '1000', used: '3', spuId: SPU, skuId: '20000094', source: 2 });
 
-  it('parses 64-bit string counters exactly, beyond 2^53', async () => {
+  it('parses 64-bit string counters exactly, beyond 2^53, and numeric enums as numbers', async () => {
     const fake = await fakeWechat((_q, res) =>
-      send(res, { errcode: 0, errmsg: 'ok', all: '18446744073709551615', effectiveUse: '9007199254740993', effectiveAll: '7', total: 1, detailList: [row(1)] }),
+      send(res, { errcode: 0, all: '18446744073709551615', effectiveUse: '9007199254740993', effectiveAll: '0', total: 1, startServiceTime: 1692028800, endServiceTime: 4294967295, detailList: [row(1)] }),
     );
-    const page = await client(fake).getUsagePage(TOKEN, { spuId: '10000077', offset: 0, limit: 20 });
+    const page = await client(fake).getUsagePage(TOKEN, { spuId: SPU, offset: 0, limit: 20 });
     expect(page.all).toBe(18446744073709551615n);
     expect(page.effectiveUse).toBe(9007199254740993n);
-    expect(page.effectiveAll).toBe(7n);
-    expect(page.detailList).toEqual([{ pkgId: '1', status: 1, startTime: 1, endTime: 2, all: 1000n, used: 3n, spuId: '10000077', skuId: 'sku', source: '1' }]);
-    expect(Object.fromEntries(fake.hits[0]!.query)).toEqual({ access_token: TOKEN, spuId: '10000077', offset: '0', limit: '20' });
+    expect(page.effectiveAll).toBe(0n);
+    expect(page).toMatchObject({ startServiceTime: 1692028800, endServiceTime: 4294967295 });
+    expect(page.detailList).toEqual([
+      { pkgId: 'ZY2823973277692477441', orderId: 'DD1', status: 1, startTime: 1, endTime: 2, all: 1000n, used: 3n, spuId: SPU, skuId: '20000094', source: 2 },
+    ]);
+    expect(Object.fromEntries(fake.hits[0]!.query)).toEqual({ access_token: TOKEN, spuId: SPU, offset: '0', limit: '20' });
+  });
+
+  it("reads the trial's row: pkgId \"\", source 1, endTime 2^32 − 1", async () => {
+    const trial = { pkgId: '', orderId: '', status: 1, startTime: 1692028800, endTime: 4294967295, all: '1000', used: '1', spuId: SPU, skuId: '20000093', source: 1 };
+    const fake = await fakeWechat((_q, res) => send(res, { errcode: 0, all: '1000', effectiveUse: '1', effectiveAll: '0', total: 1, detailList: [trial] }));
+    const usage = await client(fake).getUsage(TOKEN, { spuId: SPU });
+    expect(usage.details).toEqual([{ ...trial, all: 1000n, used: 1n }]);
+  });
+
+  it('always sends spuId, offset and limit; refuses to call without a product id or with a limit over 20', async () => {
+    const fake = await fakeWechat((_q, res) => send(res, { errcode: 0, all: '0', effectiveUse: '0', total: 0 }));
+    const c = client(fake);
+    await expect(c.getUsagePage(TOKEN, { spuId: '', offset: 0, limit: 20 })).rejects.toBeInstanceOf(RangeError);
+    await expect(c.getUsagePage(TOKEN, { spuId: SPU, offset: 0, limit: 21 })).rejects.toBeInstanceOf(RangeError);
+    await expect(c.getUsage(TOKEN, { spuId: undefined as unknown as string })).rejects.toBeInstanceOf(RangeError);
+    await expect(c.getRecentAverage(TOKEN, { spuId: 'x' })).rejects.toBeInstanceOf(RangeError);
+    expect(fake.hits).toHaveLength(0);
+    await c.getUsage(TOKEN, { spuId: '10000086' });
+    expect(Object.fromEntries(fake.hits[0]!.query)).toEqual({ access_token: TOKEN, spuId: '10000086', offset: '0', limit: '20' });
+  });
+
+  it('10120002 (a parameter missing or out of range) is a typed bad_request', async () => {
+    const fake = await fakeWechat((_q, res) => send(res, { errcode: 10120002, errmsg: 'invalid param' }));
+    const e = await apiError(client(fake).getUsagePage(TOKEN, { spuId: SPU, offset: 0, limit: 20 }), 10120002);
+    expect(e).toMatchObject({ kind: 'bad_request', retryable: false, endpoint: 'usage_get' });
   });
 
   it('rejects a counter sent as a number beyond 2^53 (its digits are already lost)', async () => {
     const fake = await fakeWechat((_q, res) => send(res, '{"all":18446744073709551615,"effectiveUse":"1","total":0}'));
-    await upstream(client(fake).getUsagePage(TOKEN, { offset: 0, limit: 20 }), 'bad_json');
+    await upstream(client(fake).getUsagePage(TOKEN, { spuId: SPU, offset: 0, limit: 20 }), 'bad_json');
   });
 
   it('getUsage pages through 3 pages until total is read', async () => {
@@ -215,10 +244,10 @@ describe('usage', () => {
       const rows = Array.from({ length: Math.min(20, 45 - offset) }, (_, i) => row(offset + i));
       send(res, { errcode: 0, all: '5000', effectiveUse: '1200', total: 45, detailList: rows });
     });
-    const usage = await client(fake).getUsage(TOKEN, { spuId: '10000077' });
-    expect(fake.hits.map((h) => [h.query.get('offset'), h.query.get('limit')])).toEqual([['0', '20'], ['20', '20'], ['40', '20']]);
-    expect(usage.details.map((d) => d.pkgId)).toEqual(Array.from({ length: 45 }, (_, i) => String(i)));
-    expect(usage).toMatchObject({ all: 5000n, effectiveUse: 1200n, remaining: 3800n, detailsComplete: true });
+    const usage = await client(fake).getUsage(TOKEN, { spuId: SPU });
+    expect(fake.hits.map((h) => [h.query.get('spuId'), h.query.get('offset'), h.query.get('limit')])).toEqual([[SPU, '0', '20'], [SPU, '20', '20'], [SPU, '40', '20']]);
+    expect(usage.details.map((d) => d.pkgId)).toEqual(Array.from({ length: 45 }, (_, i) => row(i).pkgId));
+    expect(usage).toMatchObject({ all: 5000n, effectiveUse: 1200n, total: 45, detailsComplete: true });
   });
 
   it('getUsage follows a server that serves fewer rows than asked', async () => {
@@ -227,9 +256,22 @@ describe('usage', () => {
       const rows = Array.from({ length: Math.min(7, 45 - offset) }, (_, i) => row(offset + i));
       send(res, { all: '10', effectiveUse: '1', total: 45, detailList: rows });
     });
-    const usage = await client(fake).getUsage(TOKEN, {});
+    const usage = await client(fake).getUsage(TOKEN, { spuId: SPU });
     expect(fake.hits.map((h) => h.query.get('offset'))).toEqual(['0', '7', '14', '21', '28', '35', '42']);
     expect(usage.details.length).toBe(45);
+    expect(usage.detailsComplete).toBe(true);
+  });
+
+  it('getUsage counts a row repeated across pages once, the trial (pkgId "") included', async () => {
+    const trial = { pkgId: '', orderId: '', status: 1, startTime: 1, endTime: 4294967295, all: '1000', used: '0', spuId: SPU, skuId: '20000093', source: 1 };
+    const fake = await fakeWechat((_q, res, hit) => {
+      // The second page starts one row early (a pack was added meanwhile): the trial comes twice.
+      const rows = hit.query.get('offset') === '0' ? [trial, ...Array.from({ length: 19 }, (_, i) => row(i))] : [row(18), row(19), row(20)];
+      send(res, { all: '10', effectiveUse: '1', total: 22, detailList: rows });
+    });
+    const usage = await client(fake).getUsage(TOKEN, { spuId: SPU });
+    expect(usage.details.filter((d) => d.pkgId === '')).toHaveLength(1);
+    expect(usage.details).toHaveLength(22);
     expect(usage.detailsComplete).toBe(true);
   });
 
@@ -237,7 +279,7 @@ describe('usage', () => {
     const fake = await fakeWechat((_q, res) =>
       send(res, { all: '10', effectiveUse: '1', total: 100, detailList: Array.from({ length: 20 }, (_, i) => row(i)) }),
     );
-    const usage = await client(fake).getUsage(TOKEN, {});
+    const usage = await client(fake).getUsage(TOKEN, { spuId: SPU });
     expect(fake.hits.length).toBe(2);
     expect(usage.details.length).toBe(20);
     expect(usage.detailsComplete).toBe(false);
@@ -249,7 +291,7 @@ describe('usage', () => {
       const rows = Array.from({ length: 20 }, () => row(served++));
       send(res, { all: '10', effectiveUse: '1', total: served + 20, detailList: rows });
     });
-    const usage = await client(fake).getUsage(TOKEN, {});
+    const usage = await client(fake).getUsage(TOKEN, { spuId: SPU });
     expect(fake.hits.length).toBe(3); // ceil(40 / 20) pages, plus one of slack
     expect(usage.detailsComplete).toBe(false);
   });
@@ -258,22 +300,30 @@ describe('usage', () => {
     const fake = await fakeWechat((_q, res, hit) =>
       send(res, { all: '10', effectiveUse: '1', total: 30, detailList: hit.query.get('offset') === '0' ? [row(1)] : [] }),
     );
-    expect((await client(fake).getUsage(TOKEN, {})).detailsComplete).toBe(false);
+    expect((await client(fake).getUsage(TOKEN, { spuId: SPU })).detailsComplete).toBe(false);
     expect(fake.hits.length).toBe(2);
 
     const empty = await fakeWechat((_q, res) => send(res, { errcode: 0, errmsg: 'ok', all: '0', effectiveUse: '0', total: 0 }));
-    expect(await client(empty).getUsage(TOKEN, {})).toMatchObject({ details: [], remaining: 0n, detailsComplete: true });
+    expect(await client(empty).getUsage(TOKEN, { spuId: SPU })).toMatchObject({ details: [], total: 0, detailsComplete: true });
     expect(empty.hits.length).toBe(1);
   });
 
-  it('getRecentAverage accepts a string or a number', async () => {
-    const fake = await fakeWechat((_q, res, _h, n) => send(res, { errcode: 0, errmsg: 'ok', average: n === 1 ? '12345678901234567890' : 42 }));
+  it("getRecentAverage reads averageData, WeChat's fuzzed monthly figure (a number; a string too)", async () => {
+    const fake = await fakeWechat((_q, res, _h, n) =>
+      send(res, n === 1 ? { errcode: 0, errmsg: 'ok', averageData: 260000 } : { errcode: 0, averageData: '12345678901234567890' }),
+    );
     const c = client(fake);
-    expect(await c.getRecentAverage(TOKEN, { spuId: '10000077' })).toEqual({ average: 12345678901234567890n });
-    expect(await c.getRecentAverage(TOKEN, {})).toEqual({ average: 42n });
+    expect(await c.getRecentAverage(TOKEN, { spuId: SPU })).toEqual({ monthlyAverage: 260000n });
+    expect(await c.getRecentAverage(TOKEN, { spuId: '10000086' })).toEqual({ monthlyAverage: 12345678901234567890n });
     expect(fake.hits[0]!.path).toBe('/wxa/charge/usage/get_recent_average');
-    expect(fake.hits[0]!.query.get('spuId')).toBe('10000077');
-    expect(fake.hits[1]!.query.has('spuId')).toBe(false);
+    expect(fake.hits.map((h) => h.query.get('spuId'))).toEqual([SPU, '10000086']);
+  });
+
+  it('getRecentAverage: 10122000 (no recent data) is a typed error; an answer without averageData is bad_json', async () => {
+    const none = await fakeWechat((_q, res) => send(res, { errcode: 10122000, errmsg: 'no recent usage data' }));
+    await apiError(client(none).getRecentAverage(TOKEN, { spuId: SPU }), 10122000);
+    const odd = await fakeWechat((_q, res) => send(res, { errcode: 0, errmsg: 'ok', average: 3 }));
+    await upstream(client(odd).getRecentAverage(TOKEN, { spuId: SPU }), 'bad_json');
   });
 });
 
@@ -374,7 +424,7 @@ describe('retries', () => {
 
   it('-1 every time gives up after the default 2 retries with the busy error', async () => {
     const fake = await fakeWechat((_q, res) => send(res, { errcode: -1, errmsg: 'system error' }));
-    const e = await apiError(client(fake).getUsagePage(TOKEN, { offset: 0, limit: 20 }), -1);
+    const e = await apiError(client(fake).getUsagePage(TOKEN, { spuId: '10000077', offset: 0, limit: 20 }), -1);
     expect(e.kind).toBe('busy');
     expect(fake.hits.length).toBe(3);
   });
@@ -478,7 +528,7 @@ describe('secrets stay out of errors', () => {
     });
     const c = client(fake, { timeoutMs: 150, maxRetries: 0 });
     const errors = [
-      await upstream(c.getUsagePage(TOKEN, { offset: 0, limit: 20 }), 'network'),
+      await upstream(c.getUsagePage(TOKEN, { spuId: '10000077', offset: 0, limit: 20 }), 'network'),
       await upstream(c.code2Session({ appid: APPID, secret: SECRET, jsCode: CODE }), 'timeout'),
       await upstream(c.getUserPhoneNumber(TOKEN, { code: CODE }), 'http_status'),
     ];

@@ -38,6 +38,9 @@ const EXPECTED: Array<[errcode: number, kind: WechatErrorKind, retryable: boolea
   [89507, 'ip_blocked', false],
   // API security mode's refusals (wechat-api.md §4d): WeChat turned the request away unread.
   ...[40230, 40231, 40232, 40233, 40234, 40235, 40236, 40237, 40238, 40239, 40240].map((c): [number, WechatErrorKind, boolean] => [c, 'credentials', false]),
+  [10120002, 'bad_request', false],
+  [10120700, 'bad_request', false],
+  [10122000, 'bad_request', false],
 ];
 
 describe('errcode table', () => {

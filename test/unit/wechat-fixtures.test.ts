@@ -261,7 +261,13 @@ const SITUATIONS: Record<WechatEndpoint, Record<string, Produce>> = {
     missing_access_token: (s) => s.call('GET', USAGE_PATH, { query: { spuId: SPU_ID, offset: '0', limit: '20' } }),
   },
   usage_get_recent_average: {
-    success: (s) => s.call('GET', AVERAGE_PATH, { query: { access_token: s.token(), spuId: SPU_ID } }),
+    // Some use in the last three months (a tap the button charged), so there is an average to give.
+    success: (s) => {
+      phoneCode(s);
+      return s.call('GET', AVERAGE_PATH, { query: { access_token: s.token(), spuId: SPU_ID } });
+    },
+    // An app nobody has used lately: WeChat has no average to give (10122000).
+    no_recent_usage: (s) => s.call('GET', AVERAGE_PATH, { query: { access_token: s.token(), spuId: SPU_ID } }),
     missing_spu_id: (s) => s.call('GET', AVERAGE_PATH, { query: { access_token: s.token() } }),
     missing_access_token: (s) => s.call('GET', AVERAGE_PATH, { query: { spuId: SPU_ID } }),
   },
