@@ -81,7 +81,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
     url: `http://${urlHost(host)}:${port}`,
     port,
     state,
-    close: () => (closing ??= shutdown()),
+    close: () => (closing ??= (state.messagePush.close(), shutdown())),
   };
 }
 
@@ -91,3 +91,4 @@ function urlHost(host: string): string {
   if (host === '::') return '[::1]';
   return host.includes(':') ? `[${host}]` : host;
 }
+export type { PushDelivery, PushFormat, PushMode, PushTargetInput } from './message-push.js';
