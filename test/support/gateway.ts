@@ -40,6 +40,8 @@ export interface ExtraApp {
   product?: 'quick' | 'realtime';
   purposes?: string[];
   lowQuota?: { unitsBelow?: number; daysBelow?: number };
+  /** The app's message-push settings (config file key `messagePush`). */
+  messagePush?: { token?: string; tokenEnv?: string; encodingAesKey?: string; encodingAesKeyEnv?: string; format?: 'json' | 'xml' };
 }
 
 export interface TestGatewayOptions {
