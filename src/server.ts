@@ -547,6 +547,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
           });
         });
         const address = httpServer.address() as AddressInfo;
+        if (simulator) pointSimulatorPushesHere(simulator, config.apps, host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host, address.port);
         return { url: `http://${host}:${address.port}/graphql`, server: httpServer };
       },
       async close() {
@@ -575,6 +576,23 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
   } catch (e) {
     await closeAll();
     throw e;
+  }
+}
+
+/**
+ * Sandbox: the in-process simulator stands for WeChat's console too, so the apps configured with
+ * messagePush get their alerts pushed here, in safe mode when a key is configured.
+ */
+function pointSimulatorPushesHere(simulator: RunningSimulator, apps: GatewayConfig['apps'], host: string, port: number) {
+  for (const app of apps.values()) {
+    const push = app.messagePush;
+    if (!push) continue;
+    simulator.state.setMessagePush(app.appid, {
+      url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/wechat/events/${app.appid}`,
+      token: push.token,
+      ...(push.aesKey ? { encodingAesKey: push.aesKey.toString('base64').replace(/=+$/, ''), mode: 'safe' as const } : { mode: 'plaintext' as const }),
+      format: push.format,
+    });
   }
 }
 
