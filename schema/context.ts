@@ -10,6 +10,7 @@ import type { ClientReports } from '../src/billing/client-reports.js';
 import type { Reconciliation } from '../src/billing/reconciliation.js';
 import type { ConsentAudit } from '../plugins/consent-audit/audit.js';
 import type { VerificationTokens } from '../src/binding/index.js';
+import type { WechatChargeAlert, WechatEvents } from '../src/billing/wechat-events.js';
 
 /** What resolvers may use: the verified session and the domain services (no I/O clients directly). */
 export interface Services {
@@ -27,12 +28,15 @@ export interface Services {
     quota: QuotaService;
     reports: ClientReports;
     reconciliation: Reconciliation;
+    wechatEvents: WechatEvents;
   };
 }
 
 /** Per-request batch loaders: every quota asked for in one request is one database query. */
 export interface Loaders {
   quota: DataLoader<string, Quota>;
+  /** Each app's latest charge alert pushed by WeChat (null: none yet). */
+  wechatAlert: DataLoader<string, WechatChargeAlert | null>;
 }
 
 export interface GraphQLContext {

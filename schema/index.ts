@@ -11,6 +11,7 @@ import './procurement.js';
 import './reports.js';
 import './reconciliation.js';
 import './audit.js';
+import './wechat-events.js';
 import type { Loaders, Services } from './context.js';
 
 export type { GraphQLContext, Loaders, Services } from './context.js';
@@ -19,6 +20,10 @@ export type { GraphQLContext, Loaders, Services } from './context.js';
 export function createLoaders(services: Services): Loaders {
   return {
     quota: new DataLoader((appids: readonly string[]) => services.billing.quota.load(appids)),
+    wechatAlert: new DataLoader(async (appids: readonly string[]) => {
+      const latest = await services.billing.wechatEvents.latest(appids);
+      return appids.map((a) => latest.get(a) ?? null);
+    }),
   };
 }
 

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { SANDBOX_APP } from './simulator/index.js';
 import { SUBJECT_TYPES, type SubjectType } from './billing/rules.js';
 import { parseApiSecurityKeys, type ApiSecurityField, type ApiSecurityKeys } from './wechat/api-security/keys.js';
+import { aesKeyFromEncodingAesKey, type MessagePushSettings } from './wechat/message-push.js';
 
 /**
  * One typed configuration, read once from the environment and an optional JSON
@@ -21,6 +22,18 @@ const appSchema = z
     apiSecurity: z.lazy(() => apiSecuritySchema).optional(),
     purposes: z.array(z.string().regex(/^[a-z][a-z0-9-]{0,63}$/)).min(1).default(['login']),
     lowQuota: z.lazy(() => thresholdsSchema).optional(),
+    messagePush: z.lazy(() => messagePushSchema).optional(),
+  })
+  .strict();
+
+// WeChat's console: 开发管理 → 开发设置 → 消息推送 (Token, EncodingAESKey, 数据格式).
+const messagePushSchema = z
+  .object({
+    token: z.string().min(1).max(128).regex(/^\S+$/, 'token must not contain spaces').optional(),
+    tokenEnv: z.string().min(1).optional(),
+    encodingAesKey: z.string().regex(/^[A-Za-z0-9+/]{43}$/, 'encodingAesKey must be the 43 letters and digits the console shows').optional(),
+    encodingAesKeyEnv: z.string().min(1).optional(),
+    format: z.enum(['json', 'xml']).default('xml'),
   })
   .strict();
 
@@ -153,6 +166,8 @@ export interface AppConfig {
   lowQuota: { unitsBelow?: number; daysBelow?: number } | undefined;
   /** WeChat's API security mode: getuserphonenumber is encrypted and signed, answers verified. */
   apiSecurity?: ApiSecurityKeys;
+  /** WeChat's message push to /wechat/events/{appid}; absent: that path answers 404. Holds secrets: never logged. */
+  messagePush?: MessagePushSettings | undefined;
 }
 
 export interface BillingConfig {
@@ -379,6 +394,7 @@ function resolveApps(file: ConfigFile, env: Env, sandbox: boolean): Map<string, 
       missing.push(a.secretEnv ? `${a.secretEnv} (secret of app ${a.appid})` : `secret of app ${a.appid}`);
       continue;
     }
+    const messagePush = a.messagePush ? messagePushFrom(a.appid, a.messagePush, env, missing) : undefined;
     apps.set(a.appid, {
       appid: a.appid,
       secret,
@@ -387,6 +403,7 @@ function resolveApps(file: ConfigFile, env: Env, sandbox: boolean): Map<string, 
       category: a.category,
       purposes: a.purposes,
       lowQuota: a.lowQuota,
+      ...(messagePush ? { messagePush } : {}),
     });
   }
   if (missing.length) throw new ConfigError(`missing app secrets: ${missing.join(', ')}`);
@@ -467,6 +484,39 @@ function apiSecurityFrom(appid: string, c: ApiSecurityFile, env: Env, baseDir: s
     (field) => described[field] ?? `apiSecurity.${field} of app ${appid}`,
   );
   return parsed.keys ? { keys: parsed.keys, problems: [] } : { problems: parsed.problems };
+}
+
+/**
+ * An app's message-push settings, secrets from the file or from the env vars it names. A value
+ * read from the env is checked like the file's, and neither is ever quoted in an error.
+ */
+function messagePushFrom(appid: string, m: z.infer<typeof messagePushSchema>, env: Env, missing: string[]): MessagePushSettings | undefined {
+  if (m.token && m.tokenEnv) throw new ConfigError(`app ${appid}: messagePush: give either token or tokenEnv, not both`);
+  if (m.encodingAesKey && m.encodingAesKeyEnv) throw new ConfigError(`app ${appid}: messagePush: give either encodingAesKey or encodingAesKeyEnv, not both`);
+  if (!m.token && !m.tokenEnv) throw new ConfigError(`app ${appid}: messagePush needs token or tokenEnv`);
+  const token = m.token ?? env[m.tokenEnv!];
+  if (!token) {
+    missing.push(`${m.tokenEnv} (message-push token of app ${appid})`);
+    return undefined;
+  }
+  if (!/^\S{1,128}$/.test(token)) throw new ConfigError(`${m.tokenEnv} (message-push token of app ${appid}) must be 1 to 128 characters without spaces`);
+  let encodingAesKey = m.encodingAesKey;
+  if (m.encodingAesKeyEnv) {
+    encodingAesKey = env[m.encodingAesKeyEnv];
+    if (!encodingAesKey) {
+      missing.push(`${m.encodingAesKeyEnv} (message-push EncodingAESKey of app ${appid})`);
+      return undefined;
+    }
+  }
+  let aesKey: Buffer | undefined;
+  if (encodingAesKey !== undefined) {
+    try {
+      aesKey = aesKeyFromEncodingAesKey(encodingAesKey);
+    } catch {
+      throw new ConfigError(`${m.encodingAesKeyEnv ?? `app ${appid}: messagePush.encodingAesKey`} must be the 43 letters and digits the WeChat console shows`);
+    }
+  }
+  return { token, aesKey, format: m.format };
 }
 
 function webhookUrl(file: ConfigFile, env: Env): string | undefined {

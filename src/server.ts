@@ -22,6 +22,8 @@ import { chargeHooks } from './billing/charge-hooks.js';
 import { UsageSync } from './billing/usage-sync.js';
 import { QuotaService } from './billing/quota.js';
 import { QuotaAlerts } from './billing/alerts.js';
+import { WechatEvents } from './billing/wechat-events.js';
+import { PUSH_PATH_PREFIX, createPushEndpoint } from './wechat/push-endpoint.js';
 import { ClientReports } from './billing/client-reports.js';
 import { Reconciliation } from './billing/reconciliation.js';
 import { ConsentAudit } from '../plugins/consent-audit/audit.js';
@@ -221,6 +223,22 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       onSynced: (appid) => watchQuota([appid]).catch((e) => log.warn({ appid, err: (e as Error).message }, 'quota alert evaluation failed')),
     });
     quota = new QuotaService(store.db, config.apps, usage, thresholds, now);
+    const wechatEvents = new WechatEvents({
+      db: store.db,
+      hash: (...parts) => keys.codeHash(...parts),
+      sync: (appid, requestId) => usage.sync(appid, requestId),
+      notify: (event) => alerts.sendWechatAlert(event),
+      registry: metrics.registry,
+      log,
+      now,
+    });
+    const servePush = createPushEndpoint({
+      settings: (appid) => config.apps.get(appid)?.messagePush,
+      accept: (appid, push, requestId) => wechatEvents.accept(appid, push, requestId),
+      rejected: (reason) => wechatEvents.rejected(reason),
+      now,
+      log,
+    });
     const audit = new ConsentAudit(store.db, keys, config.apps, { retentionDays: config.audit.retentionDays, now, dialect: store.dialect });
     const verificationTokens = new VerificationTokens({
       db: store.db,
@@ -273,7 +291,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       issuer: config.jwt.issuer,
       audit,
       tokens: verificationTokens,
-      billing: { ledger, usage, quota, reports: new ClientReports(store.db), reconciliation: new Reconciliation(store.db, config.apps) },
+      billing: { ledger, usage, quota, reports: new ClientReports(store.db), reconciliation: new Reconciliation(store.db, config.apps), wechatEvents },
     };
     usage.start(config.billing.syncIntervalSeconds * 1000);
     const watchAll = () =>
@@ -359,8 +377,8 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
 
     const purge = setInterval(() => {
       const t = now();
-      Promise.all([claims.purgeExpiredAnswers(t), claims.purgeOldClaims(t - CLAIM_RETENTION_MS)]).catch((e) =>
-        log.warn({ err: (e as Error).message }, 'purging expired replay answers or old claims failed'),
+      Promise.all([claims.purgeExpiredAnswers(t), claims.purgeOldClaims(t - CLAIM_RETENTION_MS), wechatEvents.purge()]).catch((e) =>
+        log.warn({ err: (e as Error).message }, 'purging expired replay answers, old claims or old pushed events failed'),
       );
     }, PURGE_INTERVAL_MS);
     purge.unref();
@@ -383,6 +401,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
         return res.end(r.body);
       }
       if (path === '/audit/export.ndjson') return exportAudit(req, res);
+      if (path?.startsWith(PUSH_PATH_PREFIX)) return servePush(req, res, requestId);
 
       return serveGraphQL(yoga, req, res, {
         clientIp: clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], config.hardening.trustProxyHops),
@@ -540,6 +559,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
           });
         });
         const address = httpServer.address() as AddressInfo;
+        if (simulator) pointSimulatorPushesHere(simulator, config.apps, host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host, address.port);
         return { url: `http://${host}:${address.port}/graphql`, server: httpServer };
       },
       async close() {
@@ -559,6 +579,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
           s.closeAllConnections();
           await closed;
         }
+        await wechatEvents.flush().catch(() => {});
         await alerts.flush().catch(() => {});
         await tracing?.flush();
         await closeAll();
@@ -567,6 +588,23 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
   } catch (e) {
     await closeAll();
     throw e;
+  }
+}
+
+/**
+ * Sandbox: the in-process simulator stands for WeChat's console too, so the apps configured with
+ * messagePush get their alerts pushed here, in safe mode when a key is configured.
+ */
+function pointSimulatorPushesHere(simulator: RunningSimulator, apps: GatewayConfig['apps'], host: string, port: number) {
+  for (const app of apps.values()) {
+    const push = app.messagePush;
+    if (!push) continue;
+    simulator.state.setMessagePush(app.appid, {
+      url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/wechat/events/${app.appid}`,
+      token: push.token,
+      ...(push.aesKey ? { encodingAesKey: push.aesKey.toString('base64').replace(/=+$/, ''), mode: 'safe' as const } : { mode: 'plaintext' as const }),
+      format: push.format,
+    });
   }
 }
 

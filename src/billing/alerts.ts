@@ -81,6 +81,29 @@ export interface QuotaAlertEvent {
   at: string;
 }
 
+/**
+ * The webhook body for a charge alert WeChat pushed (src/billing/wechat-events.ts): exactly these
+ * keys, the same for both kinds (null where a figure belongs to the other kind). Nothing about
+ * who WeChat sent it as, nothing personal.
+ */
+export interface WechatAlertWebhookEvent {
+  event: 'wechat.quota_alert' | 'wechat.expiry_alert';
+  appid: string;
+  /** The event's name as WeChat sent it (charge_service_quota_notify, charge_mp_service_validity_notify, …). */
+  wechatEvent: string;
+  spuId: string | null;
+  spuName: string | null;
+  totalQuota: number | null;
+  totalUsedQuota: number | null;
+  remainingQuota: number | null;
+  /** validity_end_time as WeChat sent it, and as an instant when it could be read (ISO 8601, UTC). */
+  validityEndTime: string | null;
+  validityEndsAt: string | null;
+  /** The event's CreateTime, and when the gateway received it (ISO 8601, UTC). */
+  eventAt: string | null;
+  at: string;
+}
+
 const GAUGE_NAME = 'wxphone_quota_units_left';
 const RETRY_DELAY_MS = 100;
 
@@ -148,9 +171,14 @@ export class QuotaAlerts {
         at: new Date(at).toISOString(),
       };
       this.log.info({ appid: o.appid, event: event.event, remaining: o.remaining, exhausted, daysLeft: o.daysLeft }, 'quota alert state crossed');
-      if (this.webhook) this.enqueue(o.appid, () => this.deliver(event, at));
+      if (this.webhook) this.enqueue(o.appid, () => this.deliver(o.appid, event.event, JSON.stringify(event), () => this.markNotified(event, at)));
     }
     return { low, crossed };
+  }
+
+  /** Posts a charge alert WeChat pushed, in the background (see flush); its caller decided it is new. */
+  sendWechatAlert(event: WechatAlertWebhookEvent): void {
+    if (this.webhook) this.enqueue(event.appid, () => this.deliver(event.appid, event.event, JSON.stringify(event)));
   }
 
   /** Resolves when webhooks in flight (including ones queued meanwhile) have finished. */
@@ -200,23 +228,22 @@ export class QuotaAlerts {
     });
   }
 
-  private async deliver(event: QuotaAlertEvent, changedAt: number): Promise<void> {
+  private async deliver(appid: string, name: string, body: string, delivered?: () => Promise<void>): Promise<void> {
     const hook = this.webhook!;
-    const body = JSON.stringify(event);
     let status: number | string = 'none';
     for (let attempt = 1; attempt <= 2; attempt++) {
       if (attempt > 1) await new Promise((r) => setTimeout(r, RETRY_DELAY_MS));
       const result = await this.post(hook.url, body);
       status = result.status;
       if (result.ok) {
-        this.log.info({ appid: event.appid, event: event.event, status, attempts: attempt }, 'quota alert webhook delivered');
-        await this.markNotified(event, changedAt);
+        this.log.info({ appid, event: name, status, attempts: attempt }, 'quota alert webhook delivered');
+        await delivered?.();
         return;
       }
       if (!result.retry) break;
     }
     // Logged with the host only: the path or query may carry the receiver's secret token.
-    this.log.warn({ appid: event.appid, event: event.event, status, webhookHost: hook.host }, 'quota alert webhook failed');
+    this.log.warn({ appid, event: name, status, webhookHost: hook.host }, 'quota alert webhook failed');
   }
 
   /** One attempt. Never throws; `status` is the HTTP status or a short error kind. */

@@ -1,6 +1,7 @@
 import type { PackInput, PhoneCodeResult, SimAppInput, SimAppSummary, SimulatorStats } from './state.js';
 import type { FaultSpec } from './faults.js';
 import type { SimApiSecuritySummary } from './api-security.js';
+import type { PushDelivery, PushFormat, PushMode, PushTargetInput } from './message-push.js';
 
 /**
  * A typed client for the simulator's /__sim__ API, for tests and the demo that
@@ -47,6 +48,16 @@ export class SimulatorControl {
 
   advance(advanceSeconds: number): Promise<{ now: number }> {
     return this.call('POST', '/__sim__/clock', { advanceSeconds });
+  }
+
+  /** The app's message-push URL, Token, EncodingAESKey, mode and format (null: no pushes). */
+  setMessagePush(appid: string, target: PushTargetInput | null): Promise<{ appid: string; url: string | null; mode: PushMode | null; format: PushFormat | null }> {
+    return this.call('POST', '/__sim__/message-push', target === null ? { appid, url: null } : { appid, ...target });
+  }
+
+  /** What was pushed to the app's URL, with each attempt's answer. */
+  messagePushes(appid: string): Promise<{ appid: string; url: string | null; mode: PushMode | null; format: PushFormat | null; deliveries: PushDelivery[] }> {
+    return this.call('GET', `/__sim__/message-push?appid=${encodeURIComponent(appid)}`);
   }
 
   stats(): Promise<SimulatorStats> {

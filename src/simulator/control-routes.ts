@@ -2,6 +2,7 @@ import { packStatus } from '../billing/rules.js';
 import { SimInputError } from './errors.js';
 import { MAX_FAULT_DELAY_MS, type FaultSpec } from './faults.js';
 import type { PackInput, SimAppInput, SimulatorState } from './state.js';
+import type { PushTargetInput } from './message-push.js';
 import { WECHAT_PATHS } from './wechat-routes.js';
 
 /**
@@ -71,6 +72,19 @@ const routes: Record<string, Partial<Record<'GET' | 'POST', ControlHandler>>> = 
     POST: (state, body) => {
       if (typeof body.advanceSeconds !== 'number') throw new SimInputError('advanceSeconds must be a number');
       return { now: state.advance(body.advanceSeconds) };
+    },
+  },
+
+  // The app's message-push settings in the console: where its charge alerts go, and how.
+  '/__sim__/message-push': {
+    GET: (state, _body, query) => {
+      const appid = query.get('appid') ?? '';
+      if (!state.appDetails(appid)) throw new SimInputError(`unknown appid ${JSON.stringify(appid)}`);
+      return { appid, ...state.messagePush.describe(appid) };
+    },
+    POST: (state, body) => {
+      if (body.url === null) return state.setMessagePush(body.appid as string, null);
+      return state.setMessagePush(body.appid as string, body as unknown as PushTargetInput);
     },
   },
 

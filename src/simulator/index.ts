@@ -83,7 +83,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
     url: `http://${urlHost(host)}:${port}`,
     port,
     state,
-    close: () => (closing ??= shutdown()),
+    close: () => (closing ??= (state.messagePush.close(), shutdown())),
   };
 }
 
@@ -93,3 +93,4 @@ function urlHost(host: string): string {
   if (host === '::') return '[::1]';
   return host.includes(':') ? `[${host}]` : host;
 }
+export type { PushDelivery, PushFormat, PushMode, PushTargetInput } from './message-push.js';

@@ -17,6 +17,7 @@ import { SimInputError, wechatError, type WeChatError } from './errors.js';
 import { FaultTable } from './faults.js';
 import { encryptPhonePayload, type EncryptedPhone } from './legacy-crypto.js';
 import { AppLedger, SIM_PACK_SKU_ID, type UsageRow } from './ledger.js';
+import { MessagePusher, type PushAccount, type PushTargetInput } from './message-push.js';
 import { TokenBook, type IssuedToken, type TokenCheck } from './tokens.js';
 
 /**
@@ -132,6 +133,8 @@ export class SimulatorState {
   readonly faults = new FaultTable();
   /** The apps with API security mode on, and their keys. */
   readonly apiSecurity = new ApiSecurityBook();
+  /** Charge alerts pushed to the message-push URL an app set (see message-push.ts). */
+  readonly messagePush: MessagePusher;
   private readonly clock: SimClock;
   private readonly apps = new Map<string, SimApp>();
   private readonly tokens = new TokenBook();
@@ -146,6 +149,7 @@ export class SimulatorState {
     this.chargingStartDate = opts.chargingStartDate ?? DEFAULT_CHARGING_START_DATE;
     cstMidnight(this.chargingStartDate); // fail at start-up, not at the first pack
     this.clock = new SimClock(opts.startTime);
+    this.messagePush = new MessagePusher({ now: () => this.now() });
     for (const app of opts.apps ?? []) this.registerApp(app);
   }
 
@@ -157,11 +161,19 @@ export class SimulatorState {
 
   /** Moves simulated time forward; returns the new now (ms). */
   advance(seconds: number): number {
+    let now: number;
     try {
-      return this.clock.advance(seconds);
+      now = this.clock.advance(seconds);
     } catch (err) {
       throw new SimInputError((err as Error).message);
     }
+    for (const app of this.apps.values()) this.messagePush.observe(pushAccount(app));
+    return now;
+  }
+
+  /** Where the app's charge alerts go (its console's message-push settings); null: nowhere. */
+  setMessagePush(appid: string, target: PushTargetInput | null) {
+    return this.messagePush.configure(pushAccount(this.requireApp(appid)), target);
   }
 
   // --- apps ------------------------------------------------------------------
@@ -243,6 +255,7 @@ export class SimulatorState {
     const user = optionalString(openid, 'openid');
     const now = this.now();
     if (!app.exempt && app.ledger.charge(now) === null) return { ...NO_QUOTA };
+    this.messagePush.observe(pushAccount(app));
     this.codesIssued++;
     return this.phoneCodes.mint({ appid, purePhoneNumber: pure, countryCode: cc, openid: user, mintedAt: now });
   }
@@ -323,6 +336,7 @@ export class SimulatorState {
     const n = BigInt(this.nextPackId++);
     const pkgId = `ZY${PACK_ID_BASE + n}`;
     app.ledger.addPack({ id: pkgId, orderId: `DD${ORDER_ID_BASE + n}`, skuId, source, all, used: 0, effectiveAt, expiresAt });
+    this.messagePush.observe(pushAccount(app));
     return { pkgId };
   }
 
@@ -412,6 +426,7 @@ export class SimulatorState {
     this.phoneCodes.clear();
     this.logins.clear();
     this.faults.clear();
+    this.messagePush.clear();
     this.calls = {};
     this.codesIssued = 0;
     this.codesExchanged = 0;
@@ -449,6 +464,10 @@ export class SimulatorState {
       watermark: { appid, timestamp: Math.floor(this.now() / 1000) },
     };
   }
+}
+
+function pushAccount(app: SimApp): PushAccount {
+  return { appid: app.appid, exempt: app.exempt, spuId: SPU_ID_BY_PRODUCT[app.product], trialUsed: app.ledger.trialUsed, packs: app.ledger.packs };
 }
 
 function details(app: SimApp): SimAppDetails {

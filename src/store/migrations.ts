@@ -285,6 +285,28 @@ const migrations: Record<string, Migration> = {
       }
     },
   },
+  '0008_wechat_events': {
+    // Events WeChat pushes (message push): the dedupe of its retries, across instances and
+    // restarts, and the charge alerts the quota query shows.
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('wechat_events')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('appid', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('event', 'text', (c) => c.notNull())
+        .addColumn('event_at', 'bigint')
+        .addColumn('received_at', 'bigint', (c) => c.notNull())
+        .addColumn('fields', 'text')
+        .execute();
+      // An app's latest alert (the quota query), and the purge of other events by age.
+      await db.schema.createIndex('wechat_events_app_kind').on('wechat_events').columns(['appid', 'kind', 'event_at']).execute();
+      await db.schema.createIndex('wechat_events_kind_received').on('wechat_events').columns(['kind', 'received_at']).execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.dropTable('wechat_events').execute();
+    },
+  },
 };
 
 /**

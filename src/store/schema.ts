@@ -142,6 +142,25 @@ export interface QuotaAlertsTable {
   notified_at: number | null;
 }
 
+/**
+ * What WeChat pushed to an app's message-push URL, one row per event however often WeChat
+ * retried it. Charge alerts keep their fields; other events keep only their name, and only for
+ * as long as a retry could arrive. Never the sender's openid (FromUserName) or other personal data.
+ */
+export interface WechatEventsTable {
+  /** Keyed hash of what identifies the event (MsgId, else sender, time, name and the alert's fields). */
+  id: string;
+  appid: string;
+  kind: 'quota_alert' | 'expiry_alert' | 'other';
+  /** The event's name as WeChat sent it (MsgType for messages that are not events). */
+  event: string;
+  /** The event's CreateTime (ms); null when it had none. */
+  event_at: number | null;
+  received_at: number;
+  /** The alert's fields (JSON, see src/billing/wechat-events.ts); null for other events. */
+  fields: string | null;
+}
+
 export interface AuditRecordsTable {
   id: string;
   appid: string;
@@ -211,6 +230,7 @@ export interface Database {
   client_reports: ClientReportsTable;
   usage_snapshots: UsageSnapshotsTable;
   quota_alerts: QuotaAlertsTable;
+  wechat_events: WechatEventsTable;
   audit_records: AuditRecordsTable;
   audit_heads: AuditHeadsTable;
   consents: ConsentsTable;

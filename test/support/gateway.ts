@@ -42,6 +42,8 @@ export interface ExtraApp {
   lowQuota?: { unitsBelow?: number; daysBelow?: number };
   /** The config's apiSecurity for the app (keys are registered with the simulator by the test). */
   apiSecurity?: object;
+  /** The app's message-push settings (config file key `messagePush`). */
+  messagePush?: { token?: string; tokenEnv?: string; encodingAesKey?: string; encodingAesKeyEnv?: string; format?: 'json' | 'xml' };
 }
 
 export interface TestGatewayOptions {
