@@ -39,7 +39,7 @@ export const QuotaRef = builder.objectRef<Quota>('Quota').implement({
     basis: t.field({ type: QuotaBasisEnum, resolve: (q) => q.basis }),
     trialUsed: t.exposeInt('trialUsed', { description: 'Of the 1,000-call trial, as of the last usage sync.' }),
     trialRemaining: t.exposeInt('trialRemaining'),
-    packsRemaining: t.exposeInt('packsRemaining', { description: 'Units left in packs in effect (own and allocated), as of the last sync.' }),
+    packsRemaining: t.exposeInt('packsRemaining', { description: 'Units left in packs in effect (bought and assigned), as of the last sync.' }),
     remaining: t.exposeInt('remaining', { description: 'Trial plus packs, as of the last usage sync.' }),
     chargesSinceSync: t.exposeInt('chargesSinceSync', { description: 'Charges the gateway recorded since the last sync.' }),
     estimatedRemaining: t.exposeInt('estimatedRemaining', { description: 'remaining minus the charges seen since the sync.' }),

@@ -17,6 +17,7 @@ import { ClaimStore } from './phone/claims.js';
 import { PhoneService } from './phone/service.js';
 import { AdmissionGate, AdmissionRefusedError } from './phone/admission.js';
 import { BillingLedger } from './billing/ledger.js';
+import { Procurement } from './billing/procurement.js';
 import { chargeHooks } from './billing/charge-hooks.js';
 import { UsageSync } from './billing/usage-sync.js';
 import { QuotaService } from './billing/quota.js';
@@ -261,7 +262,14 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       issuer: config.jwt.issuer,
       audit,
       tokens: verificationTokens,
-      billing: { ledger, usage, quota, reports: new ClientReports(store.db), reconciliation: new Reconciliation(store.db, config.apps) },
+      billing: {
+        ledger,
+        usage,
+        quota,
+        reports: new ClientReports(store.db),
+        reconciliation: new Reconciliation(store.db, config.apps),
+        procurement: new Procurement(store.db, config.apps, { chargingStartDate: config.billing.chargingStartDate }),
+      },
     };
     usage.start(config.billing.syncIntervalSeconds * 1000);
     const watchAll = () =>

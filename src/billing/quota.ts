@@ -39,7 +39,6 @@ interface Row {
   charged_since_sync: number | string;
   charged_last_week: number | string;
   own_left: number | string;
-  allocated_left: number | string;
 }
 
 /**
@@ -94,7 +93,7 @@ export class QuotaService {
       basis = 'LEDGER';
       trialUsed = r.trial_used;
       trialRemaining = Math.max(0, TRIAL_UNITS - trialUsed);
-      remaining = trialRemaining + Number(r.own_left) + Number(r.allocated_left);
+      remaining = trialRemaining + Number(r.own_left);
       estimatedRemaining = remaining;
     }
     const dailyAverage = r.recent_average !== null ? Number(r.recent_average) : Number(r.charged_last_week) / 7;
@@ -134,7 +133,6 @@ function emptyRow(appid: string): Row {
     charged_since_sync: 0,
     charged_last_week: 0,
     own_left: 0,
-    allocated_left: 0,
   };
 }
 
@@ -153,7 +151,7 @@ function clampInt(v: number): number {
 /**
  * One row per app: its trial counter, latest usage snapshot, charges since that snapshot and (for
  * the forecast, when the snapshot has no recent daily average from WeChat) in the last week, and
- * units left in packs and allocations.
+ * units left in its packs (bought and assigned).
  *
  * A charge's tap time is never after its recording (src/billing/charge-hooks.ts records the earlier of the two), so
  * `created_at > synced_at` adds nothing to the since-sync count but lets the (appid, created_at)
@@ -175,10 +173,7 @@ export function quotaRowsQuery(appids: readonly string[], now: number) {
         where c.appid = t.appid and c.status = 'confirmed' and c.created_at > ${weekAgo}) else 0 end as charged_last_week,
       (select coalesce(sum(p.units_all - p.units_used), 0) from packs p
         where p.owner_kind = 'app' and p.owner_id = t.appid and p.refund_requested_at is null
-          and p.effective_at <= ${now} and p.expires_at > ${now}) as own_left,
-      (select coalesce(sum(a.units_all - a.units_used), 0) from allocations a join packs gp on gp.id = a.pack_id
-        where a.appid = t.appid and gp.refund_requested_at is null
-          and gp.effective_at <= ${now} and gp.expires_at > ${now}) as allocated_left
+          and p.effective_at <= ${now} and p.expires_at > ${now}) as own_left
     from app_trials t
     left join usage_snapshots s on s.id = (
       select s2.id from usage_snapshots s2 where s2.appid = t.appid order by s2.synced_at desc, s2.id desc limit 1)
