@@ -395,6 +395,43 @@ export class Procurement {
   }
 }
 
+/** event_type of WeChat's pushed assignment-result event (分配结果事件). */
+export const ASSIGNMENT_RESULT_EVENT_TYPE = 5;
+
+/**
+ * The input {@link Procurement.recordAssignmentResult} takes, from a pushed message's fields (XML
+ * or JSON, already parsed and decrypted): event_type 5, result, order_id, request_id,
+ * receive_appid, sku_id, receive_pkg_id, and the envelope's CreateTime (seconds). Numbers may
+ * come as strings, as in WeChat's other charge events. Undefined when the message is not such an
+ * event or lacks what identifies the assignment.
+ */
+export function assignmentResultFromEvent(fields: Readonly<Record<string, unknown>>): AssignmentResult | undefined {
+  if (integer(fields.event_type) !== ASSIGNMENT_RESULT_EVENT_TYPE) return undefined;
+  const result = integer(fields.result);
+  const orderId = text(fields.order_id);
+  const requestId = text(fields.request_id);
+  if (result === undefined || orderId === undefined || requestId === undefined) return undefined;
+  const createTime = integer(fields.CreateTime);
+  return {
+    orderId,
+    requestId,
+    result,
+    receivePkgId: text(fields.receive_pkg_id) ?? null,
+    receiverAppId: text(fields.receive_appid) ?? null,
+    skuId: text(fields.sku_id) ?? null,
+    at: createTime === undefined ? null : createTime * 1000,
+  };
+}
+
+function integer(v: unknown): number | undefined {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^-?\d{1,15}$/.test(v.trim()) ? Number(v.trim()) : Number.NaN;
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+function text(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
 /**
  * The order's rows, from input checked the way WeChat states its figures: ids as WeChat writes
  * them, 64-bit price as digits, units and validity within sane bounds.

@@ -15,6 +15,7 @@ import {
   planCharge,
   type AssignmentState,
 } from '../../src/billing/rules.js';
+import { assignmentResultFromEvent } from '../../src/billing/procurement.js';
 
 const NOW = Date.parse('2026-06-01T04:00:00Z');
 
@@ -139,5 +140,48 @@ describe('64-bit amounts (prices in 厘)', () => {
     expect(formatYuanExact(9_007_199_254_740_993n)).toBe('9007199254740.993');
     expect(formatYuanExact(30n)).toBe('0.030');
     expect(formatYuanExact(0n)).toBe('0.000');
+  });
+});
+
+describe("WeChat's pushed assignment-result event (event_type 5)", () => {
+  // Built from the field table of WeChat's page for the event (no captured body is published; the page names no
+  // Event value, so none is assumed) plus the message-push envelope's CreateTime: numbers as the page types them, and
+  // as strings the way WeChat's other charge events send them.
+  const event = {
+    CreateTime: 1687254300,
+    event_type: 5,
+    result: 0,
+    order_id: 'DD2970445798112968704',
+    assign_appid: 'wx0000000000000sp1',
+    receive_appid: 'wxbf98693b6554a24a',
+    sp_spu_id: '10000117',
+    sp_sku_id: '20000176',
+    spu_id: '10000077',
+    sku_id: '20000178',
+    request_id: '1687254272930',
+    receive_pkg_id: 'ZY2823973277692477440',
+  };
+
+  it('gives the input recordAssignmentResult takes, whether numbers come as numbers or strings', () => {
+    const expected = {
+      orderId: 'DD2970445798112968704',
+      requestId: '1687254272930',
+      result: 0,
+      receivePkgId: 'ZY2823973277692477440',
+      receiverAppId: 'wxbf98693b6554a24a',
+      skuId: '20000178',
+      at: 1_687_254_300_000,
+    };
+    expect(assignmentResultFromEvent(event)).toEqual(expected);
+    expect(assignmentResultFromEvent({ ...event, event_type: '5', result: '0', CreateTime: '1687254300' })).toEqual(expected);
+    expect(assignmentResultFromEvent({ ...event, result: '10045', receive_pkg_id: '' })).toMatchObject({ result: 10045, receivePkgId: null });
+  });
+
+  it('is not one for other events (the cancel result is event_type 6) or without what identifies the assignment', () => {
+    expect(assignmentResultFromEvent({ ...event, event_type: 6 })).toBeUndefined();
+    expect(assignmentResultFromEvent({ ...event, event_type: '3' })).toBeUndefined();
+    expect(assignmentResultFromEvent({ ...event, request_id: undefined })).toBeUndefined();
+    expect(assignmentResultFromEvent({ ...event, order_id: '' })).toBeUndefined();
+    expect(assignmentResultFromEvent({ ...event, result: 'ok' })).toBeUndefined();
   });
 });
