@@ -9,6 +9,7 @@ import { BillingLedger, LedgerInputError } from '../../src/billing/ledger.js';
 import { Procurement, type OrderInput } from '../../src/billing/procurement.js';
 import type { AppConfig } from '../../src/config.js';
 import { DAY_MS } from '../../src/billing/rules.js';
+import { quotaRowsQuery } from '../../src/billing/quota.js';
 import { assignedPack, orderId, requestId } from '../support/procurement.js';
 
 const NOW = Date.parse('2026-06-01T04:00:00Z');
@@ -251,10 +252,13 @@ describe.each(BACKENDS)('bulk procurement (集采) on $name', (backend) => {
 
     expect(await procurement.cancelAssignment(used, NOW)).toEqual({ ok: false, rule: 'PACK_USED' });
     expect(await procurement.cancelAssignment(old, NOW)).toEqual({ ok: false, rule: 'CANCEL_WINDOW_PASSED' });
+    const packsLeft = async () => Number((await quotaRowsQuery([A.appid], NOW).execute(store.db)).rows[0]!.own_left);
+    const leftBefore = await packsLeft();
     const cancelled = await procurement.cancelAssignment(fresh, NOW);
     expect(cancelled).toMatchObject({ ok: true, assignment: { state: 'cancelled', cancelledAt: NOW, pack: null, cancellableUntil: null } });
     expect(await procurement.cancelAssignment(fresh, NOW)).toEqual({ ok: false, rule: 'ALREADY_CANCELLED' });
     expect((await ledger.packsFor(A.appid, NOW)).map((p) => p.id)).not.toContain(fresh.packId);
+    expect(await packsLeft()).toBe(leftBefore - 100); // the mirror's own quota (before any sync) loses the pack too
     expect((await procurement.orders([o.orderId]))[0]).toMatchObject({ unitsHeld: 200, unitsLeft: 100 });
     // A late repeat of the success changes nothing; a failure for it is refused.
     expect(await procurement.recordAssignmentResult({ ...fresh, result: 0 }, NOW)).toMatchObject({ ok: true, duplicate: true, assignment: { state: 'cancelled' } });
