@@ -4,6 +4,7 @@ import type { DataKeys } from '../src/crypto/keys.js';
 import type { Session } from '../plugins/jwt-session/verify.js';
 import type { PhoneService } from '../src/phone/service.js';
 import type { BillingLedger } from '../src/billing/ledger.js';
+import type { Procurement } from '../src/billing/procurement.js';
 import type { UsageSync } from '../src/billing/usage-sync.js';
 import type { Quota, QuotaService } from '../src/billing/quota.js';
 import type { ClientReports } from '../src/billing/client-reports.js';
@@ -29,6 +30,7 @@ export interface Services {
     reports: ClientReports;
     reconciliation: Reconciliation;
     wechatEvents: WechatEvents;
+    procurement: Procurement;
   };
 }
 

@@ -16,16 +16,20 @@ export const PackStatusEnum = builder.enumType('PackStatus', {
 });
 
 const PackKindEnum = builder.enumType('PackKind', {
-  values: { OWN: { description: "Bought by the app's own account." }, ALLOCATION: { description: "The app's share of a procurement group's pack." } },
+  values: {
+    OWN: { description: "Bought in the app's own console." },
+    ASSIGNED: { description: "Assigned to the app from a service provider's bulk-procurement (集采) order." },
+  },
 });
 
 export const PackRef = builder.objectRef<PackView>('Pack').implement({
-  description: 'A resource pack (资源包) as one app sees it.',
+  description: 'A resource pack (资源包) of one app, bought or assigned: both are drawn in the same order.',
   fields: (t) => ({
-    id: t.exposeID('id', { description: 'The pack id, or the allocation id for ALLOCATION.' }),
-    kind: t.field({ type: PackKindEnum, resolve: (p) => (p.kind === 'own' ? 'OWN' : 'ALLOCATION') }),
-    packId: t.exposeID('packId'),
-    groupId: t.exposeID('groupId', { nullable: true }),
+    id: t.exposeID('id'),
+    kind: t.field({ type: PackKindEnum, resolve: (p) => (p.kind === 'own' ? 'OWN' : 'ASSIGNED') }),
+    packId: t.exposeID('packId', { description: 'The same as id.' }),
+    orderId: t.exposeString('orderId', { nullable: true, description: 'For an assigned pack: the procurement order it came from.' }),
+    requestId: t.exposeString('requestId', { nullable: true, description: 'For an assigned pack: the requestId of its assignment.' }),
     product: t.exposeString('product'),
     unitsAll: t.exposeInt('unitsAll'),
     unitsUsed: t.exposeInt('unitsUsed'),
@@ -35,7 +39,7 @@ export const PackRef = builder.objectRef<PackView>('Pack').implement({
     effectiveAt: t.field({ type: DateTime, resolve: (p) => p.effectiveAt }),
     expiresAt: t.field({ type: DateTime, resolve: (p) => p.expiresAt }),
     validityDays: t.exposeInt('validityDays'),
-    pricePaidMilli: t.exposeInt('pricePaidMilli', { description: 'Price paid in milli-yuan (厘).' }),
+    pricePaidMilli: t.exposeInt('pricePaidMilli', { description: 'Price paid in milli-yuan (厘); 0 for an assigned pack (its order was paid).' }),
     pricePaidYuan: t.string({ resolve: (p) => formatYuan(p.pricePaidMilli) }),
     wechatPkgId: t.exposeString('wechatPkgId', { nullable: true }),
     refundRequestedAt: t.field({ type: DateTime, nullable: true, resolve: (p) => p.refundRequestedAt }),
@@ -46,7 +50,7 @@ export const PackRef = builder.objectRef<PackView>('Pack').implement({
 export const PackRecordRef = builder.objectRef<PacksTable>('PackRecord').implement({
   fields: (t) => ({
     id: t.exposeID('id'),
-    ownerKind: t.string({ description: 'app or group', resolve: (p) => p.owner_kind }),
+    ownerKind: t.string({ description: 'Always app: every pack is an app\'s.', resolve: (p) => p.owner_kind }),
     ownerId: t.string({ resolve: (p) => p.owner_id }),
     product: t.string({ resolve: (p) => p.product }),
     unitsAll: t.int({ resolve: (p) => p.units_all }),
@@ -61,7 +65,7 @@ export const PackRecordRef = builder.objectRef<PacksTable>('PackRecord').impleme
 builder.queryField('packs', (t) =>
   t.field({
     type: [PackRef],
-    description: "The app's packs (own and allocated), soonest expiry first: the order they are drawn in.",
+    description: "The app's packs (bought and assigned), soonest expiry first: the order they are drawn in.",
     authScopes: { scope: 'quota:read' },
     args: { appid: t.arg.string(), status: t.arg({ type: PackStatusEnum, required: false }) },
     resolve: async (_r, { appid, status }, ctx) => {
@@ -72,21 +76,19 @@ builder.queryField('packs', (t) =>
   }),
 );
 
-const ProductEnum = builder.enumType('Product', {
+export const ProductEnum = builder.enumType('Product', {
   values: { QUICK: { description: '手机号快速验证, 0.03 yuan a call.' }, REALTIME: { description: '手机号实时验证, 0.04 yuan a call.' } },
 });
 
 const RecordPackPurchaseInput = builder.inputType('RecordPackPurchaseInput', {
-  description: 'A pack bought in the WeChat console, for an app (appid) or a procurement group (groupId).',
+  description: "A pack bought in an app's WeChat console (for its own product).",
   fields: (t) => ({
-    appid: t.string({ required: false }),
-    groupId: t.id({ required: false }),
+    appid: t.string(),
     units: t.int(),
     paidAt: t.field({ type: DateTime }),
     validityDays: t.int(),
     pricePaidMilli: t.int({ description: 'What was paid, in milli-yuan (厘): 1 yuan = 1000.' }),
     wechatPkgId: t.string({ required: false, description: "The pack's id in WeChat's usage API, if known." }),
-    product: t.field({ type: ProductEnum, required: false, description: "For a group's pack: which product its units are for (an app's pack is its app's product)." }),
   }),
 });
 
@@ -96,21 +98,18 @@ builder.mutationField('recordPackPurchase', (t) =>
     authScopes: { scope: 'billing:admin' },
     args: { input: t.arg({ type: RecordPackPurchaseInput }) },
     errors: { types: [LedgerInputError], union: { name: 'RecordPackPurchaseResult' } },
-    resolve: (_r, { input }, ctx) => {
-      if (!!input.appid === !!input.groupId) throw new LedgerInputError('give exactly one of appid or groupId');
-      return ctx.services.billing.ledger.recordPackPurchase(
+    resolve: (_r, { input }, ctx) =>
+      ctx.services.billing.ledger.recordPackPurchase(
         {
-          owner: input.appid ? { kind: 'app', appid: input.appid } : { kind: 'group', groupId: String(input.groupId) },
+          owner: { kind: 'app', appid: input.appid },
           units: input.units,
           paidAt: input.paidAt,
           validityDays: input.validityDays,
           pricePaidMilli: input.pricePaidMilli,
           wechatPkgId: input.wechatPkgId ?? null,
-          ...(input.product ? { product: input.product === 'QUICK' ? ('quick' as const) : ('realtime' as const) } : {}),
         },
         ctx.services.now(),
-      );
-    },
+      ),
   }),
 );
 

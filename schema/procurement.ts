@@ -1,82 +1,321 @@
 import { builder } from './builder.js';
 import { DateTime } from './scalars.js';
-import { PackRecordRef } from './packs.js';
+import { PackRef, ProductEnum } from './packs.js';
 import { LedgerInputError } from '../src/billing/ledger.js';
-import type { AllocationsTable, PacksTable } from '../src/store/schema.js';
+import type { AssignmentRequestRule, AssignmentResultRule, OrderSku, PackAssignment, ProcurementOrder } from '../src/billing/procurement.js';
+import { formatYuanExact, type AssignmentCancelRule, type AssignmentState } from '../src/billing/rules.js';
 
-type Group = Awaited<ReturnType<import('../src/billing/ledger.js').BillingLedger['groups']>>[number];
+// Bulk procurement (集采): a service provider's orders and its assignments of whole packs to apps.
 
-const AllocationRef = builder.objectRef<AllocationsTable>('Allocation').implement({
-  description: "A member app's share of a group's pack, drawn like the app's own packs.",
+const STATE = { REQUESTED: 'requested', ASSIGNED: 'assigned', FAILED: 'failed', CANCELLED: 'cancelled' } as const;
+const STATE_NAME = { requested: 'REQUESTED', assigned: 'ASSIGNED', failed: 'FAILED', cancelled: 'CANCELLED' } as const;
+
+const AssignmentStateEnum = builder.enumType('PackAssignmentState', {
+  values: {
+    REQUESTED: { description: "Asked of WeChat (package/assign); WeChat's result is not known yet. Holds its units of the order." },
+    ASSIGNED: { description: "WeChat assigned the pack: it is one of the app's packs, drawn in the usual order." },
+    FAILED: { description: 'WeChat refused it (errcode says why, e.g. 10045: no relationship between provider and app). Its units go back to the order.' },
+    CANCELLED: { description: 'Cancelled within 7 days of the assignment, unused. The pack left the app; its units went back to the order.' },
+  },
+});
+
+const ProcurementSkuRef = builder.objectRef<OrderSku>('ProcurementSku').implement({
+  description: 'A retail SKU the order converts to (get_convertible_skus): one assignment gives an app one pack of it.',
   fields: (t) => ({
-    id: t.exposeID('id'),
-    packId: t.string({ resolve: (a) => a.pack_id }),
-    appid: t.exposeString('appid'),
-    unitsAll: t.int({ resolve: (a) => a.units_all }),
-    unitsUsed: t.int({ resolve: (a) => a.units_used }),
+    skuId: t.exposeString('skuId'),
+    spuId: t.exposeString('spuId', { nullable: true }),
+    skuName: t.exposeString('skuName', { nullable: true }),
+    units: t.exposeInt('units', { description: 'Units in one pack (attr.proportion.quota.quota).' }),
+    durationSeconds: t.exposeInt('durationSeconds', { description: "The pack's validity in seconds (attr.duration)." }),
   }),
 });
 
-const GroupPackRef = builder.objectRef<{ pack: PacksTable; allocated: number; used: number; allocations: AllocationsTable[] }>('GroupPack').implement({
+const PackAssignmentRef = builder.objectRef<PackAssignment>('PackAssignment').implement({
+  description: "One pack of an order's SKU assigned to an app (package/assign), keyed by the order and WeChat's requestId.",
   fields: (t) => ({
-    pack: t.field({ type: PackRecordRef, resolve: (g) => g.pack }),
-    allocated: t.exposeInt('allocated'),
-    unallocated: t.int({ resolve: (g) => g.pack.units_all - g.allocated }),
-    used: t.exposeInt('used'),
-    allocations: t.field({ type: [AllocationRef], resolve: (g) => g.allocations }),
+    orderId: t.exposeString('orderId'),
+    requestId: t.exposeString('requestId'),
+    skuId: t.exposeString('skuId'),
+    receiverAppId: t.exposeString('receiverAppId'),
+    beginTime: t.field({ type: DateTime, nullable: true, description: 'When the pack should take effect, if the request said.', resolve: (a) => a.beginTime }),
+    units: t.exposeInt('units', { description: 'The pack size: what the assignment holds of its order.' }),
+    durationSeconds: t.exposeInt('durationSeconds'),
+    state: t.field({ type: AssignmentStateEnum, resolve: (a) => STATE_NAME[a.state] }),
+    errcode: t.exposeInt('errcode', { nullable: true, description: "WeChat's errcode when FAILED." }),
+    receivePkgId: t.exposeString('receivePkgId', { nullable: true, description: "The pack's id at WeChat (the result's receive_pkg_id): its row in the app's usage." }),
+    requestedAt: t.field({ type: DateTime, resolve: (a) => a.requestedAt }),
+    settledAt: t.field({ type: DateTime, nullable: true, description: "When WeChat's result was recorded.", resolve: (a) => a.settledAt }),
+    assignedAt: t.field({ type: DateTime, nullable: true, resolve: (a) => a.assignedAt }),
+    cancelledAt: t.field({ type: DateTime, nullable: true, resolve: (a) => a.cancelledAt }),
+    cancellableUntil: t.field({ type: DateTime, nullable: true, description: 'While ASSIGNED: the last instant a cancel is allowed (if the pack stays unused).', resolve: (a) => a.cancellableUntil }),
+    pack: t.field({ type: PackRef, nullable: true, description: "The app's pack, while ASSIGNED.", resolve: (a) => a.pack }),
   }),
 });
 
-const GroupRef = builder.objectRef<Group>('ProcurementGroup').implement({
-  description: 'Bulk procurement (集采): packs bought by one organisation and allocated to member apps.',
+const ProcurementOrderRef = builder.objectRef<ProcurementOrder>('ProcurementOrder').implement({
+  description: "A service provider's bulk-procurement (集采) order, as WeChat's order/get describes it.",
   fields: (t) => ({
-    id: t.exposeID('id'),
-    name: t.exposeString('name'),
-    createdAt: t.field({ type: DateTime, resolve: (g) => g.createdAt }),
-    members: t.stringList({ resolve: (g) => g.members }),
-    packs: t.field({ type: [GroupPackRef], resolve: (g) => g.packs }),
+    orderId: t.exposeString('orderId'),
+    product: t.field({ type: ProductEnum, resolve: (o) => (o.product === 'quick' ? 'QUICK' : 'REALTIME') }),
+    spSpuId: t.exposeString('spSpuId', { nullable: true, description: 'The wholesale product bought (orderProductInfo.spSpuId).' }),
+    spSkuId: t.exposeString('spSkuId', { nullable: true }),
+    skuCnt: t.exposeInt('skuCnt', { nullable: true, description: 'Wholesale SKUs bought (orderProductInfo.skuCnt).' }),
+    unitsAll: t.exposeInt('unitsAll', { description: 'Units the order holds (usage.all).' }),
+    unitsHeld: t.exposeInt('unitsHeld', { description: 'Units held by REQUESTED and ASSIGNED packs.' }),
+    unitsLeft: t.exposeInt('unitsLeft', { description: 'Units still free to assign.' }),
+    pricePaidMilli: t.exposeString('pricePaidMilli', { description: 'What was paid, in milli-yuan (厘), as digits: exact for any 64-bit amount.' }),
+    pricePaidYuan: t.string({ resolve: (o) => formatYuanExact(BigInt(o.pricePaidMilli)) }),
+    paidAt: t.field({ type: DateTime, resolve: (o) => o.paidAt }),
+    wechatCreatedAt: t.field({ type: DateTime, nullable: true, description: "WeChat's createTime of the order.", resolve: (o) => o.wechatCreatedAt }),
+    validityBeginAt: t.field({ type: DateTime, nullable: true, resolve: (o) => o.validityBeginAt }),
+    validityEndAt: t.field({ type: DateTime, nullable: true, description: 'After it, nothing more can be assigned from the order.', resolve: (o) => o.validityEndAt }),
+    recordedAt: t.field({ type: DateTime, resolve: (o) => o.recordedAt }),
+    skus: t.field({ type: [ProcurementSkuRef], resolve: (o) => o.skus }),
+    assignments: t.field({
+      type: [PackAssignmentRef],
+      resolve: (o, _a, ctx) => ctx.services.billing.procurement.assignments({ orderId: o.orderId }, ctx.services.now()),
+    }),
   }),
 });
 
-builder.queryField('procurementGroups', (t) =>
-  t.field({ type: [GroupRef], authScopes: { scope: 'quota:read' }, resolve: (_r, _a, ctx) => ctx.services.billing.ledger.groups() }),
-);
+builder.queryFields((t) => ({
+  procurementOrders: t.field({
+    type: [ProcurementOrderRef],
+    description: 'Bulk-procurement (集采) orders, earliest payment first.',
+    authScopes: { scope: 'quota:read' },
+    args: { orderId: t.arg.string({ required: false }) },
+    resolve: (_r, { orderId }, ctx) => ctx.services.billing.procurement.orders(orderId == null ? undefined : [orderId]),
+  }),
+  packAssignments: t.field({
+    type: [PackAssignmentRef],
+    description: 'Assignments of procurement packs, oldest request first.',
+    authScopes: { scope: 'quota:read' },
+    args: {
+      orderId: t.arg.string({ required: false }),
+      appid: t.arg.string({ required: false }),
+      state: t.arg({ type: AssignmentStateEnum, required: false }),
+    },
+    resolve: (_r, { orderId, appid, state }, ctx) =>
+      ctx.services.billing.procurement.assignments({ orderId, appid, state: state == null ? null : (STATE[state] as AssignmentState) }, ctx.services.now()),
+  }),
+}));
 
-const errors = (name: string) => ({ types: [LedgerInputError], union: { name } });
+const ProcurementSkuInput = builder.inputType('ProcurementSkuInput', {
+  fields: (t) => ({
+    skuId: t.string(),
+    spuId: t.string({ required: false }),
+    skuName: t.string({ required: false }),
+    units: t.int({ description: 'Units in one pack (attr.proportion.quota.quota).' }),
+    durationSeconds: t.int({ description: 'Validity of one pack in seconds (attr.duration; 31536000 is a year).' }),
+  }),
+});
 
-async function groupById(ctx: { services: { billing: { ledger: { groups(): Promise<Group[]> } } } }, id: string): Promise<Group> {
-  const g = (await ctx.services.billing.ledger.groups()).find((x) => x.id === id);
-  if (!g) throw new LedgerInputError('no such procurement group');
-  return g;
+const RecordProcurementOrderInput = builder.inputType('RecordProcurementOrderInput', {
+  description: "An order as WeChat's order/get shows it, with the SKUs get_convertible_skus lists for it.",
+  fields: (t) => ({
+    orderId: t.string({ description: 'WeChat\'s orderId, e.g. "DD2970445798112968704".' }),
+    product: t.field({ type: ProductEnum, description: 'Which component its packs are for (quick: wholesale spuId 10000117; realtime: 10000120).' }),
+    spSpuId: t.string({ required: false }),
+    spSkuId: t.string({ required: false }),
+    skuCnt: t.int({ required: false }),
+    unitsAll: t.int({ description: 'Units the order holds (usage.all).' }),
+    pricePaidMilli: t.string({ description: "What was paid, in milli-yuan (厘), as digits (WeChat's orderPrice is in fen: × 10)." }),
+    paidAt: t.field({ type: DateTime, description: 'payInfo.finishPayTime.' }),
+    wechatCreatedAt: t.field({ type: DateTime, required: false, description: 'createTime.' }),
+    validityBeginAt: t.field({ type: DateTime, required: false, description: 'orderProductInfo.validityBeginTime.' }),
+    validityEndAt: t.field({ type: DateTime, required: false, description: 'orderProductInfo.validity (an instant, despite its name).' }),
+    skus: t.field({ type: [ProcurementSkuInput] }),
+  }),
+});
+
+const RequestPackAssignmentInput = builder.inputType('RequestPackAssignmentInput', {
+  description: "package/assign's body.",
+  fields: (t) => ({
+    orderId: t.string(),
+    skuId: t.string(),
+    receiverAppId: t.string(),
+    requestId: t.string({ description: '10 to 64 characters; the same orderId and requestId again is the same request.' }),
+    beginTime: t.field({ type: DateTime, required: false, description: 'When the pack takes effect (some products only).' }),
+  }),
+});
+
+const RecordPackAssignmentResultInput = builder.inputType('RecordPackAssignmentResultInput', {
+  description: "WeChat's result of an assignment, as its assignment-result event (event_type 5) or package/assign's own errcode gives it.",
+  fields: (t) => ({
+    orderId: t.string(),
+    requestId: t.string(),
+    result: t.int({ description: '0: assigned; any other errcode: failed (e.g. 10045).' }),
+    receivePkgId: t.string({ required: false, description: "receive_pkg_id: the pack's id in the app's usage." }),
+    receiverAppId: t.string({ required: false, description: 'receive_appid, checked against the request.' }),
+    skuId: t.string({ required: false, description: 'sku_id, checked against the request.' }),
+    at: t.field({ type: DateTime, required: false, description: 'When WeChat settled it (the event\'s CreateTime); defaults to now.' }),
+  }),
+});
+
+const OrderRecorded = builder.objectRef<{ order: ProcurementOrder; duplicate: boolean }>('ProcurementOrderRecorded').implement({
+  fields: (t) => ({
+    order: t.field({ type: ProcurementOrderRef, resolve: (r) => r.order }),
+    duplicate: t.exposeBoolean('duplicate', { description: 'The same order was recorded before: nothing changed.' }),
+  }),
+});
+
+const AssignmentRequested = builder.objectRef<{ assignment: PackAssignment; duplicate: boolean }>('PackAssignmentRequested').implement({
+  fields: (t) => ({
+    assignment: t.field({ type: PackAssignmentRef, resolve: (r) => r.assignment }),
+    duplicate: t.exposeBoolean('duplicate', { description: 'This orderId and requestId were requested before with the same payload: the assignment as it stands.' }),
+  }),
+});
+
+const AssignmentResultRecorded = builder.objectRef<{ assignment: PackAssignment; duplicate: boolean }>('PackAssignmentResultRecorded').implement({
+  fields: (t) => ({
+    assignment: t.field({ type: PackAssignmentRef, resolve: (r) => r.assignment }),
+    duplicate: t.exposeBoolean('duplicate', { description: 'The same result was recorded before (WeChat repeats its pushes): nothing changed.' }),
+  }),
+});
+
+const AssignmentCancelled = builder.objectRef<{ assignment: PackAssignment }>('PackAssignmentCancelled').implement({
+  fields: (t) => ({ assignment: t.field({ type: PackAssignmentRef, resolve: (r) => r.assignment }) }),
+});
+
+const RequestRuleEnum = builder.enumType('PackAssignmentRequestRefusalRule', {
+  values: {
+    REQUEST_ID_REUSED: { description: 'This orderId and requestId were used for another SKU, app or beginTime: a requestId names one request.' },
+    ORDER_EXPIRED: { description: "The order's validity has ended: WeChat assigns nothing more from it (10121012)." },
+    ORDER_UNITS_EXHAUSTED: { description: "The order's free units are fewer than one pack of the SKU." },
+  },
+});
+
+const ResultRuleEnum = builder.enumType('PackAssignmentResultRefusalRule', {
+  values: {
+    RESULT_CONFLICT: { description: 'Another result (or another receivePkgId) was recorded for this assignment.' },
+    ALREADY_CANCELLED: { description: 'The assignment was cancelled: only a repeat of its success is accepted.' },
+    ASSIGNMENT_MISMATCH: { description: 'The result names another app or SKU than the request.' },
+  },
+});
+
+const CancelRuleEnum = builder.enumType('PackAssignmentCancelRefusalRule', {
+  values: {
+    ALREADY_CANCELLED: { description: 'The assignment was cancelled before.' },
+    NOT_ASSIGNED: { description: "Nothing to cancel: still REQUESTED (wait for WeChat's result) or FAILED." },
+    PACK_USED: { description: 'At least one unit of the pack was used: WeChat cancels only unused assignments.' },
+    CANCEL_WINDOW_PASSED: { description: 'More than 7 days since the assignment.' },
+  },
+});
+
+class PackAssignmentRefused extends Error {
+  constructor(readonly rule: AssignmentRequestRule) {
+    super(
+      rule === 'REQUEST_ID_REUSED'
+        ? 'this requestId was used for another assignment of the order: a requestId names one request'
+        : rule === 'ORDER_EXPIRED'
+          ? "the order's validity has ended: nothing more can be assigned from it"
+          : "the order's free units are fewer than one pack of this SKU",
+    );
+  }
 }
 
+class PackAssignmentResultRefused extends Error {
+  constructor(readonly rule: AssignmentResultRule) {
+    super(
+      rule === 'RESULT_CONFLICT'
+        ? 'another result was recorded for this assignment'
+        : rule === 'ALREADY_CANCELLED'
+          ? 'the assignment was cancelled'
+          : 'the result names another app or SKU than the request',
+    );
+  }
+}
+
+class PackAssignmentCancelRefused extends Error {
+  constructor(readonly rule: AssignmentCancelRule) {
+    super(
+      rule === 'PACK_USED'
+        ? 'the assigned pack has been used (one unit or more): WeChat cancels only unused assignments'
+        : rule === 'CANCEL_WINDOW_PASSED'
+          ? 'an assignment can be cancelled only within 7 days of the assignment'
+          : rule === 'NOT_ASSIGNED'
+            ? "the assignment is not in effect: still waiting for WeChat's result, or failed"
+            : 'the assignment was cancelled before',
+    );
+  }
+}
+
+builder.objectType(PackAssignmentRefused, {
+  name: 'PackAssignmentRefused',
+  fields: (t) => ({ rule: t.field({ type: RequestRuleEnum, resolve: (e) => e.rule }), message: t.exposeString('message') }),
+});
+builder.objectType(PackAssignmentResultRefused, {
+  name: 'PackAssignmentResultRefused',
+  fields: (t) => ({ rule: t.field({ type: ResultRuleEnum, resolve: (e) => e.rule }), message: t.exposeString('message') }),
+});
+builder.objectType(PackAssignmentCancelRefused, {
+  name: 'PackAssignmentCancelRefused',
+  fields: (t) => ({ rule: t.field({ type: CancelRuleEnum, resolve: (e) => e.rule }), message: t.exposeString('message') }),
+});
+
 builder.mutationFields((t) => ({
-  createProcurementGroup: t.field({
-    type: GroupRef,
+  recordProcurementOrder: t.field({
+    type: OrderRecorded,
+    description: "Records a service provider's bulk-procurement order (its facts do not change: the same again is a duplicate).",
     authScopes: { scope: 'billing:admin' },
-    args: { name: t.arg.string(), members: t.arg.stringList() },
-    errors: errors('CreateProcurementGroupResult'),
-    resolve: async (_r, { name, members }, ctx) => {
-      const g = await ctx.services.billing.ledger.createGroup(name, members, ctx.services.now());
-      return groupById(ctx, g.id);
+    args: { input: t.arg({ type: RecordProcurementOrderInput }) },
+    errors: { types: [LedgerInputError], union: { name: 'RecordProcurementOrderResult' } },
+    resolve: (_r, { input }, ctx) =>
+      ctx.services.billing.procurement.recordOrder(
+        {
+          orderId: input.orderId,
+          product: input.product === 'QUICK' ? 'quick' : 'realtime',
+          spSpuId: input.spSpuId ?? null,
+          spSkuId: input.spSkuId ?? null,
+          skuCnt: input.skuCnt ?? null,
+          unitsAll: input.unitsAll,
+          pricePaidMilli: input.pricePaidMilli,
+          paidAt: input.paidAt,
+          wechatCreatedAt: input.wechatCreatedAt ?? null,
+          validityBeginAt: input.validityBeginAt ?? null,
+          validityEndAt: input.validityEndAt ?? null,
+          skus: input.skus.map((k) => ({ skuId: k.skuId, spuId: k.spuId ?? null, skuName: k.skuName ?? null, units: k.units, durationSeconds: k.durationSeconds })),
+        },
+        ctx.services.now(),
+      ),
+  }),
+  requestPackAssignment: t.field({
+    type: AssignmentRequested,
+    description: 'Records a request to assign one pack of an order\'s SKU to an app (idempotent by orderId + requestId).',
+    authScopes: { scope: 'billing:admin' },
+    args: { input: t.arg({ type: RequestPackAssignmentInput }) },
+    errors: { types: [PackAssignmentRefused, LedgerInputError], union: { name: 'RequestPackAssignmentResult' } },
+    resolve: async (_r, { input }, ctx) => {
+      const r = await ctx.services.billing.procurement.requestAssignment({ ...input, beginTime: input.beginTime ?? null }, ctx.services.now());
+      if (!r.ok) throw new PackAssignmentRefused(r.rule);
+      return r;
     },
   }),
-  allocateUnits: t.field({
-    type: AllocationRef,
-    description: "Gives units of a group's pack to a member app.",
+  recordPackAssignmentResult: t.field({
+    type: AssignmentResultRecorded,
+    description: "Records WeChat's result of an assignment: assigned (the pack becomes the app's) or failed with WeChat's errcode.",
     authScopes: { scope: 'billing:admin' },
-    args: { packId: t.arg.id(), appid: t.arg.string(), units: t.arg.int() },
-    errors: errors('AllocateUnitsResult'),
-    resolve: (_r, a, ctx) => ctx.services.billing.ledger.allocate(String(a.packId), a.appid, a.units, ctx.services.now()),
+    args: { input: t.arg({ type: RecordPackAssignmentResultInput }) },
+    errors: { types: [PackAssignmentResultRefused, LedgerInputError], union: { name: 'RecordPackAssignmentResultResult' } },
+    resolve: async (_r, { input }, ctx) => {
+      const r = await ctx.services.billing.procurement.recordAssignmentResult(
+        { ...input, receivePkgId: input.receivePkgId ?? null, receiverAppId: input.receiverAppId ?? null, skuId: input.skuId ?? null, at: input.at ?? null },
+        ctx.services.now(),
+      );
+      if (!r.ok) throw new PackAssignmentResultRefused(r.rule);
+      return r;
+    },
   }),
-  moveUnits: t.field({
-    type: builder.objectRef<{ from: AllocationsTable; to: AllocationsTable }>('UnitsMoved').implement({
-      fields: (f) => ({ from: f.field({ type: AllocationRef, resolve: (m) => m.from }), to: f.field({ type: AllocationRef, resolve: (m) => m.to }) }),
-    }),
-    description: 'Moves unused allocated units to another member app (never below what was used).',
+  cancelPackAssignment: t.field({
+    type: AssignmentCancelled,
+    description: 'Cancels an assignment: only within 7 days of it and only if not a unit of its pack was used.',
     authScopes: { scope: 'billing:admin' },
-    args: { allocationId: t.arg.id(), toAppid: t.arg.string(), units: t.arg.int() },
-    errors: errors('MoveUnitsResult'),
-    resolve: (_r, a, ctx) => ctx.services.billing.ledger.moveUnits(String(a.allocationId), a.toAppid, a.units, ctx.services.now()),
+    args: { orderId: t.arg.string(), requestId: t.arg.string() },
+    errors: { types: [PackAssignmentCancelRefused, LedgerInputError], union: { name: 'CancelPackAssignmentResult' } },
+    resolve: async (_r, args, ctx) => {
+      const r = await ctx.services.billing.procurement.cancelAssignment(args, ctx.services.now());
+      if (!r.ok) throw new PackAssignmentCancelRefused(r.rule);
+      return { assignment: r.assignment };
+    },
   }),
 }));

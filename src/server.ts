@@ -18,6 +18,7 @@ import { ClaimStore } from './phone/claims.js';
 import { PhoneService } from './phone/service.js';
 import { AdmissionGate, AdmissionRefusedError } from './phone/admission.js';
 import { BillingLedger } from './billing/ledger.js';
+import { Procurement } from './billing/procurement.js';
 import { chargeHooks } from './billing/charge-hooks.js';
 import { UsageSync } from './billing/usage-sync.js';
 import { QuotaService } from './billing/quota.js';
@@ -291,7 +292,15 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       issuer: config.jwt.issuer,
       audit,
       tokens: verificationTokens,
-      billing: { ledger, usage, quota, reports: new ClientReports(store.db), reconciliation: new Reconciliation(store.db, config.apps), wechatEvents },
+      billing: {
+        ledger,
+        usage,
+        quota,
+        reports: new ClientReports(store.db),
+        reconciliation: new Reconciliation(store.db, config.apps),
+        procurement: new Procurement(store.db, config.apps, { chargingStartDate: config.billing.chargingStartDate }),
+        wechatEvents,
+      },
     };
     usage.start(config.billing.syncIntervalSeconds * 1000);
     const watchAll = () =>

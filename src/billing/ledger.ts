@@ -26,22 +26,23 @@ export interface ChargeRecord {
   codeHash: string;
   appid: string;
   status: 'confirmed' | 'unconfirmed';
-  source: 'trial' | 'pack' | 'allocation' | 'exempt' | 'unfunded' | null;
+  source: 'trial' | 'pack' | 'exempt' | 'unfunded' | null;
   packId: string | null;
-  allocationId: string | null;
   priceMilli: number;
   /** False when the code had been recorded before: nothing was drawn this time. */
   recorded: boolean;
 }
 
-/** A pack as one app sees it: its own, or its allocation of a procurement group's pack. */
+/** A pack of one app: bought by it, or assigned to it from a service provider's order (集采). */
 export interface PackView {
   id: string;
-  kind: 'own' | 'allocation';
+  kind: 'own' | 'assigned';
   appid: string;
-  /** For allocations: the group's pack the units come from. */
+  /** The same as id (kept for clients that read it). */
   packId: string;
-  groupId: string | null;
+  /** For an assigned pack: the order and the requestId of its assignment. */
+  orderId: string | null;
+  requestId: string | null;
   product: AppConfig['product'];
   unitsAll: number;
   unitsUsed: number;
@@ -56,36 +57,37 @@ export interface PackView {
 }
 
 export interface PackPurchase {
-  owner: { kind: 'app'; appid: string } | { kind: 'group'; groupId: string };
+  owner: { kind: 'app'; appid: string };
   units: number;
   paidAt: number;
   validityDays: number;
   pricePaidMilli: number;
   wechatPkgId?: string | null;
-  product?: AppConfig['product'];
 }
 
 export type RefundOutcome = { ok: true; pack: PacksTable } | { ok: false; rule: 'ALREADY_REQUESTED' | 'PACK_USED' | 'REFUND_WINDOW_PASSED' };
 
+/** What may be drawn from packs at all: a sanity bound far beyond any real pack, well inside GraphQL Int. */
+export const MAX_PACK_UNITS = 1_000_000_000;
+/** The earliest payment a pack or order may be recorded with. */
+export const EARLIEST_PAYMENT = Date.UTC(2020, 0, 1);
+
 // A draw that loses a race for a pack's last unit re-reads and tries the next pack; bounded.
 const MAX_DRAW_ROUNDS = 8;
-// Sanity bounds for recorded purchases: far beyond any real pack, well inside GraphQL Int.
-const MAX_PACK_UNITS = 1_000_000_000;
 const MAX_VALIDITY_DAYS = 3650;
-const EARLIEST_PAYMENT = Date.UTC(2020, 0, 1);
 
-/** An app's drawable packs and allocations as read before a charge's transaction (see BillingLedger.drawableAhead). */
+/** An app's drawable packs as read before a charge's transaction (see BillingLedger.drawableAhead). */
 export interface DrawableAhead {
   readonly candidates: readonly DrawCandidate[];
 }
 
-type DrawCandidate = BillingPack & { id: string; kind: 'own' | 'allocation'; packId: string };
+type DrawCandidate = BillingPack & { id: string };
 
 /**
  * The gateway's mirror of WeChat's charges. Every code the gateway sees gets one
  * charge row (keyed like its claim, so never two), and a confirmed charge draws one
- * unit in WeChat's order: exempt → trial → the in-effect pack or allocation that
- * expires soonest. Draws are conditional updates (`used < all`), so concurrent
+ * unit in WeChat's order: exempt → trial → the in-effect pack that expires soonest
+ * (bought or assigned: an assigned pack is one of the app's packs). Draws are conditional updates (`used < all`), so concurrent
  * exchanges never overdraw, on SQLite or PostgreSQL.
  */
 export class BillingLedger {
@@ -125,9 +127,9 @@ export class BillingLedger {
     const app = this.app(c.appid);
     const fields = { codeHash: c.codeHash, appid: c.appid, product: app.product, status: c.status, tappedAt: c.tappedAt ?? null, now: c.now };
     if (c.status === 'unconfirmed') {
-      const inserted = await insertCharge(trx, { ...fields, source: null, packId: null, allocationId: null, priceMilli: 0 });
+      const inserted = await insertCharge(trx, { ...fields, source: null, packId: null, priceMilli: 0 });
       if (Number(inserted.numAffectedRows ?? 0) !== 1) return this.recordedBefore(trx, c.codeHash);
-      return { codeHash: c.codeHash, appid: c.appid, status: 'unconfirmed', source: null, packId: null, allocationId: null, priceMilli: 0, recorded: true };
+      return { codeHash: c.codeHash, appid: c.appid, status: 'unconfirmed', source: null, packId: null, priceMilli: 0, recorded: true };
     }
     // Drawn first, so the charge goes in once with its source: one statement fewer while the
     // drawn pack's row is locked, which every charge of the app waits for. On PostgreSQL the
@@ -135,14 +137,14 @@ export class BillingLedger {
     const draw = await this.draw(trx, app, c.now, isPostgres(trx) ? fields : undefined, c.drawable);
     const priceMilli = priceOf(draw.source, app);
     const charged =
-      draw.charged ?? Number((await insertCharge(trx, { ...fields, source: draw.source, packId: draw.packId, allocationId: draw.allocationId, priceMilli })).numAffectedRows ?? 0) === 1;
+      draw.charged ?? Number((await insertCharge(trx, { ...fields, source: draw.source, packId: draw.packId, priceMilli })).numAffectedRows ?? 0) === 1;
     if (!charged) {
       // The code was charged before (an earlier settlement of it): the unit goes back. This
       // transaction holds the row it drew from until it ends, so the count is exactly restored.
       await this.undraw(trx, app.appid, draw);
       return this.recordedBefore(trx, c.codeHash);
     }
-    return { codeHash: c.codeHash, appid: c.appid, status: 'confirmed', source: draw.source, packId: draw.packId, allocationId: draw.allocationId, priceMilli, recorded: true };
+    return { codeHash: c.codeHash, appid: c.appid, status: 'confirmed', source: draw.source, packId: draw.packId, priceMilli, recorded: true };
   }
 
   private async recordedBefore(trx: Kysely<Database>, codeHash: string): Promise<ChargeRecord> {
@@ -150,40 +152,38 @@ export class BillingLedger {
     return { ...toRecord(existing), recorded: false };
   }
 
-  private async undraw(trx: Kysely<Database>, appid: string, draw: { source: NonNullable<ChargeRecord['source']>; packId: string | null; allocationId: string | null }): Promise<void> {
+  private async undraw(trx: Kysely<Database>, appid: string, draw: { source: NonNullable<ChargeRecord['source']>; packId: string | null }): Promise<void> {
     if (draw.source === 'trial') {
       await trx.updateTable('app_trials').set({ trial_used: sql`trial_used - 1` }).where('appid', '=', appid).execute();
     } else if (draw.source === 'pack') {
       await trx.updateTable('packs').set({ units_used: sql`units_used - 1` }).where('id', '=', draw.packId!).execute();
-    } else if (draw.source === 'allocation') {
-      await trx.updateTable('allocations').set({ units_used: sql`units_used - 1` }).where('id', '=', draw.allocationId!).execute();
     }
   }
 
   /**
    * Draws the unit the consumption rules say this charge takes. With `charge` (PostgreSQL), a trial
-   * or own-pack draw also inserts the charge and says whether it did (`charged`); any other draw
-   * leaves the insert to the caller.
+   * or pack draw also inserts the charge and says whether it did (`charged`); an exempt or unfunded
+   * charge leaves the insert to the caller.
    */
   private async draw(
     trx: Kysely<Database>,
     app: AppConfig,
     now: number,
-    charge?: Omit<ChargeValues, 'source' | 'packId' | 'allocationId' | 'priceMilli'>,
+    charge?: Omit<ChargeValues, 'source' | 'packId' | 'priceMilli'>,
     ahead?: DrawableAhead,
-  ): Promise<{ source: NonNullable<ChargeRecord['source']>; packId: string | null; allocationId: string | null; charged?: boolean }> {
+  ): Promise<{ source: NonNullable<ChargeRecord['source']>; packId: string | null; charged?: boolean }> {
     if (exemption({ subjectType: app.subjectType, category: app.category }).exempt) {
-      return { source: 'exempt', packId: null, allocationId: null };
+      return { source: 'exempt', packId: null };
     }
     if (!this.trialSpent.has(app.appid)) {
       // One statement draws a trial unit: the first for an app without a counter row, else the
       // next while any is left (a conditional update, so concurrent draws never pass the limit).
       if (charge) {
-        const charged = chargedIfDrawn(await drawTrialUnitAndCharge(trx, { ...charge, source: 'trial', packId: null, allocationId: null, priceMilli: priceOf('trial', app) }));
-        if (charged !== null) return { source: 'trial', packId: null, allocationId: null, charged };
+        const charged = chargedIfDrawn(await drawTrialUnitAndCharge(trx, { ...charge, source: 'trial', packId: null, priceMilli: priceOf('trial', app) }));
+        if (charged !== null) return { source: 'trial', packId: null, charged };
       } else {
         const trial = await drawTrialUnit(trx, { appid: app.appid, now });
-        if (Number(trial.numAffectedRows ?? 0) === 1) return { source: 'trial', packId: null, allocationId: null };
+        if (Number(trial.numAffectedRows ?? 0) === 1) return { source: 'trial', packId: null };
       }
       // The update found the committed count at the limit (it waits for any draw in flight).
       this.trialSpent.add(app.appid);
@@ -196,29 +196,19 @@ export class BillingLedger {
       const chosen = choosePackToCharge(readAhead ? ahead.candidates : await this.drawable(trx, app.appid), now);
       if (!chosen && readAhead) continue;
       if (!chosen) break;
-      if (chosen.kind === 'own') {
-        // The update re-checks what the read saw: a refund or expiry committed meanwhile wins.
-        if (charge) {
-          const charged = chargedIfDrawn(await drawPackUnitAndCharge(trx, { ...charge, source: 'pack', packId: chosen.id, allocationId: null, priceMilli: priceOf('pack', app) }));
-          if (charged !== null) return { source: 'pack', packId: chosen.id, allocationId: null, charged };
-        } else {
-          const taken = await drawPackUnit(trx, { packId: chosen.id, now });
-          if (Number(taken.numAffectedRows) === 1) return { source: 'pack', packId: chosen.id, allocationId: null };
-        }
-      } else if (await this.lockDrawablePack(trx, chosen.packId, now)) {
-        // The group pack's row lock is held to commit: a refund of it waits, then sees this draw.
-        const taken = await trx
-          .updateTable('allocations')
-          .set({ units_used: sql`units_used + 1`, updated_at: now })
-          .where('id', '=', chosen.id)
-          .where(sql<boolean>`units_used < units_all`)
-          .executeTakeFirst();
-        if (Number(taken.numUpdatedRows) === 1) return { source: 'allocation', packId: chosen.packId, allocationId: chosen.id };
+      // The update re-checks what the read saw: a refund, an expiry or a cancelled assignment
+      // (its pack deleted) committed meanwhile wins, and the next round reads again.
+      if (charge) {
+        const charged = chargedIfDrawn(await drawPackUnitAndCharge(trx, { ...charge, source: 'pack', packId: chosen.id, priceMilli: priceOf('pack', app) }));
+        if (charged !== null) return { source: 'pack', packId: chosen.id, charged };
+      } else {
+        const taken = await drawPackUnit(trx, { packId: chosen.id, now });
+        if (Number(taken.numAffectedRows) === 1) return { source: 'pack', packId: chosen.id };
       }
     }
     // WeChat issued the code, so it charged something the mirror has no units for: the
     // mirror is behind (a pack not recorded here). Reconciliation and quota show it.
-    return { source: 'unfunded', packId: null, allocationId: null };
+    return { source: 'unfunded', packId: null };
   }
 
   /**
@@ -236,10 +226,10 @@ export class BillingLedger {
     return { candidates: await this.drawable(this.db, appid) };
   }
 
-  /** The app's own packs and allocations, shaped for the consumption-order rules. */
+  /** The app's packs with units left (bought and assigned), shaped for the consumption-order rules. */
   private async drawable(db: Kysely<Database>, appid: string): Promise<DrawCandidate[]> {
     const { rows } = await drawablePacks(db, { appid });
-    return rows.map((r) => ({ ...billingPack(r.id, r), id: r.id, kind: r.kind, packId: r.pack_id }));
+    return rows.map((r) => ({ ...billingPack(r.id, r), id: r.id }));
   }
 
   /**
@@ -281,19 +271,12 @@ export class BillingLedger {
     }
     if (input.paidAt < EARLIEST_PAYMENT || input.paidAt > now + DAY_MS) throw new LedgerInputError('paidAt must be between 2020-01-01 and tomorrow');
     if (!Number.isSafeInteger(input.pricePaidMilli) || input.pricePaidMilli < 0) throw new LedgerInputError('pricePaidMilli must be a non-negative integer');
-    let product: AppConfig['product'];
-    if (input.owner.kind === 'app') {
-      product = this.app(input.owner.appid).product;
-    } else {
-      await this.group(input.owner.groupId);
-      product = input.product ?? 'quick';
-    }
-    if (input.product && input.product !== product) throw new LedgerInputError(`the app uses the ${product} product`);
+    const product = this.app(input.owner.appid).product;
     const effectiveAt = packEffectiveAt(input.paidAt, this.opts.chargingStartDate);
     const row: PacksTable = {
       id: `pk_${randomUUID()}`,
-      owner_kind: input.owner.kind,
-      owner_id: input.owner.kind === 'app' ? input.owner.appid : input.owner.groupId,
+      owner_kind: 'app',
+      owner_id: input.owner.appid,
       product,
       units_all: input.units,
       units_used: 0,
@@ -305,6 +288,7 @@ export class BillingLedger {
       wechat_pkg_id: input.wechatPkgId ?? null,
       refund_state: null,
       refund_requested_at: null,
+      assignment_id: null,
       created_at: now,
     };
     await this.db.insertInto('packs').values(row).execute();
@@ -321,8 +305,10 @@ export class BillingLedger {
       await this.lockPack(trx, packId);
       const pack = await trx.selectFrom('packs').selectAll().where('id', '=', packId).executeTakeFirst();
       if (!pack) throw new LedgerInputError('no such pack');
+      // Its service provider paid for it, and takes it back by cancelling the assignment.
+      if (pack.assignment_id !== null) throw new LedgerInputError('an assigned pack is not refunded: its service provider cancels the assignment (cancelPackAssignment)');
       if (pack.refund_state) return { ok: false, rule: 'ALREADY_REQUESTED' } as const;
-      const used = pack.owner_kind === 'app' ? pack.units_used : await this.allocatedUsed(trx, pack.id);
+      const used = pack.units_used;
       if (used > 0) return { ok: false, rule: 'PACK_USED' } as const;
       if (!refundable({ paidAt: pack.paid_at, used }, now)) return { ok: false, rule: 'REFUND_WINDOW_PASSED' } as const;
       // Conditional on no unit drawn meanwhile: a draw and a refund must not both win.
@@ -338,141 +324,19 @@ export class BillingLedger {
     });
   }
 
-  async createGroup(name: string, members: readonly string[], now: number) {
-    if (!name.trim()) throw new LedgerInputError('a procurement group needs a name');
-    for (const appid of members) this.app(appid);
-    const id = `pg_${randomUUID()}`;
-    await this.db.transaction().execute(async (trx) => {
-      const clash = await trx.selectFrom('procurement_groups').select('id').where('name', '=', name).executeTakeFirst();
-      if (clash) throw new LedgerInputError(`a procurement group named "${name}" exists`);
-      await trx.insertInto('procurement_groups').values({ id, name, created_at: now }).execute();
-      for (const appid of new Set(members)) await trx.insertInto('procurement_members').values({ group_id: id, appid }).execute();
-    });
-    return { id, name, createdAt: now, members: [...new Set(members)] };
-  }
-
-  /** Gives `units` of a group's pack to a member app (adds to its allocation of that pack). */
-  async allocate(packId: string, appid: string, units: number, now: number) {
-    if (!Number.isSafeInteger(units) || units <= 0) throw new LedgerInputError('units must be a positive integer');
-    this.app(appid);
-    return this.db.transaction().execute(async (trx) => {
-      const pack = await trx.selectFrom('packs').selectAll().where('id', '=', packId).executeTakeFirst();
-      if (!pack || pack.owner_kind !== 'group') throw new LedgerInputError('allocations come from a pack owned by a procurement group');
-      if (pack.refund_state) throw new LedgerInputError('the pack is being refunded');
-      const product = this.app(appid).product;
-      if (pack.product !== product) throw new LedgerInputError(`the pack is for the ${pack.product} product; app ${appid} uses ${product}`);
-      const member = await trx.selectFrom('procurement_members').select('appid').where('group_id', '=', pack.owner_id).where('appid', '=', appid).executeTakeFirst();
-      if (!member) throw new LedgerInputError(`app ${appid} is not a member of the pack's group`);
-      await this.lockPack(trx, packId);
-      const allocated = await this.allocatedUnits(trx, packId);
-      if (allocated + units > pack.units_all) {
-        throw new LedgerInputError(`only ${pack.units_all - allocated} units of the pack are unallocated`);
-      }
-      const existing = await trx.selectFrom('allocations').selectAll().where('pack_id', '=', packId).where('appid', '=', appid).executeTakeFirst();
-      if (existing) {
-        await trx.updateTable('allocations').set({ units_all: sql`units_all + ${units}`, updated_at: now }).where('id', '=', existing.id).execute();
-        return { ...existing, units_all: existing.units_all + units, updated_at: now };
-      }
-      const row = { id: `al_${randomUUID()}`, pack_id: packId, appid, units_all: units, units_used: 0, created_at: now, updated_at: now };
-      await trx.insertInto('allocations').values(row).execute();
-      return row;
-    });
-  }
-
-  /** Moves unused units of one allocation to another member app of the same group. */
-  async moveUnits(allocationId: string, toAppid: string, units: number, now: number) {
-    if (!Number.isSafeInteger(units) || units <= 0) throw new LedgerInputError('units must be a positive integer');
-    this.app(toAppid);
-    return this.db.transaction().execute(async (trx) => {
-      const located = await trx.selectFrom('allocations').select('pack_id').where('id', '=', allocationId).executeTakeFirst();
-      if (!located) throw new LedgerInputError('no such allocation');
-      // Moves within one pack take its lock first, so two opposite moves cannot deadlock.
-      await this.lockPack(trx, located.pack_id);
-      const from = await trx.selectFrom('allocations').selectAll().where('id', '=', allocationId).executeTakeFirstOrThrow();
-      if (from.appid === toAppid) throw new LedgerInputError('the allocation already belongs to that app');
-      const pack = await trx.selectFrom('packs').select(['owner_id']).where('id', '=', from.pack_id).executeTakeFirstOrThrow();
-      const member = await trx.selectFrom('procurement_members').select('appid').where('group_id', '=', pack.owner_id).where('appid', '=', toAppid).executeTakeFirst();
-      if (!member) throw new LedgerInputError(`app ${toAppid} is not a member of the pack's group`);
-      // Never below what was used: conditional, so a concurrent draw cannot be taken back.
-      const shrunk = await trx
-        .updateTable('allocations')
-        .set({ units_all: sql`units_all - ${units}`, updated_at: now })
-        .where('id', '=', allocationId)
-        .where(sql<boolean>`units_all - ${units} >= units_used`)
-        .executeTakeFirst();
-      if (Number(shrunk.numUpdatedRows) !== 1) throw new LedgerInputError(`the allocation has fewer than ${units} unused units`);
-      const target = await trx.selectFrom('allocations').selectAll().where('pack_id', '=', from.pack_id).where('appid', '=', toAppid).executeTakeFirst();
-      if (target) {
-        await trx.updateTable('allocations').set({ units_all: sql`units_all + ${units}`, updated_at: now }).where('id', '=', target.id).execute();
-      } else {
-        await trx
-          .insertInto('allocations')
-          .values({ id: `al_${randomUUID()}`, pack_id: from.pack_id, appid: toAppid, units_all: units, units_used: 0, created_at: now, updated_at: now })
-          .execute();
-      }
-      const after = await trx.selectFrom('allocations').selectAll().where('pack_id', '=', from.pack_id).where('appid', 'in', [from.appid, toAppid]).execute();
-      return { from: after.find((a) => a.appid === from.appid)!, to: after.find((a) => a.appid === toAppid)! };
-    });
-  }
-
-  /** The app's packs (own and allocated) with their status now. */
+  /** The app's packs (bought and assigned) with their status now, in the order they are drawn. */
   async packsFor(appid: string, now: number): Promise<PackView[]> {
     this.app(appid);
-    const own = await this.db.selectFrom('packs').selectAll().where('owner_kind', '=', 'app').where('owner_id', '=', appid).execute();
-    const allocated = await this.db
-      .selectFrom('allocations as a')
-      .innerJoin('packs as p', 'p.id', 'a.pack_id')
+    const rows = await this.db
+      .selectFrom('packs as p')
+      .leftJoin('procurement_assignments as a', 'a.id', 'p.assignment_id')
       .selectAll('p')
-      .select(['a.id as allocation_id', 'a.units_all as alloc_all', 'a.units_used as alloc_used'])
-      .where('a.appid', '=', appid)
+      .select(['a.order_id', 'a.request_id'])
+      .where('p.owner_kind', '=', 'app')
+      .where('p.owner_id', '=', appid)
       .execute();
-    const views: PackView[] = [
-      ...own.map((p) => packView(p, { id: p.id, kind: 'own', appid, unitsAll: p.units_all, unitsUsed: p.units_used, groupId: null }, now)),
-      ...allocated.map((p) =>
-        packView(p, { id: p.allocation_id, kind: 'allocation', appid, unitsAll: p.alloc_all, unitsUsed: p.alloc_used, groupId: p.owner_id }, now),
-      ),
-    ];
+    const views = rows.map((p) => packView(p, { orderId: p.order_id, requestId: p.request_id }, now));
     return views.sort((a, b) => a.expiresAt - b.expiresAt || a.effectiveAt - b.effectiveAt || a.id.localeCompare(b.id));
-  }
-
-  async groups() {
-    const groups = await this.db.selectFrom('procurement_groups').selectAll().orderBy('name').execute();
-    const members = await this.db.selectFrom('procurement_members').selectAll().execute();
-    const packs = await this.db.selectFrom('packs').selectAll().where('owner_kind', '=', 'group').execute();
-    const allocations = await this.db.selectFrom('allocations').selectAll().execute();
-    return groups.map((g) => ({
-      id: g.id,
-      name: g.name,
-      createdAt: g.created_at,
-      members: members.filter((m) => m.group_id === g.id).map((m) => m.appid).sort(),
-      packs: packs
-        .filter((p) => p.owner_id === g.id)
-        .map((p) => {
-          const own = allocations.filter((a) => a.pack_id === p.id);
-          return {
-            pack: p,
-            allocated: own.reduce((n, a) => n + a.units_all, 0),
-            used: own.reduce((n, a) => n + a.units_used, 0),
-            allocations: own,
-          };
-        }),
-    }));
-  }
-
-  private async group(groupId: string) {
-    const g = await this.db.selectFrom('procurement_groups').select('id').where('id', '=', groupId).executeTakeFirst();
-    if (!g) throw new LedgerInputError('no such procurement group');
-    return g;
-  }
-
-  private async allocatedUnits(trx: Kysely<Database>, packId: string): Promise<number> {
-    const r = await trx.selectFrom('allocations').select((eb) => eb.fn.sum<number>('units_all').as('n')).where('pack_id', '=', packId).executeTakeFirst();
-    return Number(r?.n ?? 0);
-  }
-
-  private async allocatedUsed(trx: Kysely<Database>, packId: string): Promise<number> {
-    const r = await trx.selectFrom('allocations').select((eb) => eb.fn.sum<number>('units_used').as('n')).where('pack_id', '=', packId).executeTakeFirst();
-    return Number(r?.n ?? 0);
   }
 
   /**
@@ -481,19 +345,6 @@ export class BillingLedger {
    */
   private async lockPack(trx: Kysely<Database>, packId: string): Promise<void> {
     await trx.updateTable('packs').set({ units_used: sql`units_used` }).where('id', '=', packId).execute();
-  }
-
-  /** Locks a group pack and says whether it can still be drawn from (not refunded, in effect). */
-  private async lockDrawablePack(trx: Kysely<Database>, packId: string, now: number): Promise<boolean> {
-    const r = await trx
-      .updateTable('packs')
-      .set({ units_used: sql`units_used` })
-      .where('id', '=', packId)
-      .where('refund_requested_at', 'is', null)
-      .where('effective_at', '<=', now)
-      .where('expires_at', '>', now)
-      .executeTakeFirst();
-    return Number(r.numUpdatedRows) === 1;
   }
 
   private app(appid: string): AppConfig {
@@ -518,20 +369,17 @@ function billingPack(
   };
 }
 
-function packView(
-  p: PacksTable,
-  as: { id: string; kind: 'own' | 'allocation'; appid: string; unitsAll: number; unitsUsed: number; groupId: string | null },
-  now: number,
-): PackView {
+export function packView(p: PacksTable, assignment: { orderId: string | null; requestId: string | null }, now: number): PackView {
   return {
-    id: as.id,
-    kind: as.kind,
-    appid: as.appid,
+    id: p.id,
+    kind: p.assignment_id === null ? 'own' : 'assigned',
+    appid: p.owner_id,
     packId: p.id,
-    groupId: as.groupId,
+    orderId: assignment.orderId,
+    requestId: assignment.requestId,
     product: p.product,
-    unitsAll: as.unitsAll,
-    unitsUsed: as.unitsUsed,
+    unitsAll: p.units_all,
+    unitsUsed: p.units_used,
     paidAt: p.paid_at,
     effectiveAt: p.effective_at,
     expiresAt: p.expires_at,
@@ -539,13 +387,13 @@ function packView(
     pricePaidMilli: p.price_paid_milli,
     wechatPkgId: p.wechat_pkg_id,
     refundRequestedAt: p.refund_requested_at,
-    status: packStatus(billingPack(p.id, { ...p, units_all: as.unitsAll, units_used: as.unitsUsed }), now),
+    status: packStatus(billingPack(p.id, p), now),
   };
 }
 
 /** What WeChat bills a unit from this source at (trial and exempt units are free). */
 function priceOf(source: NonNullable<ChargeRecord['source']>, app: AppConfig): number {
-  return source === 'pack' || source === 'allocation' || source === 'unfunded' ? LIST_PRICE_MILLI[app.product] : 0;
+  return source === 'pack' || source === 'unfunded' ? LIST_PRICE_MILLI[app.product] : 0;
 }
 
 function toRecord(r: Database['charges']): Omit<ChargeRecord, 'recorded'> {
@@ -555,7 +403,6 @@ function toRecord(r: Database['charges']): Omit<ChargeRecord, 'recorded'> {
     status: r.status,
     source: r.source,
     packId: r.pack_id,
-    allocationId: r.allocation_id,
     priceMilli: r.price_milli,
   };
 }
@@ -573,7 +420,6 @@ const insertCharge = preparedQuery(
       status: ChargeRow['status'];
       source: ChargeRow['source'];
       packId: string | null;
-      allocationId: string | null;
       priceMilli: number;
       tappedAt: number | null;
       now: number;
@@ -588,7 +434,6 @@ const insertCharge = preparedQuery(
         status: v.status,
         source: v.source,
         pack_id: v.packId,
-        allocation_id: v.allocationId,
         price_milli: v.priceMilli,
         tapped_at: v.tappedAt,
         created_at: v.now,
@@ -634,7 +479,7 @@ function chargeDrawn(qc: QueryCreator<Database & { drawn: { id: string } }>, v: 
     .with('charged', (d) =>
       d
         .insertInto('charges')
-        .columns(['code_hash', 'appid', 'product', 'status', 'source', 'pack_id', 'allocation_id', 'price_milli', 'tapped_at', 'created_at'])
+        .columns(['code_hash', 'appid', 'product', 'status', 'source', 'pack_id', 'price_milli', 'tapped_at', 'created_at'])
         .expression(
           d.selectFrom('drawn').select([
             sql<string>`${v.codeHash}`.as('code_hash'),
@@ -643,7 +488,6 @@ function chargeDrawn(qc: QueryCreator<Database & { drawn: { id: string } }>, v: 
             sql<string>`${v.status}`.as('status'),
             sql<string>`${v.source}`.as('source'),
             sql<string>`${v.packId}`.as('pack_id'),
-            sql<string>`${v.allocationId}`.as('allocation_id'),
             // A parameter in a select list is text to PostgreSQL unless cast.
             sql<number>`cast(${v.priceMilli} as integer)`.as('price_milli'),
             sql<number>`cast(${v.tappedAt} as bigint)`.as('tapped_at'),
@@ -667,20 +511,12 @@ function chargedIfDrawn({ rows }: { rows: { drawn: string | null; charged: strin
 const drawTrialUnitAndCharge = preparedQuery((db, v: ChargeValues) => chargeDrawn(db.with('drawn', (d) => trialDraw(d, v).returning('appid as id')), v));
 const drawPackUnitAndCharge = preparedQuery((db, v: ChargeValues & { packId: string }) => chargeDrawn(db.with('drawn', (d) => packDraw(d, v).returning('id')), v));
 
-/** The app's own packs and its allocations of group packs, in one round trip. */
+/** The app's packs with units left, bought and assigned alike. */
 const drawablePacks = preparedQuery((db, v: { appid: string }) =>
   db
     .selectFrom('packs')
-    .select(['id', 'id as pack_id', 'units_all', 'units_used', 'effective_at', 'expires_at', 'refund_requested_at', sql<'own' | 'allocation'>`'own'`.as('kind')])
+    .select(['id', 'units_all', 'units_used', 'effective_at', 'expires_at', 'refund_requested_at'])
     .where('owner_kind', '=', 'app')
     .where('owner_id', '=', v.appid)
-    .where(sql<boolean>`units_used < units_all`)
-    .unionAll(
-      db
-        .selectFrom('allocations as a')
-        .innerJoin('packs as p', 'p.id', 'a.pack_id')
-        .select(['a.id', 'a.pack_id', 'a.units_all', 'a.units_used', 'p.effective_at', 'p.expires_at', 'p.refund_requested_at', sql<'own' | 'allocation'>`'allocation'`.as('kind')])
-        .where('a.appid', '=', v.appid)
-        .where(sql<boolean>`a.units_used < a.units_all`),
-    ),
+    .where(sql<boolean>`units_used < units_all`),
 );

@@ -52,8 +52,6 @@ interface Row {
   charged_last_week: number | string;
   own_left: number | string;
   own_all: number | string;
-  allocated_left: number | string;
-  allocated_all: number | string;
 }
 
 /**
@@ -112,8 +110,8 @@ export class QuotaService {
       basis = 'LEDGER';
       trialUsed = r.trial_used;
       trialRemaining = Math.max(0, TRIAL_UNITS - trialUsed);
-      remaining = trialRemaining + Number(r.own_left) + Number(r.allocated_left);
-      unitsInEffect = TRIAL_UNITS + Number(r.own_all) + Number(r.allocated_all);
+      remaining = trialRemaining + Number(r.own_left);
+      unitsInEffect = TRIAL_UNITS + Number(r.own_all);
       estimatedRemaining = remaining;
     }
     const state = syncedAt === null ? null : parseRate(syncedAt, r.rate_weighted_units, r.rate_weighted_ms);
@@ -169,8 +167,6 @@ function emptyRow(appid: string): Row {
     charged_last_week: 0,
     own_left: 0,
     own_all: 0,
-    allocated_left: 0,
-    allocated_all: 0,
   };
 }
 
@@ -189,7 +185,7 @@ function clampInt(v: number): number {
 /**
  * One row per app: its trial counter, latest usage snapshot, charges since that snapshot and (for
  * the rate, when the snapshot carries no observed-rate state) in the last week, and units left
- * and in effect in packs and allocations.
+ * and in effect in its packs (bought and assigned).
  *
  * A charge's tap time is never after its recording (src/billing/charge-hooks.ts records the earlier of the two), so
  * `created_at > synced_at` adds nothing to the since-sync count but lets the (appid, created_at)
@@ -217,13 +213,7 @@ export function quotaRowsQuery(appids: readonly string[], now: number) {
       -- Units in effect come from the snapshot once there is one; these only before the first sync.
       case when s.id is null then (select coalesce(sum(p.units_all), 0) from packs p
         where p.owner_kind = 'app' and p.owner_id = t.appid and p.refund_requested_at is null
-          and p.effective_at <= ${now} and p.expires_at > ${now}) else 0 end as own_all,
-      (select coalesce(sum(a.units_all - a.units_used), 0) from allocations a join packs gp on gp.id = a.pack_id
-        where a.appid = t.appid and gp.refund_requested_at is null
-          and gp.effective_at <= ${now} and gp.expires_at > ${now}) as allocated_left,
-      case when s.id is null then (select coalesce(sum(a.units_all), 0) from allocations a join packs gp on gp.id = a.pack_id
-        where a.appid = t.appid and gp.refund_requested_at is null
-          and gp.effective_at <= ${now} and gp.expires_at > ${now}) else 0 end as allocated_all
+          and p.effective_at <= ${now} and p.expires_at > ${now}) else 0 end as own_all
     from app_trials t
     left join usage_snapshots s on s.id = (
       select s2.id from usage_snapshots s2 where s2.appid = t.appid order by s2.synced_at desc, s2.id desc limit 1)

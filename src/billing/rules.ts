@@ -213,9 +213,8 @@ const ALL_DIGITS = /^\d+$/;
 
 /**
  * Pack ids as a total order, so the scan in {@link choosePackToCharge} picks
- * the same pack whatever order the caller lists packs in (the gateway mixes an
- * app's own packs, numeric ids, with procurement allocations, whose ids may be
- * strings). Each id is compared by its string form: all-digit ids first, those
+ * the same pack whatever order the caller lists packs in (ids may be WeChat's
+ * numeric pkgIds or the mirror's own string ids). Each id is compared by its string form: all-digit ids first, those
  * as numbers (shorter first, then digit by digit, which is numeric order for
  * the usage API's pkgIds, '9' before '10'), then every other id by plain
  * string order. Comparing numbers as numbers and the rest as strings, as an
@@ -258,9 +257,9 @@ export function chargeSource<P extends BillingPack>(
  * Where one charge of an app comes from, exemption included (billing.md
  * "Where a charge is drawn from"): an exempt app is never charged, so it never
  * touches its trial; otherwise the trial, then the in-effect pack that expires
- * soonest. `packs` may mix an app's own packs with its procurement allocations:
- * billing.md draws both in the same expiry order, so one list is one order.
- * 'none' means the tap is refused with 1400001.
+ * soonest. `packs` includes the packs a service provider assigned to the app
+ * (集采): billing.md draws them like any pack of the app, so one list is one
+ * order. 'none' means the tap is refused with 1400001.
  */
 export function planCharge<P extends BillingPack>(input: {
   exempt: boolean;
@@ -315,6 +314,112 @@ export function refundable(pack: { paidAt: number; used: number; refundedAt?: nu
 }
 
 // ---------------------------------------------------------------------------
+// Bulk procurement (集采): a service provider's orders and the packs it assigns
+
+/** An assignment may be cancelled within this long after it took effect, if unused. */
+export const ASSIGNMENT_CANCEL_WINDOW_MS = 7 * DAY_MS;
+/** WeChat's bounds on an assignment's requestId (its idempotency key). */
+export const REQUEST_ID_MIN_LENGTH = 10;
+export const REQUEST_ID_MAX_LENGTH = 64;
+
+/**
+ * requested: asked of WeChat, result not known yet (the assignment is asynchronous);
+ * assigned / failed: WeChat's result (failed keeps its errcode); cancelled: an
+ * assigned pack taken back within the rules.
+ */
+export type AssignmentState = 'requested' | 'assigned' | 'failed' | 'cancelled';
+
+/** States that hold units of their order: a failed or cancelled assignment gives them back. */
+export const ORDER_HOLDING_STATES: readonly AssignmentState[] = ['requested', 'assigned'];
+
+/**
+ * Whether a string can be a requestId: 10 to 64 characters. WeChat names no
+ * alphabet; printable ASCII without spaces is what every SDK sends, and the
+ * id is echoed in events and logs, so nothing else is taken.
+ */
+export function isRequestId(value: string): boolean {
+  return value.length >= REQUEST_ID_MIN_LENGTH && value.length <= REQUEST_ID_MAX_LENGTH && /^[\x21-\x7e]+$/.test(value);
+}
+
+export type AssignmentCancelRule = 'ALREADY_CANCELLED' | 'NOT_ASSIGNED' | 'PACK_USED' | 'CANCEL_WINDOW_PASSED';
+
+export type AssignmentCancelDecision = { cancellable: true } | { cancellable: false; rule: AssignmentCancelRule };
+
+/**
+ * WeChat's cancel rule (billing.md "Bulk procurement"): only within 7 days of
+ * the assignment and only if not a unit of the assigned pack was used. When
+ * several rules forbid it, the first below is named, as for refunds: asking
+ * again changes nothing, an assignment that never took effect has nothing to
+ * cancel (one still requested waits for WeChat's result), then use, then the
+ * window. An instant before the assignment is outside the window: clock skew
+ * or bad data, and money questions fail closed.
+ */
+export function assignmentCancelDecision(
+  a: { state: AssignmentState; assignedAt: number | null; used: number },
+  nowMs: number,
+): AssignmentCancelDecision {
+  if (a.state === 'cancelled') return { cancellable: false, rule: 'ALREADY_CANCELLED' };
+  if (a.state !== 'assigned' || a.assignedAt === null) return { cancellable: false, rule: 'NOT_ASSIGNED' };
+  if (a.used !== 0) return { cancellable: false, rule: 'PACK_USED' };
+  const since = nowMs - a.assignedAt;
+  if (!(since >= 0 && since < ASSIGNMENT_CANCEL_WINDOW_MS)) return { cancellable: false, rule: 'CANCEL_WINDOW_PASSED' };
+  return { cancellable: true };
+}
+
+export type AssignmentResultStep =
+  | { kind: 'settle'; state: 'assigned' | 'failed' }
+  | { kind: 'duplicate' }
+  | { kind: 'conflict'; reason: 'RESULT_CONFLICT' | 'ALREADY_CANCELLED' };
+
+/**
+ * What WeChat's result for an assignment (errcode 0: assigned; any other: failed with
+ * that errcode) does to it. WeChat pushes its result events again until they are
+ * acknowledged, so the same result twice is a duplicate that changes nothing; a result
+ * that contradicts the one recorded is refused rather than rewriting history. A
+ * cancelled assignment had been assigned, so a late "assigned" is a duplicate too.
+ */
+export function assignmentResultStep(a: { state: AssignmentState; errcode: number | null }, result: number): AssignmentResultStep {
+  if (!Number.isSafeInteger(result)) throw new RangeError(`result must be an integer errcode, got ${result}`);
+  switch (a.state) {
+    case 'requested':
+      return { kind: 'settle', state: result === 0 ? 'assigned' : 'failed' };
+    case 'assigned':
+      return result === 0 ? { kind: 'duplicate' } : { kind: 'conflict', reason: 'RESULT_CONFLICT' };
+    case 'failed':
+      return result !== 0 && result === a.errcode ? { kind: 'duplicate' } : { kind: 'conflict', reason: 'RESULT_CONFLICT' };
+    case 'cancelled':
+      return result === 0 ? { kind: 'duplicate' } : { kind: 'conflict', reason: 'ALREADY_CANCELLED' };
+  }
+}
+
+/**
+ * When an assigned pack is in effect: from `beginTime` when the request set one (WeChat
+ * supports it for some products), else from the assignment; a start before the charging
+ * start date moves to it, as for a bought pack. It lasts the SKU's validity, which WeChat
+ * gives in seconds.
+ */
+export function assignedPackPeriod(
+  input: { assignedAt: number; beginTime: number | null; durationSeconds: number },
+  chargingStartDate: string = DEFAULT_CHARGING_START_DATE,
+): { effectiveAt: number; expiresAt: number } {
+  assertInstant(input.assignedAt, 'assignedAt');
+  if (input.beginTime !== null) assertInstant(input.beginTime, 'beginTime');
+  if (!Number.isSafeInteger(input.durationSeconds) || input.durationSeconds <= 0) {
+    throw new RangeError(`durationSeconds must be a positive integer, got ${input.durationSeconds}`);
+  }
+  const effectiveAt = packEffectiveAt(input.beginTime ?? input.assignedAt, chargingStartDate);
+  return { effectiveAt, expiresAt: effectiveAt + input.durationSeconds * 1000 };
+}
+
+/** Units of an order not held by its requested or assigned packs. */
+export function orderUnitsLeft(order: { unitsAll: number }, held: readonly { units: number; state: AssignmentState }[]): number {
+  assertCount(order.unitsAll, 'unitsAll');
+  let used = 0;
+  for (const a of held) if (ORDER_HOLDING_STATES.includes(a.state)) used += a.units;
+  return Math.max(0, order.unitsAll - used);
+}
+
+// ---------------------------------------------------------------------------
 // Prices
 
 /**
@@ -334,6 +439,26 @@ export function formatYuan(milli: number): string {
   const yuan = (magnitude - (magnitude % 1000)) / 1000;
   const fraction = String(magnitude % 1000).padStart(3, '0');
   return `${milli < 0 ? '-' : ''}${yuan}.${fraction}`;
+}
+
+/** The largest amount a 64-bit signed integer holds: WeChat's prices and counts are 64-bit. */
+export const INT64_MAX = 9_223_372_036_854_775_807n;
+
+/**
+ * A non-negative amount written as decimal digits (no sign, no leading zeros, no
+ * exponent), up to 2^63 − 1: the form WeChat gives 64-bit figures in, read exactly.
+ * Undefined for anything else.
+ */
+export function parseInt64Amount(value: string): bigint | undefined {
+  if (!/^(0|[1-9]\d{0,18})$/.test(value)) return undefined;
+  const n = BigInt(value);
+  return n <= INT64_MAX ? n : undefined;
+}
+
+/** Milli-yuan as a yuan amount with three decimals, exact for any 64-bit amount. */
+export function formatYuanExact(milli: bigint): string {
+  const magnitude = milli < 0n ? -milli : milli;
+  return `${milli < 0n ? '-' : ''}${magnitude / 1000n}.${String(magnitude % 1000n).padStart(3, '0')}`;
 }
 
 // ---------------------------------------------------------------------------

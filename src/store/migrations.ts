@@ -307,6 +307,112 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropTable('wechat_events').execute();
     },
   },
+  '0009_procurement_orders': {
+    // Bulk procurement (集采) as WeChat runs it: a service provider's orders, and assignments of
+    // whole packs of an order's SKU to apps (asynchronous, keyed by WeChat's orderId + requestId).
+    // An assigned pack is a row of `packs` owned by its app, so it is drawn like any other.
+    //
+    // The old model (groups, members, unit allocations and moves between apps) has no WeChat
+    // counterpart: no orderId, no SKU, no requestId, and units split at will, which WeChat never
+    // does; nothing in it can become an order or an assignment. Its rows go: group-owned packs,
+    // allocations, members, groups. Charges drawn from an allocation stay (the codes were seen and
+    // WeChat charged them), as 'unfunded': charged at WeChat from no pack the mirror knows, which
+    // is what they were; reconciliation counts them as before.
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('procurement_orders')
+        .addColumn('order_id', 'text', (c) => c.primaryKey())
+        .addColumn('product', 'text', (c) => c.notNull())
+        .addColumn('sp_spu_id', 'text')
+        .addColumn('sp_sku_id', 'text')
+        .addColumn('sku_cnt', 'integer')
+        .addColumn('units_all', 'integer', (c) => c.notNull())
+        .addColumn('price_paid_milli', 'text', (c) => c.notNull())
+        .addColumn('paid_at', 'bigint', (c) => c.notNull())
+        .addColumn('wechat_created_at', 'bigint')
+        .addColumn('validity_begin_at', 'bigint')
+        .addColumn('validity_end_at', 'bigint')
+        .addColumn('recorded_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('procurement_order_skus')
+        .addColumn('order_id', 'text', (c) => c.notNull())
+        .addColumn('sku_id', 'text', (c) => c.notNull())
+        .addColumn('spu_id', 'text')
+        .addColumn('sku_name', 'text')
+        .addColumn('units', 'integer', (c) => c.notNull())
+        .addColumn('duration_seconds', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('procurement_order_skus_pk', ['order_id', 'sku_id'])
+        .execute();
+      await db.schema
+        .createTable('procurement_assignments')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('order_id', 'text', (c) => c.notNull())
+        .addColumn('request_id', 'text', (c) => c.notNull())
+        .addColumn('sku_id', 'text', (c) => c.notNull())
+        .addColumn('receiver_appid', 'text', (c) => c.notNull())
+        .addColumn('begin_time', 'bigint')
+        .addColumn('units', 'integer', (c) => c.notNull())
+        .addColumn('duration_seconds', 'bigint', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('errcode', 'integer')
+        .addColumn('receive_pkg_id', 'text')
+        .addColumn('pack_id', 'text')
+        .addColumn('requested_at', 'bigint', (c) => c.notNull())
+        .addColumn('settled_at', 'bigint')
+        .addColumn('assigned_at', 'bigint')
+        .addColumn('cancelled_at', 'bigint')
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        // WeChat: "the same orderId with the same requestId is one request".
+        .addUniqueConstraint('procurement_assignments_request', ['order_id', 'request_id'])
+        .execute();
+      await db.schema.createIndex('procurement_assignments_app').on('procurement_assignments').column('receiver_appid').execute();
+      await db.schema.alterTable('packs').addColumn('assignment_id', 'text').execute();
+
+      await db.updateTable('charges').set({ source: 'unfunded', pack_id: null }).where('source', '=', 'allocation').execute();
+      await db.schema.alterTable('charges').dropColumn('allocation_id').execute();
+      await db.deleteFrom('packs').where('owner_kind', '=', 'group').execute();
+      for (const t of ['allocations', 'procurement_members', 'procurement_groups']) await db.schema.dropTable(t).execute();
+    },
+    async down(db: Kysely<any>) {
+      // The old tables come back empty: what 0009 dropped cannot be restored.
+      await db.schema
+        .createTable('procurement_groups')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('procurement_members')
+        .addColumn('group_id', 'text', (c) => c.notNull())
+        .addColumn('appid', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('procurement_members_pk', ['group_id', 'appid'])
+        .execute();
+      await db.schema
+        .createTable('allocations')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('pack_id', 'text', (c) => c.notNull())
+        .addColumn('appid', 'text', (c) => c.notNull())
+        .addColumn('units_all', 'integer', (c) => c.notNull())
+        .addColumn('units_used', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addUniqueConstraint('allocations_pack_app', ['pack_id', 'appid'])
+        .execute();
+      await db.schema.createIndex('allocations_app').on('allocations').column('appid').execute();
+      await db.schema.alterTable('charges').addColumn('allocation_id', 'text').execute();
+      // Assigned packs have no place in the old model: they go with their assignments, and what
+      // was drawn from them becomes unfunded, as allocations' charges did on the way up.
+      await db
+        .updateTable('charges')
+        .set({ source: 'unfunded', pack_id: null })
+        .where('pack_id', 'in', db.selectFrom('packs').select('id').where('assignment_id', 'is not', null))
+        .execute();
+      await db.deleteFrom('packs').where('assignment_id', 'is not', null).execute();
+      await db.schema.alterTable('packs').dropColumn('assignment_id').execute();
+      for (const t of ['procurement_assignments', 'procurement_order_skus', 'procurement_orders']) await db.schema.dropTable(t).execute();
+    },
+  },
 };
 
 /**
@@ -325,12 +431,17 @@ class StaticMigrations implements MigrationProvider {
 }
 
 export async function migrateToLatest(db: Kysely<any>, dialect: 'sqlite' | 'postgres'): Promise<void> {
+  return migrateTo(db, dialect);
+}
+
+/** Brings the schema to the named migration (up or down), or to the latest. */
+export async function migrateTo(db: Kysely<any>, dialect: 'sqlite' | 'postgres', target?: string): Promise<void> {
   // Without a schema, Kysely accepts its bookkeeping tables from any schema on the search
   // path; pin it to the current one so a deployment scoped by search_path migrates itself.
   const schema =
     dialect === 'postgres' ? (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]?.s : undefined;
   const migrator = new Migrator({ db, provider: new StaticMigrations(), ...(schema ? { migrationTableSchema: schema } : {}) });
-  const { error, results } = await migrator.migrateToLatest();
+  const { error, results } = target === undefined ? await migrator.migrateToLatest() : await migrator.migrateTo(target);
   const failed = results?.find((r) => r.status === 'Error');
   if (error || failed) {
     throw new Error(`database migration failed${failed ? ` at ${failed.migrationName}` : ''}: ${(error as Error)?.message ?? ''}`);

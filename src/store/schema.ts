@@ -27,8 +27,9 @@ export interface CodeClaimsTable {
 
 export interface PacksTable {
   id: string;
-  owner_kind: 'app' | 'group';
-  /** appid, or procurement group id */
+  /** Every pack is an app's: bought in its console, or assigned to it from a service provider's order (assignment_id). */
+  owner_kind: 'app';
+  /** The appid. */
   owner_id: string;
   product: 'quick' | 'realtime';
   units_all: number;
@@ -37,34 +38,77 @@ export interface PacksTable {
   effective_at: number;
   expires_at: number;
   validity_days: number;
-  /** What was paid for the pack, in milli-yuan (厘). */
+  /** What was paid for the pack, in milli-yuan (厘); 0 for an assigned pack (its order was paid). */
   price_paid_milli: number;
-  /** The pack's id in WeChat's usage API, when known. */
+  /** The pack's id in WeChat's usage API, when known (for an assigned pack, the result's receive_pkg_id). */
   wechat_pkg_id: string | null;
   refund_state: 'requested' | null;
   refund_requested_at: number | null;
+  /** The procurement assignment the pack came from; null for a pack the app bought. */
+  assignment_id: string | null;
   created_at: number;
 }
 
-export interface ProcurementGroupsTable {
-  id: string;
-  name: string;
-  created_at: number;
-}
-
-export interface ProcurementMembersTable {
-  group_id: string;
-  appid: string;
-}
-
-export interface AllocationsTable {
-  id: string;
-  /** A pack owned by a procurement group. */
-  pack_id: string;
-  appid: string;
+/** A service provider's order of wholesale packs (集采), as WeChat's order/get shows it. */
+export interface ProcurementOrdersTable {
+  /** WeChat's orderId ("DD…"). */
+  order_id: string;
+  product: 'quick' | 'realtime';
+  /** orderProductInfo.spSpuId / spSkuId: the wholesale product bought, when known. */
+  sp_spu_id: string | null;
+  sp_sku_id: string | null;
+  /** orderProductInfo.skuCnt: wholesale SKUs bought, when known. */
+  sku_cnt: number | null;
+  /** usage.all: the units the order holds. */
   units_all: number;
-  units_used: number;
-  created_at: number;
+  /** What was paid, in milli-yuan (厘), as decimal digits: 64-bit amounts stay exact. */
+  price_paid_milli: string;
+  /** payInfo.finishPayTime. */
+  paid_at: number;
+  /** createTime (WeChat's), when known. */
+  wechat_created_at: number | null;
+  /** orderProductInfo.validityBeginTime / validity: when the order's units may be assigned, when known. */
+  validity_begin_at: number | null;
+  validity_end_at: number | null;
+  recorded_at: number;
+}
+
+/** A retail SKU an order converts to (get_convertible_skus): the pack an assignment gives an app. */
+export interface ProcurementOrderSkusTable {
+  order_id: string;
+  sku_id: string;
+  spu_id: string | null;
+  sku_name: string | null;
+  /** attr.proportion.quota.quota: units in one pack of this SKU. */
+  units: number;
+  /** attr.duration: the pack's validity in seconds. */
+  duration_seconds: number;
+}
+
+/** One assignment of a pack of an order's SKU to an app (package/assign), keyed by WeChat's (orderId, requestId). */
+export interface ProcurementAssignmentsTable {
+  id: string;
+  order_id: string;
+  request_id: string;
+  sku_id: string;
+  receiver_appid: string;
+  /** beginTime of the request (ms), when given. */
+  begin_time: number | null;
+  /** The SKU's pack size when requested: what the assignment holds of its order. */
+  units: number;
+  duration_seconds: number;
+  state: 'requested' | 'assigned' | 'failed' | 'cancelled';
+  /** WeChat's errcode for a failed assignment (e.g. 10045: no relationship with the app). */
+  errcode: number | null;
+  /** The assigned pack's id at WeChat (the result event's receive_pkg_id), when known. */
+  receive_pkg_id: string | null;
+  /** The app's pack, while assigned. */
+  pack_id: string | null;
+  requested_at: number;
+  /** When WeChat's result (assigned or failed) was recorded, and when the assignment took effect. */
+  settled_at: number | null;
+  assigned_at: number | null;
+  cancelled_at: number | null;
   updated_at: number;
 }
 
@@ -82,9 +126,8 @@ export interface ChargesTable {
   /** confirmed: exchanged (errcode 0); unconfirmed: rejected with 40029 (expired, so charged, or bogus). */
   status: 'confirmed' | 'unconfirmed';
   /** Where a confirmed charge was drawn from; null for unconfirmed ones (not drawn). */
-  source: 'trial' | 'pack' | 'allocation' | 'exempt' | 'unfunded' | null;
+  source: 'trial' | 'pack' | 'exempt' | 'unfunded' | null;
   pack_id: string | null;
-  allocation_id: string | null;
   /** List price of the call in milli-yuan (0 for trial and exempt). */
   price_milli: number;
   /**
@@ -222,9 +265,9 @@ export interface SigningKeysTable {
 export interface Database {
   code_claims: CodeClaimsTable;
   packs: PacksTable;
-  procurement_groups: ProcurementGroupsTable;
-  procurement_members: ProcurementMembersTable;
-  allocations: AllocationsTable;
+  procurement_orders: ProcurementOrdersTable;
+  procurement_order_skus: ProcurementOrderSkusTable;
+  procurement_assignments: ProcurementAssignmentsTable;
   app_trials: AppTrialsTable;
   charges: ChargesTable;
   client_reports: ClientReportsTable;

@@ -103,14 +103,13 @@ describe.each(BACKENDS)('billing guards ($name)', (backend) => {
     expect(refund.requestPackRefund).toMatchObject({ __typename: 'RefundRefused', rule: 'PACK_USED' });
   });
 
-  it("a group's pack is for one product: a realtime app cannot be given quick units", async () => {
-    const group = await admin.CreateProcurementGroup({ name: `mixed-${backend.name}`, members: [APP, REALTIME_APP.appid] });
-    if (group.createProcurementGroup.__typename !== 'ProcurementGroup') throw new Error('group refused');
-    const quick = await admin.RecordPackPurchase({ input: { groupId: group.createProcurementGroup.id, units: 10, paidAt: iso(Date.now()), validityDays: 30, pricePaidMilli: 300, product: 'QUICK' } });
-    if (quick.recordPackPurchase.__typename !== 'PackRecord') throw new Error('purchase refused');
-    const wrong = await admin.AllocateUnits({ packId: quick.recordPackPurchase.id, appid: REALTIME_APP.appid, units: 5 });
-    expect(wrong.allocateUnits).toMatchObject({ __typename: 'BillingInputError', message: expect.stringMatching(/product/) });
-    const right = await admin.AllocateUnits({ packId: quick.recordPackPurchase.id, appid: APP, units: 5 });
-    expect(right.allocateUnits.__typename).toBe('Allocation');
+  it("an order is for one product: a realtime app cannot be assigned a pack of a quick order", async () => {
+    const order = { orderId: `DD${Date.now()}${backend.name.length}`, product: 'QUICK' as const, unitsAll: 100, pricePaidMilli: '2500', paidAt: iso(Date.now() - 60_000) };
+    const recorded = await admin.RecordProcurementOrder({ input: { ...order, skus: [{ skuId: '20000252', units: 10, durationSeconds: 30 * 86_400 }] } });
+    expect(recorded.recordProcurementOrder.__typename).toBe('ProcurementOrderRecorded');
+    const wrong = await admin.RequestPackAssignment({ input: { orderId: order.orderId, skuId: '20000252', receiverAppId: REALTIME_APP.appid, requestId: 'guard-req-0001' } });
+    expect(wrong.requestPackAssignment).toMatchObject({ __typename: 'BillingInputError', message: expect.stringMatching(/product/) });
+    const right = await admin.RequestPackAssignment({ input: { orderId: order.orderId, skuId: '20000252', receiverAppId: APP, requestId: 'guard-req-0002' } });
+    expect(right.requestPackAssignment).toMatchObject({ __typename: 'PackAssignmentRequested', assignment: { state: 'REQUESTED', units: 10 } });
   });
 });

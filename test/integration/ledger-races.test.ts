@@ -4,10 +4,12 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { openStore, type Store } from '../../src/store/db.js';
 import { BillingLedger } from '../../src/billing/ledger.js';
+import { Procurement } from '../../src/billing/procurement.js';
 import type { Database } from '../../src/store/schema.js';
 import type { AppConfig } from '../../src/config.js';
 import { DAY_MS } from '../../src/billing/rules.js';
 import { testSchemaName } from '../support/schemas.js';
+import { assignedPack } from '../support/procurement.js';
 
 const base = process.env.DATABASE_URL?.startsWith('postgres') ? process.env.DATABASE_URL : undefined;
 const NOW = Date.parse('2026-06-01T04:00:00Z');
@@ -52,6 +54,9 @@ function pausable(url: string) {
   };
 }
 
+// The read of an app's drawable packs inside a charge's transaction: a draw paused after it has chosen.
+const DRAWABLE_READ = 'from "packs" where "owner_kind" = $1';
+
 // Needs PostgreSQL (row locks, READ COMMITTED): CI sets DATABASE_URL, see .ci/run.
 describe.skipIf(!base)('ledger races on PostgreSQL', () => {
   const schema = testSchemaName('race');
@@ -82,7 +87,7 @@ describe.skipIf(!base)('ledger races on PostgreSQL', () => {
     const ledger = new BillingLedger(store.db, apps);
     const drawing = new BillingLedger(racer.db, apps);
     const pack = await ledger.recordPackPurchase({ owner: { kind: 'app', appid: A.appid }, units: 5, paidAt: NOW - DAY_MS, validityDays: 30, pricePaidMilli: 150 }, NOW);
-    const paused = racer.pauseAfter('from "allocations" as "a"'); // both candidate reads done
+    const paused = racer.pauseAfter(DRAWABLE_READ);
     const draw = racer.db.transaction().execute((trx) => drawing.recordCharge(trx, { codeHash: `c-${randomBytes(6).toString('hex')}`, appid: A.appid, status: 'confirmed', now: NOW }));
     await paused;
     const refund = await ledger.requestRefund(pack.id, NOW);
@@ -94,20 +99,39 @@ describe.skipIf(!base)('ledger races on PostgreSQL', () => {
     expect(row.units_used).toBe(0);
   });
 
-  it("a refund of a group's pack waits for a draw from its allocation in flight, then refuses (PACK_USED)", async () => {
+  it('a cancel of an assignment waits for a draw from its pack in flight, then refuses (PACK_USED)', async () => {
     const ledger = new BillingLedger(store.db, apps);
     const drawing = new BillingLedger(racer.db, apps);
-    const group = await ledger.createGroup(`race-${randomBytes(3).toString('hex')}`, [A.appid, B.appid], NOW);
-    const gp = await ledger.recordPackPurchase({ owner: { kind: 'group', groupId: group.id }, units: 10, paidAt: NOW - DAY_MS, validityDays: 30, pricePaidMilli: 300 }, NOW);
-    await ledger.allocate(gp.id, B.appid, 5, NOW);
-    const paused = racer.pauseAfter('update "allocations"'); // the unit is drawn, not yet committed
+    const procurement = new Procurement(store.db, apps);
+    const assigned = await assignedPack(procurement, { appid: B.appid, now: NOW, units: 5, days: 30 });
+    const paused = racer.pauseAfter('update "packs"'); // the unit is drawn, not yet committed
     const draw = racer.db.transaction().execute((trx) => drawing.recordCharge(trx, { codeHash: `c-${randomBytes(6).toString('hex')}`, appid: B.appid, status: 'confirmed', now: NOW }));
     await paused;
-    const refund = ledger.requestRefund(gp.id, NOW);
-    const early = await Promise.race([refund.then(() => 'finished'), new Promise((r) => setTimeout(() => r('waiting'), 300))]);
+    const cancel = procurement.cancelAssignment({ orderId: assigned.orderId, requestId: assigned.requestId }, NOW);
+    const early = await Promise.race([cancel.then(() => 'finished'), new Promise((r) => setTimeout(() => r('waiting'), 300))]);
     expect(early).toBe('waiting'); // held back by the draw's lock on the pack
     racer.resume();
-    expect((await draw).source).toBe('allocation');
-    expect(await refund).toEqual({ ok: false, rule: 'PACK_USED' });
+    expect(await draw).toMatchObject({ source: 'pack', packId: assigned.packId });
+    expect(await cancel).toEqual({ ok: false, rule: 'PACK_USED' });
+    expect((await ledger.packsFor(B.appid, NOW)).find((p) => p.id === assigned.packId)).toMatchObject({ kind: 'assigned', unitsUsed: 1 });
+  });
+
+  it("a cancel committed between a draw's read and its write wins: the draw takes the next pack, the cancelled one stays untouched", async () => {
+    const C = app('wx00000000000000e3');
+    const both = new Map([...apps, [C.appid, C]]);
+    await store.db.insertInto('app_trials').values({ appid: C.appid, trial_used: 1000, updated_at: NOW }).execute();
+    const drawing = new BillingLedger(racer.db, both);
+    const procurement = new Procurement(store.db, both);
+    const assigned = await assignedPack(procurement, { appid: C.appid, now: NOW, units: 5, days: 10 }); // drawn first
+    const later = await new BillingLedger(store.db, both).recordPackPurchase({ owner: { kind: 'app', appid: C.appid }, units: 5, paidAt: NOW - DAY_MS, validityDays: 30, pricePaidMilli: 150 }, NOW);
+    const paused = racer.pauseAfter(DRAWABLE_READ);
+    const draw = racer.db.transaction().execute((trx) => drawing.recordCharge(trx, { codeHash: `c-${randomBytes(6).toString('hex')}`, appid: C.appid, status: 'confirmed', now: NOW }));
+    await paused;
+    const cancel = await procurement.cancelAssignment({ orderId: assigned.orderId, requestId: assigned.requestId }, NOW);
+    racer.resume();
+    expect(cancel).toMatchObject({ ok: true, assignment: { state: 'cancelled', pack: null } });
+    expect(await draw).toMatchObject({ source: 'pack', packId: later.id });
+    expect(await store.db.selectFrom('packs').select('id').where('id', '=', assigned.packId).executeTakeFirst()).toBeUndefined();
+    expect(await store.db.selectFrom('charges').select('code_hash').where('pack_id', '=', assigned.packId).execute()).toEqual([]);
   });
 });

@@ -5,9 +5,11 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../support/backends.js';
 import { openStore, type Store } from '../../src/store/db.js';
-import { BillingLedger, LedgerInputError, type DrawableAhead } from '../../src/billing/ledger.js';
+import { BillingLedger, type DrawableAhead } from '../../src/billing/ledger.js';
+import { Procurement } from '../../src/billing/procurement.js';
 import type { AppConfig } from '../../src/config.js';
 import { DAY_MS } from '../../src/billing/rules.js';
+import { assignedPack } from '../support/procurement.js';
 
 const NOW = Date.parse('2026-06-01T04:00:00Z');
 const hex = () => randomBytes(8).toString('hex');
@@ -70,9 +72,9 @@ describe.each(BACKENDS)('BillingLedger on $name', (backend) => {
     }
     const rows = await store.db.selectFrom('charges').selectAll().where('code_hash', 'in', codes).orderBy('created_at').execute();
     expect(rows.map((r) => ({ ...r, price_milli: Number(r.price_milli), tapped_at: r.tapped_at === null ? null : Number(r.tapped_at), created_at: Number(r.created_at) }))).toEqual([
-      { code_hash: codes[0], appid: app.appid, product: 'quick', status: 'confirmed', source: 'trial', pack_id: null, allocation_id: null, price_milli: 0, tapped_at: NOW - 1500, created_at: NOW },
-      { code_hash: codes[1], appid: app.appid, product: 'quick', status: 'confirmed', source: 'pack', pack_id: pack.id, allocation_id: null, price_milli: 30, tapped_at: null, created_at: NOW + 1 },
-      { code_hash: codes[2], appid: app.appid, product: 'quick', status: 'confirmed', source: 'unfunded', pack_id: null, allocation_id: null, price_milli: 30, tapped_at: NOW - 700, created_at: NOW + 2 },
+      { code_hash: codes[0], appid: app.appid, product: 'quick', status: 'confirmed', source: 'trial', pack_id: null, price_milli: 0, tapped_at: NOW - 1500, created_at: NOW },
+      { code_hash: codes[1], appid: app.appid, product: 'quick', status: 'confirmed', source: 'pack', pack_id: pack.id, price_milli: 30, tapped_at: null, created_at: NOW + 1 },
+      { code_hash: codes[2], appid: app.appid, product: 'quick', status: 'confirmed', source: 'unfunded', pack_id: null, price_milli: 30, tapped_at: NOW - 700, created_at: NOW + 2 },
     ]);
   });
 
@@ -126,7 +128,7 @@ describe.each(BACKENDS)('BillingLedger on $name', (backend) => {
     expect(trial.trial_used).toBe(1);
   });
 
-  it('a code recorded again gives back the unit its second record drew: own pack and allocation counts are unchanged', async () => {
+  it('a code recorded again gives back the unit its second record drew: bought and assigned pack counts are unchanged', async () => {
     const app = appConfig();
     const ledger = ledgerFor(app);
     await setTrialUsed(app.appid, 1000);
@@ -137,15 +139,13 @@ describe.each(BACKENDS)('BillingLedger on $name', (backend) => {
     expect((await ledger.packsFor(app.appid, NOW)).find((v) => v.id === pack.id)?.unitsUsed).toBe(1);
 
     const member = appConfig();
-    const groupLedger = ledgerFor(member);
+    const memberLedger = ledgerFor(member);
     await setTrialUsed(member.appid, 1000);
-    const group = await groupLedger.createGroup(`group-${hex()}`, [member.appid], NOW);
-    const gp = await groupLedger.recordPackPurchase({ owner: { kind: 'group', groupId: group.id }, units: 4, paidAt: NOW - DAY_MS, validityDays: 30, pricePaidMilli: 120 }, NOW);
-    const alloc = await groupLedger.allocate(gp.id, member.appid, 4, NOW);
+    const assigned = await assignedPack(new Procurement(store.db, new Map([[member.appid, member]])), { appid: member.appid, now: NOW, units: 4, days: 30 });
     const other = uniq();
-    expect(await charge(groupLedger, member.appid, 'confirmed', other)).toMatchObject({ recorded: true, source: 'allocation', allocationId: alloc.id });
-    expect(await charge(groupLedger, member.appid, 'confirmed', other)).toMatchObject({ recorded: false, source: 'allocation' });
-    const row = await store.db.selectFrom('allocations').select('units_used').where('id', '=', alloc.id).executeTakeFirstOrThrow();
+    expect(await charge(memberLedger, member.appid, 'confirmed', other)).toMatchObject({ recorded: true, source: 'pack', packId: assigned.packId });
+    expect(await charge(memberLedger, member.appid, 'confirmed', other)).toMatchObject({ recorded: false, source: 'pack', packId: assigned.packId });
+    const row = await store.db.selectFrom('packs').select('units_used').where('id', '=', assigned.packId).executeTakeFirstOrThrow();
     expect(row.units_used).toBe(1);
     const charges = await store.db.selectFrom('charges').select('code_hash').where('code_hash', 'in', [code, other]).execute();
     expect(charges).toHaveLength(2);
@@ -200,34 +200,37 @@ describe.each(BACKENDS)('BillingLedger on $name', (backend) => {
     expect(new Date(pack.expires_at).toISOString()).toBe('2024-08-26T16:00:00.000Z'); // 2024-08-27 00:00 CST
   });
 
-  it('procurement groups: allocations only to members and within the pack, drawn in expiry order with own packs, moved never below use', async () => {
+  it('an assigned pack is one of the app\'s packs: drawn after the trial, in expiry order with bought packs, never refunded', async () => {
     const a = appConfig();
     const b = appConfig();
-    const outsider = appConfig();
-    const ledger = ledgerFor(a, b, outsider);
-    for (const app of [a, b]) await setTrialUsed(app.appid, 1000);
-    const group = await ledger.createGroup(`group-${hex()}`, [a.appid, b.appid], NOW);
-    await expect(ledger.createGroup(group.name, [a.appid], NOW)).rejects.toBeInstanceOf(LedgerInputError);
-    const gp = await ledger.recordPackPurchase({ owner: { kind: 'group', groupId: group.id }, units: 10, paidAt: NOW - DAY_MS, validityDays: 3, pricePaidMilli: 300 }, NOW);
-    await expect(ledger.allocate(gp.id, outsider.appid, 1, NOW)).rejects.toThrow(/not a member/);
-    await expect(ledger.allocate(gp.id, a.appid, 11, NOW)).rejects.toThrow(/unallocated/);
-    const alloc = await ledger.allocate(gp.id, a.appid, 6, NOW);
-    await ledger.allocate(gp.id, b.appid, 4, NOW);
-    await expect(ledger.allocate(gp.id, b.appid, 1, NOW)).rejects.toThrow(/only 0 units/);
-    const own = await buy(ledger, a.appid, 5, 1, 30); // expires later than the group pack
+    const ledger = ledgerFor(a, b);
+    const procurement = new Procurement(store.db, new Map([[a.appid, a], [b.appid, b]]));
+    await setTrialUsed(a.appid, 999);
+    const later = await buy(ledger, a.appid, 5, 1, 30); // expires in 29 days
+    const soon = await assignedPack(procurement, { appid: a.appid, now: NOW, units: 3, days: 10 }); // expires in 10 days
+    const sooner = await buy(ledger, a.appid, 1, 1, 5); // expires in 4 days
     const drawn = [];
     for (let i = 0; i < 7; i++) drawn.push(await charge(ledger, a.appid));
-    expect(drawn.slice(0, 6).every((d) => d.source === 'allocation' && d.allocationId === alloc.id)).toBe(true);
-    expect(drawn[6]).toMatchObject({ source: 'pack', packId: own.id });
-    // a used all 6 of its allocation: nothing can be moved away from it.
-    await expect(ledger.moveUnits(alloc.id, b.appid, 1, NOW)).rejects.toThrow(/fewer than 1 unused/);
-    const bAlloc = (await ledger.packsFor(b.appid, NOW)).find((p) => p.kind === 'allocation')!;
-    const moved = await ledger.moveUnits(bAlloc.id, a.appid, 3, NOW);
-    expect(moved.from.units_all).toBe(1);
-    expect(moved.to.units_all).toBe(9);
-    const groups = await ledger.groups();
-    const g = groups.find((x) => x.id === group.id)!;
-    expect(g.packs[0]).toMatchObject({ allocated: 10, used: 6 });
+    expect(drawn.map((d) => [d.source, d.packId])).toEqual([
+      ['trial', null],
+      ['pack', sooner.id],
+      ['pack', soon.packId],
+      ['pack', soon.packId],
+      ['pack', soon.packId],
+      ['pack', later.id],
+      ['pack', later.id],
+    ]);
+    const views = await ledger.packsFor(a.appid, NOW);
+    expect(views.map((v) => [v.id, v.kind, v.orderId])).toEqual([
+      [sooner.id, 'own', null],
+      [soon.packId, 'assigned', soon.orderId],
+      [later.id, 'own', null],
+    ]);
+    expect(views[1]).toMatchObject({ unitsAll: 3, unitsUsed: 3, status: 'USED_UP', pricePaidMilli: 0, requestId: soon.requestId });
+    // The other app sees none of it; an assigned pack goes back by cancelling, not by a refund.
+    expect(await ledger.packsFor(b.appid, NOW)).toEqual([]);
+    const fresh = await assignedPack(procurement, { appid: b.appid, now: NOW, units: 3, days: 10 });
+    await expect(ledger.requestRefund(fresh.packId, NOW)).rejects.toThrow(/cancel/);
   });
 
   it('concurrent records of one code drawing from a pack: one charge, one unit, whoever wins', async () => {

@@ -70,7 +70,6 @@ export function chargeRow(appid: string, createdAt: number, tappedAt: number | n
     status: 'confirmed',
     source: 'pack',
     pack_id: null,
-    allocation_id: null,
     price_milli: 30,
     tapped_at: tappedAt,
     created_at: createdAt,

@@ -36,7 +36,7 @@ const instant = fc
   .map(([at, ms]) => at + ms);
 
 // Ids as the gateway will pass them: pkgIds (numbers or their strings, with
-// and without leading zeros) mixed with allocation ids that are not numbers.
+// and without leading zeros) mixed with the mirror's own ids that are not numbers.
 const packId: fc.Arbitrary<number | string> = fc.oneof(
   fc.nat({ max: 30 }),
   fc.nat({ max: 120 }).map(String),

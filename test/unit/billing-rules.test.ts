@@ -298,16 +298,16 @@ describe('planCharge', () => {
     });
   });
 
-  it('orders own packs and procurement allocations as one list: expiry, then start, then id', () => {
+  it('orders bought and assigned packs as one list: expiry, then start, then id', () => {
     const end = now + 3 * DAY_MS;
     const own = pack(12, now - DAY_MS, end);
-    const allocation = { ...pack(0, now - 2 * DAY_MS, end), id: 'alloc-7' };
-    expect(planCharge({ exempt: false, trialUsed: TRIAL_UNITS, packs: [own, allocation], nowMs: now })).toEqual({
+    const assigned = { ...pack(0, now - 2 * DAY_MS, end), id: 'pk_assigned-7' };
+    expect(planCharge({ exempt: false, trialUsed: TRIAL_UNITS, packs: [own, assigned], nowMs: now })).toEqual({
       source: 'pack',
-      pack: allocation,
+      pack: assigned,
     });
     // Same expiry and start: all-digit ids come first, in numeric order.
-    const sameStart = { ...allocation, effectiveAt: own.effectiveAt };
+    const sameStart = { ...assigned, effectiveAt: own.effectiveAt };
     const nine = { ...own, id: '9' };
     for (const packs of [[own, sameStart, nine], [sameStart, nine, own], [nine, own, sameStart]]) {
       const plan = planCharge({ exempt: false, trialUsed: TRIAL_UNITS, packs, nowMs: now });
