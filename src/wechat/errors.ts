@@ -4,7 +4,6 @@
 // reaches a message or a property of these errors. Messages name the endpoint,
 // the errcode and WeChat's errmsg (redacted by the caller, see redactSecrets).
 
-import { API_SECURITY_ERRCODES } from './api-security/errcodes.js';
 import type { WechatEndpoint } from './types.js';
 
 export type WechatErrorKind =
@@ -29,6 +28,10 @@ export interface ErrcodeInfo {
 }
 
 /** Every errcode of wechat-api.md. 40013 is endpoint-dependent: see classifyErrcode. */
+function apiSecurity(description: string): ErrcodeInfo {
+  return { kind: 'credentials', retryable: false, description: `API security: ${description}` };
+}
+
 export const WECHAT_ERRCODES: Readonly<Record<number, ErrcodeInfo>> = {
   [-1]: { kind: 'busy', retryable: true, description: 'WeChat system busy, try again later' },
   40001: { kind: 'token', retryable: true, description: 'access token invalid or not the latest' },
@@ -60,7 +63,19 @@ export const WECHAT_ERRCODES: Readonly<Record<number, ErrcodeInfo>> = {
   89503: { kind: 'ip_blocked', retryable: false, description: 'call from this IP needs an admin\'s confirmation' },
   89506: { kind: 'ip_blocked', retryable: false, description: 'an admin refused this IP (retry after 24 h)' },
   89507: { kind: 'ip_blocked', retryable: false, description: 'an admin refused this IP (retry after 1 h)' },
-  ...API_SECURITY_ERRCODES,
+  // API security mode: WeChat turned the request away at its security layer before reading it, so
+  // the code was not spent; the fix is the gateway's keys, key numbers or clock.
+  40230: apiSecurity('Wechatmp-Serial header missing'),
+  40231: apiSecurity('Wechatmp-TimeStamp header missing'),
+  40232: apiSecurity('Wechatmp-Signature header missing'),
+  40233: apiSecurity('Wechatmp-Appid header missing (the app has API security on: configure apiSecurity for it)'),
+  40234: apiSecurity('invalid signature (check privateKey and privateKeySn against the public key uploaded in the console)'),
+  40235: apiSecurity('invalid encryption (check symmetricKey and symmetricKeySn)'),
+  40236: apiSecurity('invalid Wechatmp-Appid'),
+  40237: apiSecurity("Wechatmp-Appid does not match the access token's app"),
+  40238: apiSecurity('no symmetric key set in the console'),
+  40239: apiSecurity('no public key uploaded in the console'),
+  40240: apiSecurity("request timestamp expired (check this host's clock)"),
   // The charge (usage) APIs' own codes.
   10120002: { kind: 'bad_request', retryable: false, description: 'invalid parameters (spuId, offset and limit 1..20 are required)' },
   10120700: { kind: 'bad_request', retryable: false, description: 'invalid spuId' },
