@@ -5,6 +5,7 @@ import { createClient } from 'redis';
 import { BACKENDS } from '../support/backends.js';
 import { mintCode, nextPhone, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { APP, EXCHANGE_PATH, STABLE_TOKEN_PATH, startCluster, until, type Cluster } from '../support/processes.js';
+import { freePort } from '../support/ports.js';
 
 /**
  * Faults (issue 5, point 2) that test/e2e/exchange.test.ts does not already cover: WeChat failing
@@ -20,14 +21,6 @@ if (!redisServerOnPath) console.warn('[faults] redis-server is not on PATH: the 
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** A port nobody listens on right now. */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 type Result = { __typename: string; code?: string; message?: string; retryable?: boolean; phoneNumber?: string };
 

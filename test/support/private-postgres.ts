@@ -1,6 +1,6 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { freePort } from './ports.js';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
@@ -47,13 +47,6 @@ export function privatePostgresSupport(): { version: string } | { unavailable: s
   return version ? { version } : { unavailable: 'no PostgreSQL server with initdb under /usr/lib/postgresql' };
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 function pidAlive(pid: number): boolean {
   try {
