@@ -31,6 +31,7 @@ import { AccessTokenProvider } from '../plugins/access-token/index.js';
 import { signSessionToken, useJwtSession } from '../plugins/jwt-session/index.js';
 import { useRedactedInputEchoes } from '../plugins/redact-input-echoes/index.js';
 import { useStorageUnavailable } from '../plugins/storage-unavailable/index.js';
+import { localGraphiQL } from '../plugins/graphiql-offline/index.js';
 import { CSRF_HEADER, useBodyLimit, useHardening, type BodyCappedContext } from '../plugins/hardening/index.js';
 import { loadTracing } from '../plugins/tracing/load.js';
 import { ExchangeRateLimiter, clientAddress, retryPhrase } from '../plugins/rate-limit/index.js';
@@ -295,6 +296,8 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
           )
         : undefined;
 
+    // GraphiQL (never in production) with every file served from here, not from a CDN.
+    const graphiql = config.production ? undefined : localGraphiQL();
     const yoga = createYoga<GatewayServerContext, GraphQLContext>({
       schema: buildSchema(),
       // `session` is added by useJwtSession before any resolver runs.
@@ -308,6 +311,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       plugins: [
         // First: it notes which request an error belongs to before any plugin replaces the error.
         useRequestId(),
+        ...(graphiql ? [graphiql.plugin] : []),
         useBodyLimit(MAX_BODY_BYTES),
         // CSRF (before the session check: a cross-site request is refused as such), no batching,
         // GraphQL Armor's document limits, no suggestions; see plugins/hardening.
@@ -329,6 +333,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
         ...(tracing?.plugins ?? []),
       ],
       graphiql: config.production ? false : { title: 'wxphone-gateway', ...(sandboxToken ? { headers: JSON.stringify({ Authorization: `Bearer ${sandboxToken}` }) } : {}) },
+      ...(graphiql ? { renderGraphiQL: graphiql.render } : {}),
       landingPage: false,
       // isDev would put original messages and stacks in responses whenever NODE_ENV=development.
       maskedErrors: { isDev: false },
