@@ -107,6 +107,8 @@ const hardeningSchema = z
       .strict()
       .optional(),
     cors: z.object({ origins: z.array(z.string()) }).strict().optional(),
+    trustedDocuments: z.enum(['allow', 'only']).optional(),
+    persistedQueries: z.boolean().optional(),
   })
   .strict();
 
@@ -208,6 +210,10 @@ export interface HardeningConfig {
   http: { headersTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number };
   /** Browser origins allowed to call the API cross-origin (CORS): a list, '*' for any, empty for none. */
   corsOrigins: '*' | readonly string[];
+  /** 'only': the SDK's operations (trusted documents) alone execute; 'allow': any document. */
+  trustedDocuments: 'allow' | 'only';
+  /** Automatic persisted queries (Apollo's protocol), when any document is allowed. */
+  persistedQueries: boolean;
 }
 
 export interface GatewayConfig {
@@ -311,6 +317,8 @@ function hardeningFrom(file: ConfigFile, env: Env, sandbox: boolean): HardeningC
   return {
     http,
     corsOrigins: corsOriginsFrom(env, h?.cors?.origins, sandbox),
+    trustedDocuments: trustedDocumentsFrom(env, h?.trustedDocuments),
+    persistedQueries: booleanFromEnv(env, 'PERSISTED_QUERIES', h?.persistedQueries ?? true),
     maxDepth: h?.maxDepth ?? 12,
     maxCost: h?.maxCost ?? 5000,
     maxAliases: h?.maxAliases ?? 15,
@@ -345,6 +353,14 @@ function corsOriginsFrom(env: Env, file: readonly string[] | undefined, sandbox:
     }
   }
   return given.map((o) => o.toLowerCase());
+}
+
+/** `TRUSTED_DOCUMENTS=only|allow` over the file's `hardening.trustedDocuments`; default allow. */
+function trustedDocumentsFrom(env: Env, file: 'allow' | 'only' | undefined): 'allow' | 'only' {
+  const raw = env.TRUSTED_DOCUMENTS;
+  if (raw === undefined || raw === '') return file ?? 'allow';
+  if (raw === 'allow' || raw === 'only') return raw;
+  throw new ConfigError(`TRUSTED_DOCUMENTS must be allow or only, got "${raw}"`);
 }
 
 /** The same bounds as the config file's schema, so the env cannot go where the file may not. */

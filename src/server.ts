@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
@@ -35,6 +36,9 @@ import { AccessTokenProvider } from '../plugins/access-token/index.js';
 import { signSessionToken, useJwtSession } from '../plugins/jwt-session/index.js';
 import { useRedactedInputEchoes } from '../plugins/redact-input-echoes/index.js';
 import { useStorageUnavailable } from '../plugins/storage-unavailable/index.js';
+import { localGraphiQL } from '../plugins/graphiql-offline/index.js';
+import { usePersistedDocuments, type DocumentStore } from '../plugins/persisted-documents/index.js';
+import { LruMap } from './util/lru.js';
 import { CSRF_HEADER, useBodyLimit, useHardening, type BodyCappedContext } from '../plugins/hardening/index.js';
 import { loadTracing } from '../plugins/tracing/load.js';
 import { ExchangeRateLimiter, clientAddress, retryPhrase } from '../plugins/rate-limit/index.js';
@@ -334,6 +338,8 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
           )
         : undefined;
 
+    // GraphiQL (never in production) with every file served from here, not from a CDN.
+    const graphiql = config.production ? undefined : localGraphiQL();
     const yoga = createYoga<GatewayServerContext, GraphQLContext>({
       schema: buildSchema(),
       // `session` is added by useJwtSession before any resolver runs.
@@ -341,12 +347,15 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       // One operation per request (a JSON array is refused with BATCHING_NOT_SUPPORTED), no uploads.
       batching: false,
       multipart: false,
+      // A trusted document sent by its id (plugins/persisted-documents) has no `query`.
+      extraParamNames: ['documentId'],
       cors: corsOptions(config.hardening.corsOrigins),
       // The HTTP layer caps bodies; useBodyLimit caps in-process requests (yoga.fetch).
       maxRequestBodySize: false,
       plugins: [
         // First: it notes which request an error belongs to before any plugin replaces the error.
         useRequestId(),
+        ...(graphiql ? [graphiql.plugin] : []),
         useBodyLimit(MAX_BODY_BYTES),
         // CSRF (before the session check: a cross-site request is refused as such), no batching,
         // GraphQL Armor's document limits, no suggestions; see plugins/hardening.
@@ -358,6 +367,11 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
           audience: config.jwt.audience,
           clockToleranceSeconds: config.jwt.clockToleranceSeconds,
         }),
+        usePersistedDocuments({
+          trusted: trustedDocuments(),
+          mode: config.hardening.trustedDocuments,
+          ...(config.hardening.persistedQueries ? { store: persistedQueryStore(cache) } : {}),
+        }),
         useRedactedInputEchoes(),
         useStorageUnavailable({
           retryAfterSeconds: RETRY_AFTER_SECONDS,
@@ -368,6 +382,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
         ...(tracing?.plugins ?? []),
       ],
       graphiql: config.production ? false : { title: 'wxphone-gateway', ...(sandboxToken ? { headers: JSON.stringify({ Authorization: `Bearer ${sandboxToken}` }) } : {}) },
+      ...(graphiql ? { renderGraphiQL: graphiql.render } : {}),
       landingPage: false,
       // isDev would put original messages and stacks in responses whenever NODE_ENV=development.
       maskedErrors: { isDev: false },
@@ -687,6 +702,30 @@ function tooLarge(req: IncomingMessage, res: ServerResponse, requestId: string) 
   res.setHeader('x-request-id', requestId);
   sendJson(res, 413, { errors: [{ message: `request body larger than ${MAX_BODY_BYTES} bytes`, extensions: { code: 'REQUEST_TOO_LARGE' } }] });
   req.resume();
+}
+
+/** The SDK's operations by SHA-256 (sdk/persisted-documents.json, written by `npm run schema:print`). */
+function trustedDocuments(): Record<string, string> {
+  return JSON.parse(readFileSync(new URL('../sdk/persisted-documents.json', import.meta.url), 'utf8')) as Record<string, string>;
+}
+
+// How long a document a client registered (APQ) is kept: clients send it again after a miss.
+const PERSISTED_QUERY_TTL_MS = 24 * 3600_000;
+
+/**
+ * Documents registered by automatic persisted queries: in Redis when configured, so a client's
+ * hash is known to every instance behind the load balancer; else a bounded map in this process.
+ * A cache that fails is a miss: the client then sends the text again.
+ */
+function persistedQueryStore(cache: Cache): DocumentStore {
+  if (cache.kind === 'memory') {
+    const map = new LruMap<string, string>(1000);
+    return { get: async (hash) => map.get(hash), set: async (hash, text) => map.set(hash, text) };
+  }
+  return {
+    get: (hash) => cache.keyv.get<string>(`apq:${hash}`).catch(() => undefined),
+    set: async (hash, text) => void (await cache.keyv.set(`apq:${hash}`, text, PERSISTED_QUERY_TTL_MS).catch(() => false)),
+  };
 }
 
 /**

@@ -136,6 +136,15 @@ describe('loadConfig', () => {
     }
   });
 
+  it('persisted documents: any document and APQ by default; TRUSTED_DOCUMENTS and PERSISTED_QUERIES over the file; bad values named', () => {
+    const { dir } = withFile({ apps: [] });
+    expect(loadConfig({}, dir).hardening).toMatchObject({ trustedDocuments: 'allow', persistedQueries: true });
+    const file = withFile({ hardening: { trustedDocuments: 'only', persistedQueries: false } });
+    expect(loadConfig({ WXPHONE_CONFIG: file.path }, file.dir).hardening).toMatchObject({ trustedDocuments: 'only', persistedQueries: false });
+    expect(loadConfig({ WXPHONE_CONFIG: file.path, TRUSTED_DOCUMENTS: 'allow', PERSISTED_QUERIES: 'true' }, file.dir).hardening).toMatchObject({ trustedDocuments: 'allow', persistedQueries: true });
+    expect(() => loadConfig({ TRUSTED_DOCUMENTS: 'yes' }, dir)).toThrow(/TRUSTED_DOCUMENTS must be allow or only/);
+  });
+
   it('a config file that is not JSON is reported by position, never by quoting its text', () => {
     const { dir, path } = withFile('{"apps":[{"appid":"wx4f4bc4dec97d474b","secret":SUPERSECRET}]}');
     try {

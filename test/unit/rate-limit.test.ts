@@ -247,6 +247,8 @@ describe('hardening config', () => {
       http: { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 65_000 },
       // Sandbox mode (no WECHAT_API_BASE): any origin.
       corsOrigins: '*',
+      trustedDocuments: 'allow',
+      persistedQueries: true,
     });
   });
 
