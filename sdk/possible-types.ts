@@ -2,13 +2,10 @@
 
       export type PossibleTypesResultData = {
   "possibleTypes": {
-    "AllocateUnitsResult": [
-      "Allocation",
-      "BillingInputError"
-    ],
-    "CreateProcurementGroupResult": [
+    "CancelPackAssignmentResult": [
       "BillingInputError",
-      "ProcurementGroup"
+      "PackAssignmentCancelRefused",
+      "PackAssignmentCancelled"
     ],
     "DecryptPhoneNumberResult": [
       "AppMismatchError",
@@ -64,18 +61,28 @@
       "ConsentGiven",
       "InvalidInputError"
     ],
-    "MoveUnitsResult": [
+    "RecordPackAssignmentResultResult": [
       "BillingInputError",
-      "UnitsMoved"
+      "PackAssignmentResultRecorded",
+      "PackAssignmentResultRefused"
     ],
     "RecordPackPurchaseResult": [
       "BillingInputError",
       "PackRecord"
     ],
+    "RecordProcurementOrderResult": [
+      "BillingInputError",
+      "ProcurementOrderRecorded"
+    ],
     "ReportButtonOutcomeResult": [
       "AppMismatchError",
       "ButtonOutcomeRecorded",
       "InvalidInputError"
+    ],
+    "RequestPackAssignmentResult": [
+      "BillingInputError",
+      "PackAssignmentRefused",
+      "PackAssignmentRequested"
     ],
     "RequestPackRefundResult": [
       "BillingInputError",
@@ -94,13 +101,10 @@
 };
       const result: PossibleTypesResultData = {
   "possibleTypes": {
-    "AllocateUnitsResult": [
-      "Allocation",
-      "BillingInputError"
-    ],
-    "CreateProcurementGroupResult": [
+    "CancelPackAssignmentResult": [
       "BillingInputError",
-      "ProcurementGroup"
+      "PackAssignmentCancelRefused",
+      "PackAssignmentCancelled"
     ],
     "DecryptPhoneNumberResult": [
       "AppMismatchError",
@@ -156,18 +160,28 @@
       "ConsentGiven",
       "InvalidInputError"
     ],
-    "MoveUnitsResult": [
+    "RecordPackAssignmentResultResult": [
       "BillingInputError",
-      "UnitsMoved"
+      "PackAssignmentResultRecorded",
+      "PackAssignmentResultRefused"
     ],
     "RecordPackPurchaseResult": [
       "BillingInputError",
       "PackRecord"
     ],
+    "RecordProcurementOrderResult": [
+      "BillingInputError",
+      "ProcurementOrderRecorded"
+    ],
     "ReportButtonOutcomeResult": [
       "AppMismatchError",
       "ButtonOutcomeRecorded",
       "InvalidInputError"
+    ],
+    "RequestPackAssignmentResult": [
+      "BillingInputError",
+      "PackAssignmentRefused",
+      "PackAssignmentRequested"
     ],
     "RequestPackRefundResult": [
       "BillingInputError",
