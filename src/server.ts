@@ -44,7 +44,7 @@ import { loadTracing } from '../plugins/tracing/load.js';
 import { ExchangeRateLimiter, clientAddress, retryPhrase } from '../plugins/rate-limit/index.js';
 import { RateLimitedError } from './phone/errors.js';
 import { buildSchema, createLoaders, type GraphQLContext, type Services } from '../schema/index.js';
-import { parseInstant } from '../schema/scalars.js';
+import { parseInstant } from './util/instant.js';
 
 /** What the HTTP layer hands yoga with each request. */
 export interface GatewayServerContext extends BodyCappedContext, RequestIdServerContext {
