@@ -29,7 +29,7 @@ import { randomBytes } from 'node:crypto';
 import { Pool } from 'undici';
 import pg from 'pg';
 import { SANDBOX_APP, SimulatorControl } from '../src/simulator/index.js';
-import { signSessionToken } from '../plugins/jwt-session/index.js';
+import { signSessionToken } from '../src/auth/index.js';
 import { median, phaseBreakdown, SpanCollector, type PhaseRow } from './phases.js';
 
 const N = Number(process.env.BENCH_REQUESTS ?? 2000);

@@ -1,5 +1,5 @@
 import { builder } from './builder.js';
-import type { Session } from '../plugins/jwt-session/verify.js';
+import type { Session } from '../src/auth/index.js';
 
 const SessionInfo = builder.objectRef<Session>('Session').implement({
   description: 'The verified session token of this request.',

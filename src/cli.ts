@@ -7,7 +7,7 @@ import { createGateway } from './server.js';
 import { createLogger } from './log.js';
 import { shutdownTracing } from '../plugins/tracing/load.js';
 import { SANDBOX_APP, SimulatorControl, startSimulator } from './simulator/index.js';
-import { signSessionToken } from '../plugins/jwt-session/index.js';
+import { signSessionToken } from './auth/index.js';
 import { createGatewayClient } from '../sdk/client.js';
 
 const USAGE = `usage: wxphone <command> [options]
@@ -106,7 +106,7 @@ async function token(argv: string[]) {
   if (values.ttl && !/^\d+\s*(s|m|h|d)$/.test(values.ttl)) fail('--ttl looks like 30s, 15m, 1h or 7d');
   const scopes = (values.scope ?? 'phone:exchange').split(/\s+/).filter(Boolean);
   const appid = values.appid ?? (config.sandbox ? SANDBOX_APP.appid : undefined);
-  // The gateway refuses a user's session that names no app (see plugins/jwt-session).
+  // The gateway refuses a user's session that names no app (see src/auth/session.ts).
   if (!appid && scopes.includes('phone:exchange')) fail('a phone:exchange token needs --appid APPID');
   const jwt = await signSessionToken(
     { secret: config.jwt.secret, issuer: config.jwt.issuer, audience: config.jwt.audience },

@@ -1,10 +1,5 @@
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
-import { createSessionVerifier, SessionError, type Session, type SessionVerifierOptions } from './verify.js';
-
-export { createSessionVerifier, SessionError } from './verify.js';
-export type { Session, SessionVerifier, SessionVerifierOptions, SessionFailure } from './verify.js';
-export { signSessionToken } from './sign.js';
-export type { SessionTokenClaims } from './sign.js';
+import { createSessionVerifier, SessionError, type Session, type SessionVerifierOptions } from '../../src/auth/index.js';
 
 export interface SessionContext {
   session: Session;

@@ -1,5 +1,5 @@
 import type { AppConfig } from '../config.js';
-import type { Session } from '../../plugins/jwt-session/verify.js';
+import type { Session } from '../auth/index.js';
 import { AppMismatchError, InvalidInputError } from './errors.js';
 
 // Printable ASCII only: control, zero-width and other look-alike characters are refused

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { AppConfig } from '../config.js';
 import type { Database } from '../store/schema.js';
-import type { Session } from '../../plugins/jwt-session/verify.js';
+import type { Session } from '../auth/index.js';
 import type { AccessTokenProvider } from '../../plugins/access-token/provider.js';
 import { AccessTokenUnavailableError } from '../../plugins/access-token/provider.js';
 import type { DataKeys } from '../crypto/keys.js';

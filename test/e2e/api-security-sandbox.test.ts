@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createGateway, type Gateway } from '../../src/server.js';
 import { createLogger } from '../../src/log.js';
-import { signSessionToken } from '../../plugins/jwt-session/index.js';
+import { signSessionToken } from '../../src/auth/index.js';
 import { createGatewayClient } from '../../sdk/client.js';
 
 const APPID = 'wx00000000000000a6';

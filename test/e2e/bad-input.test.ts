@@ -3,7 +3,7 @@ import { getIntrospectionQuery } from 'graphql';
 import { BACKENDS } from '../support/backends.js';
 import { APP, OTHER_APP, SECRETS, mintCode, rememberSecret, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { SANDBOX_APP } from '../../src/simulator/index.js';
-import { signSessionToken } from '../../plugins/jwt-session/index.js';
+import { signSessionToken } from '../../src/auth/index.js';
 import { createGatewayClient, type GatewayClient } from '../../sdk/client.js';
 
 /**

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../support/backends.js';
-import { signSessionToken } from '../../plugins/jwt-session/index.js';
+import { signSessionToken } from '../../src/auth/index.js';
 import { APP, OTHER_APP, mintCode, startTestGateway, type TestGateway } from '../support/gateway.js';
 
 const MUTATION = `mutation ($input: ExchangePhoneCodeInput!) {

@@ -7,7 +7,7 @@ import { loadConfig, type GatewayConfig } from '../../src/config.js';
 import { createGateway, type Gateway } from '../../src/server.js';
 import { createLogger } from '../../src/log.js';
 import { SimulatorControl, startSimulator, type RunningSimulator, SANDBOX_APP } from '../../src/simulator/index.js';
-import { signSessionToken } from '../../plugins/jwt-session/index.js';
+import { signSessionToken } from '../../src/auth/index.js';
 import { createGatewayClient, type GatewayClient } from '../../sdk/client.js';
 import type { Backend } from './backends.js';
 import { withSearchPath } from './stores.js';

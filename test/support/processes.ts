@@ -7,7 +7,7 @@ import pg from 'pg';
 import { createClient } from 'redis';
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from '../../src/config.js';
 import { SANDBOX_APP, SimulatorControl, startSimulator, type RunningSimulator } from '../../src/simulator/index.js';
-import { signSessionToken } from '../../plugins/jwt-session/index.js';
+import { signSessionToken } from '../../src/auth/index.js';
 import { createGatewayClient, type GatewayClient } from '../../sdk/client.js';
 import { testSchemaName } from './schemas.js';
 import { withSearchPath } from './stores.js';

@@ -7,7 +7,7 @@ import { PhoneService } from '../../src/phone/service.js';
 import { WatermarkMismatchError } from '../../src/phone/errors.js';
 import { createDataKeys } from '../../src/crypto/keys.js';
 import { AccessTokenProvider } from '../../plugins/access-token/index.js';
-import type { Session } from '../../plugins/jwt-session/index.js';
+import type { Session } from '../../src/auth/index.js';
 import { WechatApiError } from '../../src/wechat/index.js';
 import type { PhoneInfo, WechatClient } from '../../src/wechat/index.js';
 import type { AppConfig } from '../../src/config.js';

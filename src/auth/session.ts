@@ -1,5 +1,5 @@
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
-import { LruMap } from '../../src/util/lru.js';
+import { LruMap } from '../util/lru.js';
 
 export interface Session {
   /** The user's openid for `phone:exchange` sessions; a service name for internal tools. */

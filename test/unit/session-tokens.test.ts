@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
-import { createSessionVerifier, SessionError, signSessionToken } from '../../plugins/jwt-session/index.js';
+import { createSessionVerifier, SessionError, signSessionToken } from '../../src/auth/index.js';
 
 const SECRET = 'a-test-secret-that-is-long-enough-for-hs256!';
 const ISS = 'test-issuer';
