@@ -5,8 +5,7 @@ import type { AppConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Database } from '../store/schema.js';
 import type { DistributedLock } from '../store/cache.js';
-import type { AccessTokenProvider } from '../../plugins/access-token/provider.js';
-import { WechatApiError, type UsageDetail, type WechatClient } from '../wechat/index.js';
+import { WechatApiError, type AccessTokenProvider, type UsageDetail, type WechatClient } from '../wechat/index.js';
 import {
   DAY_MS,
   SPU_ID_BY_PRODUCT,

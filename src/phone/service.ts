@@ -2,11 +2,9 @@ import type { Kysely } from 'kysely';
 import type { AppConfig } from '../config.js';
 import type { Database } from '../store/schema.js';
 import type { Session } from '../auth/index.js';
-import type { AccessTokenProvider } from '../../plugins/access-token/provider.js';
-import { AccessTokenUnavailableError } from '../../plugins/access-token/provider.js';
 import type { DataKeys } from '../crypto/keys.js';
-import type { PhoneInfo, WechatClient } from '../wechat/index.js';
-import { WechatApiError, WechatDecryptError, WechatUpstreamError, decryptPhoneData, unwrapBase64 } from '../wechat/index.js';
+import type { AccessTokenProvider, PhoneInfo, WechatClient } from '../wechat/index.js';
+import { AccessTokenUnavailableError, WechatApiError, WechatDecryptError, WechatUpstreamError, decryptPhoneData, unwrapBase64 } from '../wechat/index.js';
 import { TimeoutError, withTimeout } from '../util/timeout.js';
 import type { ClaimStore } from './claims.js';
 import {

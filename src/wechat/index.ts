@@ -9,6 +9,8 @@ export type { AnswerUnverifiedReason } from './api-security/errors.js';
 export { ANSWER_WINDOW_SECONDS } from './api-security/transport.js';
 export type { ApiSecurityNotice } from './api-security/transport.js';
 export { logApiSecurityNotices } from './api-security/notices.js';
+export { AccessTokenProvider, AccessTokenUnavailableError, UnknownAppError } from './access-tokens.js';
+export type { AccessTokenProviderOptions, AccessTokenGrant, AppCredentials, AccessTokenEvents } from './access-tokens.js';
 export { decryptPhoneData, unwrapBase64 } from './decrypt.js';
 export type { DecryptPhoneDataInput } from './decrypt.js';
 export {

@@ -15,7 +15,7 @@ import { UsageSync, UsageSyncError } from '../../src/billing/usage-sync.js';
 import { QuotaService } from '../../src/billing/quota.js';
 import { DAY_MS, advanceUsageRate, dailyUsageRate, startUsageRate } from '../../src/billing/rules.js';
 import { WechatApiError, type UsageDetail, type UsageSummary, type WechatClient } from '../../src/wechat/index.js';
-import type { AccessTokenProvider } from '../../plugins/access-token/provider.js';
+import type { AccessTokenProvider } from '../../src/wechat/index.js';
 
 const APPID = 'wx00000000000000a7';
 const APP: AppConfig = { appid: APPID, secret: 's', product: 'quick', subjectType: 'enterprise', category: undefined, purposes: ['login'], lowQuota: undefined };

@@ -1,6 +1,6 @@
 import Keyv from 'keyv';
 import { describe, expect, it } from 'vitest';
-import { AccessTokenProvider, type AccessTokenGrant } from '../../plugins/access-token/index.js';
+import { AccessTokenProvider, type AccessTokenGrant } from '../../src/wechat/index.js';
 import type { DistributedLock } from '../../src/store/cache.js';
 
 const APP = { appid: 'wx0000000000000001', secret: 's' };

@@ -6,7 +6,7 @@ import { ClaimStore } from '../../src/phone/claims.js';
 import { PhoneService } from '../../src/phone/service.js';
 import { WatermarkMismatchError } from '../../src/phone/errors.js';
 import { createDataKeys } from '../../src/crypto/keys.js';
-import { AccessTokenProvider } from '../../plugins/access-token/index.js';
+import { AccessTokenProvider } from '../../src/wechat/index.js';
 import type { Session } from '../../src/auth/index.js';
 import { WechatApiError } from '../../src/wechat/index.js';
 import type { PhoneInfo, WechatClient } from '../../src/wechat/index.js';

@@ -1,6 +1,6 @@
 import type Keyv from 'keyv';
-import type { DistributedLock } from '../../src/store/cache.js';
-import { withTimeout } from '../../src/util/timeout.js';
+import type { DistributedLock } from '../store/cache.js';
+import { withTimeout } from '../util/timeout.js';
 
 export interface AccessTokenGrant {
   accessToken: string;
