@@ -17,7 +17,7 @@ import { Pool } from 'undici';
 import { openStore } from '../src/store/db.js';
 import { openCache } from '../src/store/cache.js';
 import { createDataKeys, maskPhone } from '../src/crypto/keys.js';
-import { MemoryWindowCounter } from '../plugins/rate-limit/index.js';
+import { MemoryWindowCounter } from '../src/phone/rate-limit.js';
 
 export interface RequiredFloor {
   exchange(code: string, accessToken: string): Promise<boolean>;

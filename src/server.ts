@@ -40,14 +40,14 @@ import { usePersistedDocuments, type DocumentStore } from '../plugins/persisted-
 import { LruMap } from './util/lru.js';
 import { CSRF_HEADER, useBodyLimit, useHardening, type BodyCappedContext } from '../plugins/hardening/index.js';
 import { loadTracing } from '../plugins/tracing/load.js';
-import { ExchangeRateLimiter, clientAddress, retryPhrase } from '../plugins/rate-limit/index.js';
+import { ExchangeRateLimiter, clientAddress, retryPhrase } from './phone/rate-limit.js';
 import { RateLimitedError } from './phone/errors.js';
 import { buildSchema, createLoaders, type GraphQLContext, type Services } from '../schema/index.js';
 import { parseInstant } from './util/instant.js';
 
 /** What the HTTP layer hands yoga with each request. */
 export interface GatewayServerContext extends BodyCappedContext, RequestIdServerContext {
-  /** The client's address (see plugins/rate-limit clientAddress); absent for in-process requests. */
+  /** The client's address (see src/phone/rate-limit.ts clientAddress); absent for in-process requests. */
   clientIp?: string | undefined;
 }
 

@@ -13,7 +13,7 @@ export interface Cache {
   keyv: Keyv;
   /** null without Redis: callers fall back to in-process single-flight. */
   lock: DistributedLock | null;
-  /** null without Redis: rate limits then count in this process (plugins/rate-limit). */
+  /** null without Redis: rate limits then count in this process (src/phone/rate-limit.ts). */
   counter: WindowCounter | null;
   ping(): Promise<void>;
   close(): Promise<void>;

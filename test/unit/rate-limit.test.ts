@@ -11,7 +11,7 @@ import {
   clientAddress,
   retryPhrase,
   type WindowCounter,
-} from '../../plugins/rate-limit/index.js';
+} from '../../src/phone/rate-limit.js';
 import { openCache } from '../../src/store/cache.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
 

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
-import { withTimeout } from '../../src/util/timeout.js';
+import { withTimeout } from '../util/timeout.js';
 
 /**
  * Fixed-window limits on the phone-number exchange, per session and per client address.
