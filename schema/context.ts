@@ -9,7 +9,7 @@ import type { UsageSync } from '../src/billing/usage-sync.js';
 import type { Quota, QuotaService } from '../src/billing/quota.js';
 import type { ClientReports } from '../src/billing/client-reports.js';
 import type { Reconciliation } from '../src/billing/reconciliation.js';
-import type { ConsentAudit } from '../plugins/consent-audit/audit.js';
+import type { ConsentAudit } from '../src/consent/index.js';
 import type { VerificationTokens } from '../src/binding/index.js';
 import type { WechatChargeAlert, WechatEvents } from '../src/billing/wechat-events.js';
 

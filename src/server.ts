@@ -28,7 +28,7 @@ import { WechatEvents } from './billing/wechat-events.js';
 import { PUSH_PATH_PREFIX, createPushEndpoint } from './wechat/push-endpoint.js';
 import { ClientReports } from './billing/client-reports.js';
 import { Reconciliation } from './billing/reconciliation.js';
-import { ConsentAudit } from '../plugins/consent-audit/audit.js';
+import { ConsentAudit } from './consent/index.js';
 import { VerificationTokens, jwksResponse } from './binding/index.js';
 import { newRequestId, requestIdOf, requestIdOfError, useRequestId, type RequestIdServerContext } from '../plugins/request-id/index.js';
 import { createSessionVerifier, SessionError, signSessionToken } from './auth/index.js';

@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import { BACKENDS } from '../support/backends.js';
 import { APP, mintCode, nextPhone, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { createGatewayClient, type GatewayClient } from '../../sdk/client.js';
-import { ConsentAudit } from '../../plugins/consent-audit/audit.js';
+import { ConsentAudit } from '../../src/consent/audit.js';
 import { maskPhone } from '../../src/crypto/keys.js';
 
 describe.each(BACKENDS)('consent audit, withdrawal, erasure and verification tokens ($name)', (backend) => {

@@ -6,8 +6,8 @@ import { sql } from 'kysely';
 import { BACKENDS } from '../support/backends.js';
 import type { Store } from '../../src/store/db.js';
 import { explainPlan, openIsolatedStore, seqScans } from '../support/stores.js';
-import { firstKeptSeq } from '../../plugins/consent-audit/chain.js';
-import { auditPageQuery, subjectRecordSeqs } from '../../plugins/consent-audit/audit.js';
+import { firstKeptSeq } from '../../src/consent/chain.js';
+import { auditPageQuery, subjectRecordSeqs } from '../../src/consent/audit.js';
 import type { AuditRecordsTable } from '../../src/store/schema.js';
 
 const APP = 'wxa1b2c3d4e5f60001';

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../support/backends.js';
 import { openStore, type Store } from '../../src/store/db.js';
 import { createDataKeys } from '../../src/crypto/keys.js';
-import { appendRecord, verifyChain } from '../../plugins/consent-audit/chain.js';
+import { appendRecord, verifyChain } from '../../src/consent/chain.js';
 
 const keys = createDataKeys(randomBytes(32));
 

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type QueryCreator } from 'kysely';
-import { isPostgres } from '../../src/store/dialect.js';
-import type { AuditRecordsTable, Database } from '../../src/store/schema.js';
-import type { DataKeys } from '../../src/crypto/keys.js';
-import { preparedQuery } from '../../src/store/prepared.js';
-import { randomBytesPooled } from '../../src/crypto/random.js';
-import { LruMap } from '../../src/util/lru.js';
+import { isPostgres } from '../store/dialect.js';
+import type { AuditRecordsTable, Database } from '../store/schema.js';
+import type { DataKeys } from '../crypto/keys.js';
+import { preparedQuery } from '../store/prepared.js';
+import { randomBytesPooled } from '../crypto/random.js';
+import { LruMap } from '../util/lru.js';
 
 export const GENESIS = 'genesis';
 

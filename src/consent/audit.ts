@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { AppConfig } from '../../src/config.js';
-import type { AuditRecordsTable, Database } from '../../src/store/schema.js';
-import { maskPhone, type DataKeys } from '../../src/crypto/keys.js';
-import type { ExchangeAudit, ExchangeAuditEvent } from '../../src/phone/service.js';
-import { ConsentWithdrawnError } from '../../src/phone/errors.js';
+import type { AppConfig } from '../config.js';
+import type { AuditRecordsTable, Database } from '../store/schema.js';
+import { maskPhone, type DataKeys } from '../crypto/keys.js';
+import type { ExchangeAudit, ExchangeAuditEvent } from '../phone/service.js';
+import { ConsentWithdrawnError } from '../phone/errors.js';
 import { appendRecord, consentWithdrawn, lockHead, purgeBefore, verifyChain, type ChainVerification, type ConsentGuard } from './chain.js';
 
 export interface AuditFilter {
