@@ -10,6 +10,7 @@ import { openStore, type Store } from './store/db.js';
 import { ping } from './store/migrations.js';
 import { isStorageUnavailable } from './store/unavailable.js';
 import { openCache, type Cache } from './store/cache.js';
+import { consentChainStore } from './store/consent-chain/index.js';
 import { createDataKeys } from './crypto/keys.js';
 import { withTimeout } from './util/timeout.js';
 import { createPublicKey } from 'node:crypto';
@@ -243,7 +244,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       now,
       log,
     });
-    const audit = new ConsentAudit(store.db, keys, config.apps, { retentionDays: config.audit.retentionDays, now, dialect: store.dialect });
+    const audit = new ConsentAudit(store.db, keys, config.apps, { retentionDays: config.audit.retentionDays, now, chain: consentChainStore(store.dialect) });
     const verificationTokens = new VerificationTokens({
       db: store.db,
       seal: keys,

@@ -5,7 +5,8 @@ import type { AuditRecordsTable, Database } from '../store/schema.js';
 import { maskPhone, type DataKeys } from '../crypto/keys.js';
 import type { ExchangeAudit, ExchangeAuditEvent } from '../phone/service.js';
 import { ConsentWithdrawnError } from '../phone/errors.js';
-import { appendRecord, consentWithdrawn, lockHead, purgeBefore, verifyChain, type ChainVerification, type ConsentGuard } from './chain.js';
+import { consentWithdrawn, type ConsentChainStore } from '../store/consent-chain/index.js';
+import { appendRecord, lockHead, purgeBefore, verifyChain, type ChainVerification, type ChainWriter, type ConsentGuard } from './chain.js';
 
 export interface AuditFilter {
   appid: string;
@@ -29,12 +30,17 @@ const DAY_MS = 86_400_000;
  * appended to a per-app hash chain in the same transaction as the code's claim and charge.
  */
 export class ConsentAudit implements ExchangeAudit {
+  private readonly chain: ChainWriter;
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly keys: DataKeys,
     private readonly apps: ReadonlyMap<string, AppConfig>,
-    private readonly opts: { retentionDays: number; now?: () => number; dialect?: 'sqlite' | 'postgres' },
-  ) {}
+    /** `chain`: the chain's statements for this database (src/store/consent-chain). */
+    private readonly opts: { retentionDays: number; now?: () => number; chain: ConsentChainStore },
+  ) {
+    this.chain = { keys, store: opts.chain };
+  }
 
   private now() {
     return (this.opts.now ?? Date.now)();
@@ -67,8 +73,8 @@ export class ConsentAudit implements ExchangeAudit {
             withdrawn: () => new ConsentWithdrawnError(`consent for "${purpose}" was withdrawn; it must be given again before the number can be requested`),
           }
         : undefined;
-    if (trx) await appendRecord(trx, this.keys, entry, guard);
-    else await this.db.transaction().execute((t) => appendRecord(t, this.keys, entry, guard));
+    if (trx) await appendRecord(trx, this.chain, entry, guard);
+    else await this.db.transaction().execute((t) => appendRecord(t, this.chain, entry, guard));
   }
 
   consentWithdrawn(appid: string, subjectHash: string, purpose: string): Promise<boolean> {
@@ -91,7 +97,7 @@ export class ConsentAudit implements ExchangeAudit {
         .where('subject_hash', '=', subjectHash)
         .where('answer_sealed', 'is not', null)
         .executeTakeFirst();
-      await appendRecord(trx, this.keys, {
+      await appendRecord(trx, this.chain, {
         appid,
         kind: 'withdrawal',
         subjectHash,
@@ -107,7 +113,7 @@ export class ConsentAudit implements ExchangeAudit {
     const now = this.now();
     await this.db.transaction().execute(async (trx) => {
       await this.setConsent(trx, appid, subjectHash, purpose, 'given', now);
-      await appendRecord(trx, this.keys, { appid, kind: 'consent', purpose, subjectHash, noticeVersion: meta.noticeVersion ?? null, requestId: meta.requestId ?? null, at: now });
+      await appendRecord(trx, this.chain, { appid, kind: 'consent', purpose, subjectHash, noticeVersion: meta.noticeVersion ?? null, requestId: meta.requestId ?? null, at: now });
     });
   }
 
@@ -144,7 +150,7 @@ export class ConsentAudit implements ExchangeAudit {
           .where('seq', 'in', seqs)
           .execute();
       }
-      await appendRecord(trx, this.keys, { appid, kind: 'erasure', detail: { records: seqs.length, seqs, withdrawalsKept: kept.length }, at: now });
+      await appendRecord(trx, this.chain, { appid, kind: 'erasure', detail: { records: seqs.length, seqs, withdrawalsKept: kept.length }, at: now });
       return { records: seqs.length };
     });
   }
@@ -156,7 +162,7 @@ export class ConsentAudit implements ExchangeAudit {
     let total = 0;
     const heads = await this.db.selectFrom('audit_heads').select('appid').execute();
     for (const { appid } of heads) {
-      total += await this.db.transaction().execute((trx) => purgeBefore(trx, this.keys, appid, before, now));
+      total += await this.db.transaction().execute((trx) => purgeBefore(trx, this.chain, appid, before, now));
     }
     return total;
   }
@@ -174,8 +180,7 @@ export class ConsentAudit implements ExchangeAudit {
     let checked = 0;
     for (const a of appids) {
       // One snapshot per chain: appends and purges running meanwhile cannot look like breaks.
-      const tx = this.db.transaction();
-      const r = await (this.opts.dialect === 'postgres' ? tx.setIsolationLevel('repeatable read') : tx).execute((trx) => verifyChain(trx, this.keys, a));
+      const r = await this.opts.chain.inSnapshot(this.db, (trx) => verifyChain(trx, this.keys, a));
       checked += r.checked;
       if (!r.ok) return { ok: false, checked, firstBrokenId: r.firstBrokenId };
     }

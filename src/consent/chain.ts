@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { sql, type Kysely, type QueryCreator } from 'kysely';
-import { isPostgres } from '../store/dialect.js';
+import { sql, type Kysely } from 'kysely';
 import type { AuditRecordsTable, Database } from '../store/schema.js';
+import type { ConsentChainStore } from '../store/consent-chain/index.js';
 import type { DataKeys } from '../crypto/keys.js';
 import { preparedQuery } from '../store/prepared.js';
 import { randomBytesPooled } from '../crypto/random.js';
@@ -34,6 +34,12 @@ export interface ChainVerification {
 }
 
 type Keys = Pick<DataKeys, 'auditMac'>;
+
+/** What appending to a chain needs: the key that MACs it, and the statements that differ by database. */
+export interface ChainWriter {
+  keys: Keys;
+  store: ConsentChainStore;
+}
 
 /** Fields that identify a person (the request id too: a caller may put anything in it); erasure clears them. */
 type Personal = Pick<AuditRecordsTable, 'subject_hash' | 'masked_phone' | 'phone_hash' | 'request_id' | 'digest_salt'>;
@@ -92,82 +98,6 @@ const upsertHead = preparedQuery((db, v: { appid: string; genesisMac: string }) 
     .returning(['appid', 'last_seq', 'last_hash', 'head_mac']),
 );
 
-type NewHead = { appid: string; last_seq: number; last_hash: string; head_mac: string };
-
-const insertRecord = (db: QueryCreator<Database>, v: AuditRecordsTable) =>
-  db.insertInto('audit_records').values({
-    id: v.id,
-    appid: v.appid,
-    seq: v.seq,
-    kind: v.kind,
-    flow: v.flow,
-    purpose: v.purpose,
-    notice_version: v.notice_version,
-    request_id: v.request_id,
-    outcome: v.outcome,
-    error_code: v.error_code,
-    subject_hash: v.subject_hash,
-    masked_phone: v.masked_phone,
-    phone_hash: v.phone_hash,
-    personal_digest: v.personal_digest,
-    digest_salt: v.digest_salt,
-    detail: v.detail,
-    at: v.at,
-    prev_hash: v.prev_hash,
-    hash: v.hash,
-    erased_at: v.erased_at,
-  });
-
-const appendRow = preparedQuery(insertRecord);
-
-const moveHead = preparedQuery((db, v: NewHead) =>
-  db.updateTable('audit_heads').set({ last_seq: v.last_seq, last_hash: v.last_hash, head_mac: v.head_mac }).where('appid', '=', v.appid),
-);
-
-// One statement, one round trip (each is a write and a wait on the exchange's path, under the
-// app's head lock): the record goes in as a data-modifying CTE, which PostgreSQL runs to completion
-// whether or not the update reads it. SQLite has no such CTE, and there a statement is no round trip.
-const appendRowAndMoveHead = preparedQuery((db, v: AuditRecordsTable & NewHead) =>
-  db
-    .with('appended', (d) => insertRecord(d, v).returning('seq'))
-    .updateTable('audit_heads')
-    .set({ last_seq: v.last_seq, last_hash: v.last_hash, head_mac: v.head_mac })
-    .where('appid', '=', v.appid),
-);
-
-// The same, moving the head only while the consent stands: the statement's snapshot is taken under
-// the head lock, so a withdrawal committed before it is seen. Withdrawn, the head stays (and
-// appendRecord takes the record out again).
-const appendRowAndMoveHeadIfConsented = preparedQuery((db, v: AuditRecordsTable & NewHead & { guardSubject: string; guardPurpose: string }) =>
-  db
-    .with('appended', (d) => insertRecord(d, v).returning('seq'))
-    .updateTable('audit_heads')
-    .set({ last_seq: v.last_seq, last_hash: v.last_hash, head_mac: v.head_mac })
-    .where('appid', '=', v.appid)
-    .where(({ not, exists, selectFrom }) =>
-      not(
-        exists(
-          selectFrom('consents')
-            .select('state')
-            .where('appid', '=', v.appid)
-            .where('subject_hash', '=', v.guardSubject)
-            .where('purpose', '=', v.guardPurpose)
-            .where('state', '=', 'withdrawn'),
-        ),
-      ),
-    ),
-);
-
-const consentState = preparedQuery((db, v: { appid: string; subjectHash: string; purpose: string }) =>
-  db.selectFrom('consents').select('state').where('appid', '=', v.appid).where('subject_hash', '=', v.subjectHash).where('purpose', '=', v.purpose),
-);
-
-/** Whether the subject has withdrawn consent for the purpose (never given is not withdrawn). */
-export async function consentWithdrawn(db: Kysely<Database>, c: { appid: string; subjectHash: string; purpose: string }): Promise<boolean> {
-  const { rows } = await consentState(db, c);
-  return rows[0]?.state === 'withdrawn';
-}
-
 /** A consent an append depends on: withdrawn, nothing is appended and `withdrawn()` is thrown. */
 export interface ConsentGuard {
   subjectHash: string;
@@ -182,13 +112,9 @@ export interface ConsentGuard {
  * same chain, so it commits either before the check or after this append); when it fails,
  * nothing is appended and the error it names is thrown.
  */
-export async function appendRecord(trx: Kysely<Database>, keys: Keys, e: AuditEntry, guard?: ConsentGuard): Promise<AuditRecordsTable> {
+export async function appendRecord(trx: Kysely<Database>, chain: ChainWriter, e: AuditEntry, guard?: ConsentGuard): Promise<AuditRecordsTable> {
+  const { keys } = chain;
   const head = await lockHead(trx, keys, e.appid);
-  const postgres = isPostgres(trx);
-  // On SQLite the check is a statement of its own (no round trip); on PostgreSQL it is part of the head's move.
-  if (guard && !postgres && (await consentWithdrawn(trx, { appid: e.appid, subjectHash: guard.subjectHash, purpose: guard.purpose }))) {
-    throw guard.withdrawn();
-  }
   const id = `ar_${randomUUID()}`;
   const fields = { subject_hash: e.subjectHash ?? null, masked_phone: e.maskedPhone ?? null, phone_hash: e.phoneHash ?? null, request_id: e.requestId ?? null };
   const hasPersonal = Object.values(fields).some((v) => v !== null);
@@ -209,21 +135,8 @@ export async function appendRecord(trx: Kysely<Database>, keys: Keys, e: AuditEn
     prev_hash: head.last_hash,
   };
   const row: AuditRecordsTable = { ...base, ...personal, hash: linkHash(keys, base), erased_at: null };
-  const moved: NewHead = { appid: e.appid, last_seq: row.seq, last_hash: row.hash, head_mac: headMac(keys, e.appid, row.seq, row.hash) };
-  if (postgres && guard) {
-    const r = await appendRowAndMoveHeadIfConsented(trx, { ...row, ...moved, guardSubject: guard.subjectHash, guardPurpose: guard.purpose });
-    if (Number(r.numAffectedRows) !== 1) {
-      // Withdrawn (rare): the record went in with the statement, so it comes out again, and the
-      // chain is as it was even for a caller that commits after catching the error.
-      await trx.deleteFrom('audit_records').where('id', '=', row.id).execute();
-      throw guard.withdrawn();
-    }
-  } else if (postgres) {
-    await appendRowAndMoveHead(trx, { ...row, ...moved });
-  } else {
-    await appendRow(trx, row);
-    await moveHead(trx, moved);
-  }
+  const moved = { appid: e.appid, last_seq: row.seq, last_hash: row.hash, head_mac: headMac(keys, e.appid, row.seq, row.hash) };
+  if (!(await chain.store.append(trx, row, moved, guard))) throw guard!.withdrawn();
   return row;
 }
 
@@ -321,8 +234,8 @@ export function firstKeptSeq(db: Kysely<Database>, appid: string, before: number
  * Retention: deletes the app's records older than `before` (a prefix of the chain) and
  * appends a checkpoint that vouches for where the remaining chain now starts.
  */
-export async function purgeBefore(trx: Kysely<Database>, keys: Keys, appid: string, before: number, now: number): Promise<number> {
-  await lockHead(trx, keys, appid);
+export async function purgeBefore(trx: Kysely<Database>, chain: ChainWriter, appid: string, before: number, now: number): Promise<number> {
+  await lockHead(trx, chain.keys, appid);
   const firstKept = await firstKeptSeq(trx, appid, before).executeTakeFirst();
   const last = await trx.selectFrom('audit_heads').select(['last_seq']).where('appid', '=', appid).executeTakeFirst();
   if (!last) return 0;
@@ -331,6 +244,6 @@ export async function purgeBefore(trx: Kysely<Database>, keys: Keys, appid: stri
   if (!edge) return 0; // nothing old enough, or already purged through there
   const deleted = await trx.deleteFrom('audit_records').where('appid', '=', appid).where('seq', '<=', through).executeTakeFirst();
   const count = Number(deleted.numDeletedRows);
-  await appendRecord(trx, keys, { appid, kind: 'checkpoint', detail: { purgedThroughSeq: through, purgedThroughHash: edge.hash, purgedCount: count, before }, at: now });
+  await appendRecord(trx, chain, { appid, kind: 'checkpoint', detail: { purgedThroughSeq: through, purgedThroughHash: edge.hash, purgedCount: count, before }, at: now });
   return count;
 }

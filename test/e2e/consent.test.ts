@@ -5,6 +5,7 @@ import { BACKENDS } from '../support/backends.js';
 import { APP, mintCode, nextPhone, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { createGatewayClient, type GatewayClient } from '../../sdk/client.js';
 import { ConsentAudit } from '../../src/consent/audit.js';
+import { consentChainStore } from '../../src/store/consent-chain/index.js';
 import { maskPhone } from '../../src/crypto/keys.js';
 
 describe.each(BACKENDS)('consent audit, withdrawal, erasure and verification tokens ($name)', (backend) => {
@@ -115,7 +116,11 @@ describe.each(BACKENDS)('consent audit, withdrawal, erasure and verification tok
     const count = async () => Number((await db.selectFrom('audit_records').select((eb) => eb.fn.countAll().as('n')).where('appid', '=', APP).executeTakeFirst())?.n);
     const before = await count();
     // Seen from 2 days later, with 1 day of retention: everything so far is old.
-    const later = new ConsentAudit(db, t.gateway.services.keys, t.gateway.config.apps, { retentionDays: 1, now: () => Date.now() + 2 * 86_400_000 });
+    const later = new ConsentAudit(db, t.gateway.services.keys, t.gateway.config.apps, {
+      retentionDays: 1,
+      now: () => Date.now() + 2 * 86_400_000,
+      chain: consentChainStore(t.gateway.store.dialect),
+    });
     const purged = await later.purgeExpired();
     expect(purged).toBe(before);
     const left = await records();

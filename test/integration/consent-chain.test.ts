@@ -7,6 +7,7 @@ import { BACKENDS } from '../support/backends.js';
 import { openStore, type Store } from '../../src/store/db.js';
 import { createDataKeys } from '../../src/crypto/keys.js';
 import { appendRecord, verifyChain } from '../../src/consent/chain.js';
+import { consentChainStore } from '../../src/store/consent-chain/index.js';
 
 const keys = createDataKeys(randomBytes(32));
 
@@ -30,7 +31,7 @@ describe.each(BACKENDS)('consent chain appends on $name', (backend) => {
 
     const caught = await store.db.transaction().execute(async (trx) => {
       try {
-        await appendRecord(trx, keys, entry('s_gone'), { subjectHash: 's_gone', purpose: 'login', withdrawn });
+        await appendRecord(trx, { keys, store: consentChainStore(store.dialect) }, entry('s_gone'), { subjectHash: 's_gone', purpose: 'login', withdrawn });
         return null;
       } catch (e) {
         return e; // and the transaction commits
@@ -38,7 +39,7 @@ describe.each(BACKENDS)('consent chain appends on $name', (backend) => {
     });
     expect(caught).toBeInstanceOf(Error);
     // Consent never withdrawn (never given either): the guard lets it through.
-    await store.db.transaction().execute((trx) => appendRecord(trx, keys, entry('s_here'), { subjectHash: 's_here', purpose: 'login', withdrawn }));
+    await store.db.transaction().execute((trx) => appendRecord(trx, { keys, store: consentChainStore(store.dialect) }, entry('s_here'), { subjectHash: 's_here', purpose: 'login', withdrawn }));
 
     const rows = await store.db.selectFrom('audit_records').select(['seq', 'subject_hash']).where('appid', '=', appid).execute();
     expect(rows.map((r) => [Number(r.seq), r.subject_hash])).toEqual([[1, 's_here']]);
