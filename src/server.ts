@@ -244,7 +244,14 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       now,
       log,
     });
-    const audit = new ConsentAudit(store.db, keys, config.apps, { retentionDays: config.audit.retentionDays, now, chain: consentChainStore(store.dialect) });
+    const reports = new ClientReports(store.db);
+    const audit = new ConsentAudit(store.db, keys, config.apps, {
+      retentionDays: config.audit.retentionDays,
+      now,
+      chain: consentChainStore(store.dialect),
+      answers: claims,
+      erasable: [claims, reports],
+    });
     const verificationTokens = new VerificationTokens({
       db: store.db,
       seal: keys,
@@ -300,7 +307,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
         ledger,
         usage,
         quota,
-        reports: new ClientReports(store.db),
+        reports,
         reconciliation: new Reconciliation(store.db, config.apps),
         procurement: new Procurement(store.db, config.apps, { chargingStartDate: config.billing.chargingStartDate }),
         wechatEvents,

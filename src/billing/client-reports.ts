@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database, ClientReportsTable } from '../store/schema.js';
+import type { SubjectErasure } from '../consent/index.js';
 
 export type ButtonOutcome = ClientReportsTable['outcome'];
 
@@ -57,6 +58,11 @@ export class ClientReports {
       )
       .executeTakeFirstOrThrow();
     return { id: existing.id, duplicate: true };
+  }
+
+  /** Subject erased: the reports stay (reconciliation counts them) but lose the link to the person. */
+  async eraseSubject(s: SubjectErasure, db: Kysely<Database> = this.db): Promise<void> {
+    await db.updateTable('client_reports').set({ subject_hash: s.tombstone }).where('appid', '=', s.appid).where('subject_hash', '=', s.subjectHash).execute();
   }
 }
 

@@ -23,6 +23,38 @@ export interface AuditPage {
 
 const DAY_MS = 86_400_000;
 
+/** A subject's erasure: `tombstone` replaces the subject's hash in the app's rows. */
+export interface SubjectErasure {
+  appid: string;
+  subjectHash: string;
+  tombstone: string;
+  now: number;
+}
+
+/** Rows of another domain that name a subject: that domain unlinks them from the person, in the erasure's transaction. */
+export interface ErasableRows {
+  eraseSubject(s: SubjectErasure, trx: Kysely<Database>): Promise<void>;
+}
+
+/** Where the exchange keeps answers to replay: a withdrawal deletes the subject's at once, in its transaction. */
+export interface StoredAnswers {
+  /** How many there were. */
+  deleteAnswers(appid: string, subjectHash: string, now: number, trx: Kysely<Database>): Promise<number>;
+}
+
+export interface ConsentAuditOptions {
+  retentionDays: number;
+  now?: () => number;
+  /** The chain's statements for this database (src/store/consent-chain). */
+  chain: ConsentChainStore;
+  answers: StoredAnswers;
+  /**
+   * Erased in this order, before the chain's head is locked: the stored answers' rows (the claims)
+   * first, as an exchange locks them, so one settling meanwhile commits first or comes after.
+   */
+  erasable: readonly ErasableRows[];
+}
+
 /**
  * The consent audit (PIPL): for every exchange and legacy decrypt, who asked (a keyed hash
  * of the openid), for what purpose, under which notice, in which request, when, and what
@@ -36,8 +68,7 @@ export class ConsentAudit implements ExchangeAudit {
     private readonly db: Kysely<Database>,
     private readonly keys: DataKeys,
     private readonly apps: ReadonlyMap<string, AppConfig>,
-    /** `chain`: the chain's statements for this database (src/store/consent-chain). */
-    private readonly opts: { retentionDays: number; now?: () => number; chain: ConsentChainStore },
+    private readonly opts: ConsentAuditOptions,
   ) {
     this.chain = { keys, store: opts.chain };
   }
@@ -90,13 +121,7 @@ export class ConsentAudit implements ExchangeAudit {
     const now = this.now();
     return this.db.transaction().execute(async (trx) => {
       for (const purpose of purposes) await this.setConsent(trx, appid, subjectHash, purpose, 'withdrawn', now);
-      const cleared = await trx
-        .updateTable('code_claims')
-        .set({ answer_sealed: null, answer_expires_at: now, updated_at: now })
-        .where('appid', '=', appid)
-        .where('subject_hash', '=', subjectHash)
-        .where('answer_sealed', 'is not', null)
-        .executeTakeFirst();
+      const answersDeleted = await this.opts.answers.deleteAnswers(appid, subjectHash, now, trx);
       await appendRecord(trx, this.chain, {
         appid,
         kind: 'withdrawal',
@@ -105,7 +130,7 @@ export class ConsentAudit implements ExchangeAudit {
         detail: { purposes: [...purposes] },
         at: now,
       });
-      return { purposes: [...purposes], answersDeleted: Number(cleared.numUpdatedRows) };
+      return { purposes: [...purposes], answersDeleted };
     });
   }
 
@@ -128,15 +153,8 @@ export class ConsentAudit implements ExchangeAudit {
   async erase(appid: string, subjectHash: string): Promise<{ records: number }> {
     const now = this.now();
     return this.db.transaction().execute(async (trx) => {
-      // Claims keep their row (a used code stays used) but lose the link to the person.
-      const tombstone = `erased:${randomUUID()}`;
-      await trx
-        .updateTable('code_claims')
-        .set({ subject_hash: tombstone, answer_sealed: null, updated_at: now })
-        .where('appid', '=', appid)
-        .where('subject_hash', '=', subjectHash)
-        .execute();
-      await trx.updateTable('client_reports').set({ subject_hash: tombstone }).where('appid', '=', appid).where('subject_hash', '=', subjectHash).execute();
+      const erasure = { appid, subjectHash, tombstone: `erased:${randomUUID()}`, now };
+      for (const rows of this.opts.erasable) await rows.eraseSubject(erasure, trx);
       await trx.deleteFrom('consents').where('appid', '=', appid).where('subject_hash', '=', subjectHash).where('state', '=', 'given').execute();
       const kept = await trx.selectFrom('consents').select('purpose').where('appid', '=', appid).where('subject_hash', '=', subjectHash).execute();
       await lockHead(trx, this.keys, appid);

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/schema.js';
 import { preparedQuery } from '../store/prepared.js';
+import type { SubjectErasure } from '../consent/index.js';
 
 /**
  * The claim on a phone code: the row whose insertion decides, across every
@@ -111,6 +112,28 @@ export class ClaimStore {
       .where('state', '=', 'pending')
       .executeTakeFirst();
     return Number(r.numUpdatedRows) === 1;
+  }
+
+  /** Consent withdrawn: the subject's stored answers in the app go at once; how many there were. */
+  async deleteAnswers(appid: string, subjectHash: string, now: number, db: Kysely<Database> = this.db): Promise<number> {
+    const r = await db
+      .updateTable('code_claims')
+      .set({ answer_sealed: null, answer_expires_at: now, updated_at: now })
+      .where('appid', '=', appid)
+      .where('subject_hash', '=', subjectHash)
+      .where('answer_sealed', 'is not', null)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows);
+  }
+
+  /** Subject erased: the claims keep their rows (a used code stays used) but lose the link to the person. */
+  async eraseSubject(s: SubjectErasure, db: Kysely<Database> = this.db): Promise<void> {
+    await db
+      .updateTable('code_claims')
+      .set({ subject_hash: s.tombstone, answer_sealed: null, updated_at: s.now })
+      .where('appid', '=', s.appid)
+      .where('subject_hash', '=', s.subjectHash)
+      .execute();
   }
 
   /** The claim as a waiting duplicate sees it. */

@@ -6,6 +6,7 @@ import { APP, mintCode, nextPhone, startTestGateway, type TestGateway } from '..
 import { createGatewayClient, type GatewayClient } from '../../sdk/client.js';
 import { ConsentAudit } from '../../src/consent/audit.js';
 import { consentChainStore } from '../../src/store/consent-chain/index.js';
+import { ClaimStore } from '../../src/phone/claims.js';
 import { maskPhone } from '../../src/crypto/keys.js';
 
 describe.each(BACKENDS)('consent audit, withdrawal, erasure and verification tokens ($name)', (backend) => {
@@ -120,6 +121,8 @@ describe.each(BACKENDS)('consent audit, withdrawal, erasure and verification tok
       retentionDays: 1,
       now: () => Date.now() + 2 * 86_400_000,
       chain: consentChainStore(t.gateway.store.dialect),
+      answers: new ClaimStore(db),
+      erasable: [],
     });
     const purged = await later.purgeExpired();
     expect(purged).toBe(before);
