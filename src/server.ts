@@ -42,7 +42,7 @@ import { LruMap } from './util/lru.js';
 import { CSRF_HEADER, useBodyLimit, useHardening, type BodyCappedContext } from '../plugins/hardening/index.js';
 import { loadTracing } from '../plugins/tracing/load.js';
 import { ExchangeRateLimiter, clientAddress, retryPhrase } from './phone/rate-limit.js';
-import { RateLimitedError } from './phone/errors.js';
+import { RateLimitedError, consentWithdrawnError } from './phone/errors.js';
 import { buildSchema, createLoaders, type GraphQLContext, type Services } from '../schema/index.js';
 import { parseInstant } from './util/instant.js';
 
@@ -251,6 +251,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       chain: consentChainStore(store.dialect),
       answers: claims,
       erasable: [claims, reports],
+      withdrawnError: consentWithdrawnError,
     });
     const verificationTokens = new VerificationTokens({
       db: store.db,

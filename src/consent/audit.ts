@@ -3,8 +3,7 @@ import type { Kysely } from 'kysely';
 import type { AppConfig } from '../config.js';
 import type { AuditRecordsTable, Database } from '../store/schema.js';
 import { maskPhone, type DataKeys } from '../crypto/keys.js';
-import type { ExchangeAudit, ExchangeAuditEvent } from '../phone/service.js';
-import { ConsentWithdrawnError } from '../phone/errors.js';
+import type { PhoneInfo } from '../wechat/index.js';
 import { consentWithdrawn, type ConsentChainStore } from '../store/consent-chain/index.js';
 import { appendRecord, lockHead, purgeBefore, verifyChain, type ChainVerification, type ChainWriter, type ConsentGuard } from './chain.js';
 
@@ -22,6 +21,21 @@ export interface AuditPage {
 }
 
 const DAY_MS = 86_400_000;
+
+/** What an exchange (or a legacy decrypt) tells the audit about one request. */
+export interface ExchangeAuditEvent {
+  flow: 'exchange' | 'legacy';
+  appid: string;
+  subjectHash: string;
+  purpose: string | null;
+  noticeVersion?: string | null;
+  requestId?: string | null;
+  outcome: 'disclosed' | 'replayed' | 'refused';
+  errorCode?: string | null;
+  /** The disclosed answer: the audit keeps a masked number and a keyed hash of it, never the number. */
+  phone?: PhoneInfo | null;
+  at: number;
+}
 
 /** A subject's erasure: `tombstone` replaces the subject's hash in the app's rows. */
 export interface SubjectErasure {
@@ -53,6 +67,11 @@ export interface ConsentAuditOptions {
    * first, as an exchange locks them, so one settling meanwhile commits first or comes after.
    */
   erasable: readonly ErasableRows[];
+  /**
+   * What `record` throws when a disclosure's consent was withdrawn by the time it is recorded
+   * (checked under the chain's lock): the caller's own refusal, so it can answer it as such.
+   */
+  withdrawnError: (purpose: string) => Error;
 }
 
 /**
@@ -61,7 +80,7 @@ export interface ConsentAuditOptions {
  * came of it — with a masked number and a keyed hash of it, never the number. Records are
  * appended to a per-app hash chain in the same transaction as the code's claim and charge.
  */
-export class ConsentAudit implements ExchangeAudit {
+export class ConsentAudit {
   private readonly chain: ChainWriter;
 
   constructor(
@@ -101,7 +120,7 @@ export class ConsentAudit implements ExchangeAudit {
         ? {
             subjectHash: e.subjectHash,
             purpose,
-            withdrawn: () => new ConsentWithdrawnError(`consent for "${purpose}" was withdrawn; it must be given again before the number can be requested`),
+            withdrawn: () => this.opts.withdrawnError(purpose),
           }
         : undefined;
     if (trx) await appendRecord(trx, this.chain, entry, guard);

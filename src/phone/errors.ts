@@ -100,6 +100,11 @@ export class ConsentWithdrawnError extends ExchangeFailure {
   readonly retryable = false;
 }
 
+/** The refusal for a purpose whose consent was withdrawn, at the consent check or when the disclosure is recorded. */
+export function consentWithdrawnError(purpose: string): ConsentWithdrawnError {
+  return new ConsentWithdrawnError(`consent for "${purpose}" was withdrawn; it must be given again before the number can be requested`);
+}
+
 /**
  * The gateway's own storage could not be used (down, restarting, out of connections). Retryable
  * when the code was not used: nothing reached WeChat, or a stored answer is still there to replay.

@@ -27,6 +27,7 @@ import {
   sameFailure,
 } from './errors.js';
 import { isStorageUnavailable } from '../store/unavailable.js';
+import type { ExchangeAuditEvent } from '../consent/index.js';
 import { checkCode, checkPurpose, resolveApp } from './input.js';
 
 export interface VerifiedPhone extends PhoneInfo {
@@ -73,19 +74,7 @@ export type Traced = <T>(name: string, work: () => Promise<T>) => Promise<T>;
 /** Takes a counted request back out of its rate-limit windows (for a refusal at capacity). */
 export type RateLimitRefund = () => Promise<void>;
 
-export interface ExchangeAuditEvent {
-  flow: 'exchange' | 'legacy';
-  appid: string;
-  subjectHash: string;
-  purpose: string | null;
-  noticeVersion?: string | null;
-  requestId?: string | null;
-  outcome: 'disclosed' | 'replayed' | 'refused';
-  errorCode?: string | null;
-  /** The disclosed answer: the audit keeps a masked number and a keyed hash of it, never the number. */
-  phone?: PhoneInfo | null;
-  at: number;
-}
+export type { ExchangeAuditEvent };
 
 /**
  * The consent audit, as the exchange needs it. `record` runs inside the settlement

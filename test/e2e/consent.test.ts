@@ -7,6 +7,7 @@ import { createGatewayClient, type GatewayClient } from '../../sdk/client.js';
 import { ConsentAudit } from '../../src/consent/audit.js';
 import { consentChainStore } from '../../src/store/consent-chain/index.js';
 import { ClaimStore } from '../../src/phone/claims.js';
+import { consentWithdrawnError } from '../../src/phone/errors.js';
 import { maskPhone } from '../../src/crypto/keys.js';
 
 describe.each(BACKENDS)('consent audit, withdrawal, erasure and verification tokens ($name)', (backend) => {
@@ -123,6 +124,7 @@ describe.each(BACKENDS)('consent audit, withdrawal, erasure and verification tok
       chain: consentChainStore(t.gateway.store.dialect),
       answers: new ClaimStore(db),
       erasable: [],
+      withdrawnError: consentWithdrawnError,
     });
     const purged = await later.purgeExpired();
     expect(purged).toBe(before);

@@ -9,6 +9,7 @@ import { createDataKeys } from '../../src/crypto/keys.js';
 import { consentChainStore } from '../../src/store/consent-chain/index.js';
 import { ConsentAudit } from '../../src/consent/index.js';
 import { ClaimStore } from '../../src/phone/claims.js';
+import { consentWithdrawnError } from '../../src/phone/errors.js';
 import { ClientReports } from '../../src/billing/client-reports.js';
 
 const keys = createDataKeys(randomBytes(32));
@@ -26,7 +27,7 @@ describe.each(BACKENDS)('withdrawal and erasure across domains on $name', (backe
     store = await openStore(backend.databaseUrl ?? `file:${join(dir, 'e.db')}`);
     claims = new ClaimStore(store.db);
     reports = new ClientReports(store.db);
-    audit = new ConsentAudit(store.db, keys, new Map(), { retentionDays: 30, chain: consentChainStore(store.dialect), answers: claims, erasable: [claims, reports] });
+    audit = new ConsentAudit(store.db, keys, new Map(), { retentionDays: 30, chain: consentChainStore(store.dialect), answers: claims, erasable: [claims, reports], withdrawnError: consentWithdrawnError });
   });
   afterAll(async () => {
     await store?.close();
