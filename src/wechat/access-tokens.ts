@@ -43,6 +43,12 @@ export interface AccessTokenEvents {
   degraded?(appid: string, error: unknown, requestId: string | undefined): void;
 }
 
+/** The token cache as one request uses it: what it does on the request's behalf names the request in its events. */
+export interface RequestAccessTokens {
+  get(appid: string): Promise<string>;
+  withToken<T>(appid: string, call: (token: string) => Promise<T>): Promise<T>;
+}
+
 export class AccessTokenUnavailableError extends Error {
   override name = 'AccessTokenUnavailableError';
   readonly retryable = true;
@@ -99,6 +105,11 @@ export class AccessTokenProvider {
       return hit.token;
     }
     return this.refresh(appid, undefined, requestId);
+  }
+
+  /** The cache bound to one request. */
+  forRequest(requestId: string): RequestAccessTokens {
+    return { get: (appid) => this.get(appid, requestId), withToken: (appid, call) => this.withToken(appid, call, requestId) };
   }
 
   /**

@@ -10,7 +10,7 @@ export { ANSWER_WINDOW_SECONDS } from './api-security/transport.js';
 export type { ApiSecurityNotice } from './api-security/transport.js';
 export { logApiSecurityNotices } from './api-security/notices.js';
 export { AccessTokenProvider, AccessTokenUnavailableError, UnknownAppError } from './access-tokens.js';
-export type { AccessTokenProviderOptions, AccessTokenGrant, AppCredentials, AccessTokenEvents } from './access-tokens.js';
+export type { AccessTokenProviderOptions, AccessTokenGrant, AppCredentials, AccessTokenEvents, RequestAccessTokens } from './access-tokens.js';
 export { decryptPhoneData, unwrapBase64 } from './decrypt.js';
 export type { DecryptPhoneDataInput } from './decrypt.js';
 export {
