@@ -9,7 +9,8 @@ import type { UsageSync } from '../src/billing/usage-sync.js';
 import type { Quota, QuotaService } from '../src/billing/quota.js';
 import type { ClientReports } from '../src/billing/client-reports.js';
 import type { Reconciliation } from '../src/billing/reconciliation.js';
-import type { ConsentAudit } from '../src/consent/index.js';
+import type { ConsentAudit, RequestConsentLog } from '../src/consent/index.js';
+import type { RequestAccessTokens } from '../src/wechat/index.js';
 import type { VerificationTokens } from '../src/binding/index.js';
 import type { WechatChargeAlert, WechatEvents } from '../src/billing/wechat-events.js';
 
@@ -47,6 +48,10 @@ export interface GraphQLContext {
   services: Services;
   loaders: Loaders;
   requestId: string;
+  /** The shared access-token cache, bound to this request (plugins/access-tokens). */
+  accessTokens: RequestAccessTokens;
+  /** The consent log, bound to this request and its session's subject (plugins/consent-audit). */
+  consentLog: RequestConsentLog;
   /** The client's address as the HTTP layer determined it (absent for in-process requests). */
   clientIp?: string | undefined;
 }

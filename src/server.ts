@@ -34,6 +34,8 @@ import { VerificationTokens, jwksResponse } from './binding/index.js';
 import { newRequestId, requestIdOf, requestIdOfError, useRequestId, type RequestIdServerContext } from '../plugins/request-id/index.js';
 import { createSessionVerifier, SessionError, signSessionToken } from './auth/index.js';
 import { useJwtSession } from '../plugins/jwt-session/index.js';
+import { useAccessTokens } from '../plugins/access-tokens/index.js';
+import { useConsentAudit } from '../plugins/consent-audit/index.js';
 import { useRedactedInputEchoes } from '../plugins/redact-input-echoes/index.js';
 import { useStorageUnavailable } from '../plugins/storage-unavailable/index.js';
 import { localGraphiQL } from '../plugins/graphiql-offline/index.js';
@@ -375,6 +377,9 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
           audience: config.jwt.audience,
           clockToleranceSeconds: config.jwt.clockToleranceSeconds,
         }),
+        // After the session: the consent log is bound to its subject.
+        useAccessTokens({ tokens }),
+        useConsentAudit({ audit }),
         usePersistedDocuments({
           trusted: trustedDocuments(),
           mode: config.hardening.trustedDocuments,

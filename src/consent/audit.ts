@@ -56,6 +56,15 @@ export interface StoredAnswers {
   deleteAnswers(appid: string, subjectHash: string, now: number, trx: Kysely<Database>): Promise<number>;
 }
 
+/** The consent log as one request uses it: who asks and in which request, filled in for every record it makes. */
+export interface RequestConsentLog {
+  readonly requestId: string;
+  /** The session's subject as the log names it (a keyed hash of the openid), computed once, when first needed. */
+  readonly subjectHash: string;
+  withdraw(appid: string, purposes: readonly string[]): Promise<{ purposes: string[]; answersDeleted: number }>;
+  giveConsent(appid: string, purpose: string, noticeVersion?: string | null): Promise<void>;
+}
+
 export interface ConsentAuditOptions {
   retentionDays: number;
   now?: () => number;
@@ -243,6 +252,21 @@ export class ConsentAudit {
 
   subjectHashOf(issuer: string, openid: string): string {
     return this.keys.subjectHash(issuer, openid);
+  }
+
+  /** The log bound to one request of one session's subject. */
+  forRequest(who: { requestId: string; issuer: string; subject: string }): RequestConsentLog {
+    let hash: string | undefined;
+    const subjectHash = () => (hash ??= this.subjectHashOf(who.issuer, who.subject));
+    const requestId = who.requestId;
+    return {
+      requestId,
+      get subjectHash() {
+        return subjectHash();
+      },
+      withdraw: (appid, purposes) => this.withdraw(appid, subjectHash(), purposes, { requestId }),
+      giveConsent: (appid, purpose, noticeVersion = null) => this.giveConsent(appid, subjectHash(), purpose, { noticeVersion, requestId }),
+    };
   }
 
   knownApp(appid: string): boolean {

@@ -4,6 +4,6 @@
  * and the schema use; `chain.ts` holds the chain itself.
  */
 export { ConsentAudit, toExport } from './audit.js';
-export type { AuditFilter, AuditPage, ConsentAuditOptions, ErasableRows, ExchangeAuditEvent, StoredAnswers, SubjectErasure } from './audit.js';
+export type { AuditFilter, AuditPage, ConsentAuditOptions, ErasableRows, ExchangeAuditEvent, RequestConsentLog, StoredAnswers, SubjectErasure } from './audit.js';
 export { appendRecord, verifyChain, purgeBefore, GENESIS } from './chain.js';
 export type { AuditEntry, ChainVerification } from './chain.js';
