@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { AuditRecordsTable, Database } from '../store/schema.js';
-import type { ConsentChainStore } from '../store/consent-chain/index.js';
+import type { ChainGuard, ConsentChainStore } from '../store/consent-chain/index.js';
 import type { DataKeys } from '../crypto/keys.js';
 import { preparedQuery } from '../store/prepared.js';
 import { randomBytesPooled } from '../crypto/random.js';
@@ -99,9 +99,7 @@ const upsertHead = preparedQuery((db, v: { appid: string; genesisMac: string }) 
 );
 
 /** A consent an append depends on: withdrawn, nothing is appended and `withdrawn()` is thrown. */
-export interface ConsentGuard {
-  subjectHash: string;
-  purpose: string;
+export interface ConsentGuard extends ChainGuard {
   withdrawn: () => Error;
 }
 

@@ -6,4 +6,4 @@
 export { ConsentAudit, toExport } from './audit.js';
 export type { AuditFilter, AuditPage, ConsentAuditOptions, ErasableRows, ExchangeAuditEvent, RequestConsentLog, StoredAnswers, SubjectErasure } from './audit.js';
 export { appendRecord, verifyChain, purgeBefore, GENESIS } from './chain.js';
-export type { AuditEntry, ChainVerification } from './chain.js';
+export type { AuditEntry, ChainVerification, ChainWriter } from './chain.js';
