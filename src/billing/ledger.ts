@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { sql, type Kysely, type QueryCreator } from 'kysely';
-import { isPostgres } from '../store/dialect.js';
+import { sql, type Kysely } from 'kysely';
 import type { AppConfig } from '../config.js';
 import type { Database, PacksTable } from '../store/schema.js';
 import { preparedQuery } from '../store/prepared.js';
+import { insertCharge, inserted, type ChargeValues, type LedgerStatements } from '../store/ledger/index.js';
 import {
   type BillingPack,
   type PackStatus,
@@ -100,6 +100,7 @@ export class BillingLedger {
 
   constructor(
     private readonly db: Kysely<Database>,
+    private readonly statements: LedgerStatements,
     private readonly apps: ReadonlyMap<string, AppConfig>,
     private readonly opts: { chargingStartDate?: string } = {},
   ) {}
@@ -127,17 +128,15 @@ export class BillingLedger {
     const app = this.app(c.appid);
     const fields = { codeHash: c.codeHash, appid: c.appid, product: app.product, status: c.status, tappedAt: c.tappedAt ?? null, now: c.now };
     if (c.status === 'unconfirmed') {
-      const inserted = await insertCharge(trx, { ...fields, source: null, packId: null, priceMilli: 0 });
-      if (Number(inserted.numAffectedRows ?? 0) !== 1) return this.recordedBefore(trx, c.codeHash);
+      if (!inserted(await insertCharge(trx, { ...fields, source: null, packId: null, priceMilli: 0 }))) return this.recordedBefore(trx, c.codeHash);
       return { codeHash: c.codeHash, appid: c.appid, status: 'unconfirmed', source: null, packId: null, priceMilli: 0, recorded: true };
     }
-    // Drawn first, so the charge goes in once with its source: one statement fewer while the
-    // drawn pack's row is locked, which every charge of the app waits for. On PostgreSQL the
-    // draw of a trial or own-pack unit inserts the charge itself (see chargeDrawn).
-    const draw = await this.draw(trx, app, c.now, isPostgres(trx) ? fields : undefined, c.drawable);
+    // A trial or pack unit is drawn together with the charge's insert (one statement where the
+    // database allows): the charge goes in once with its source, and as few statements as can be
+    // run while the drawn row is locked, which every charge of the app waits for.
+    const draw = await this.draw(trx, app, fields, c.drawable);
     const priceMilli = priceOf(draw.source, app);
-    const charged =
-      draw.charged ?? Number((await insertCharge(trx, { ...fields, source: draw.source, packId: draw.packId, priceMilli })).numAffectedRows ?? 0) === 1;
+    const charged = draw.charged ?? inserted(await insertCharge(trx, { ...fields, source: draw.source, packId: draw.packId, priceMilli }));
     if (!charged) {
       // The code was charged before (an earlier settlement of it): the unit goes back. This
       // transaction holds the row it drew from until it ends, so the count is exactly restored.
@@ -161,15 +160,14 @@ export class BillingLedger {
   }
 
   /**
-   * Draws the unit the consumption rules say this charge takes. With `charge` (PostgreSQL), a trial
-   * or pack draw also inserts the charge and says whether it did (`charged`); an exempt or unfunded
-   * charge leaves the insert to the caller.
+   * Draws the unit the consumption rules say this charge takes. A trial or pack draw also inserts
+   * the charge and says whether it did (`charged`); an exempt or unfunded charge leaves the insert
+   * to the caller.
    */
   private async draw(
     trx: Kysely<Database>,
     app: AppConfig,
-    now: number,
-    charge?: Omit<ChargeValues, 'source' | 'packId' | 'priceMilli'>,
+    charge: Omit<ChargeValues, 'source' | 'packId' | 'priceMilli'>,
     ahead?: DrawableAhead,
   ): Promise<{ source: NonNullable<ChargeRecord['source']>; packId: string | null; charged?: boolean }> {
     if (exemption({ subjectType: app.subjectType, category: app.category }).exempt) {
@@ -178,13 +176,9 @@ export class BillingLedger {
     if (!this.trialSpent.has(app.appid)) {
       // One statement draws a trial unit: the first for an app without a counter row, else the
       // next while any is left (a conditional update, so concurrent draws never pass the limit).
-      if (charge) {
-        const charged = chargedIfDrawn(await drawTrialUnitAndCharge(trx, { ...charge, source: 'trial', packId: null, priceMilli: priceOf('trial', app) }));
-        if (charged !== null) return { source: 'trial', packId: null, charged };
-      } else {
-        const trial = await drawTrialUnit(trx, { appid: app.appid, now });
-        if (Number(trial.numAffectedRows ?? 0) === 1) return { source: 'trial', packId: null };
-      }
+      const trial = { ...charge, source: 'trial', packId: null, priceMilli: priceOf('trial', app), trialUnits: TRIAL_UNITS } as const;
+      const charged = await this.statements.drawTrialUnitAndCharge(trx, trial);
+      if (charged !== null) return { source: 'trial', packId: null, charged };
       // The update found the committed count at the limit (it waits for any draw in flight).
       this.trialSpent.add(app.appid);
     }
@@ -193,18 +187,13 @@ export class BillingLedger {
       // The first round may choose from a read made ahead (see drawableAhead); a unit it no longer
       // has is not drawn, and the next round reads again here, as does one that found nothing.
       const readAhead = round === 0 && ahead !== undefined;
-      const chosen = choosePackToCharge(readAhead ? ahead.candidates : await this.drawable(trx, app.appid), now);
+      const chosen = choosePackToCharge(readAhead ? ahead.candidates : await this.drawable(trx, app.appid), charge.now);
       if (!chosen && readAhead) continue;
       if (!chosen) break;
       // The update re-checks what the read saw: a refund, an expiry or a cancelled assignment
       // (its pack deleted) committed meanwhile wins, and the next round reads again.
-      if (charge) {
-        const charged = chargedIfDrawn(await drawPackUnitAndCharge(trx, { ...charge, source: 'pack', packId: chosen.id, priceMilli: priceOf('pack', app) }));
-        if (charged !== null) return { source: 'pack', packId: chosen.id, charged };
-      } else {
-        const taken = await drawPackUnit(trx, { packId: chosen.id, now });
-        if (Number(taken.numAffectedRows) === 1) return { source: 'pack', packId: chosen.id };
-      }
+      const charged = await this.statements.drawPackUnitAndCharge(trx, { ...charge, source: 'pack', packId: chosen.id, priceMilli: priceOf('pack', app) });
+      if (charged !== null) return { source: 'pack', packId: chosen.id, charged };
     }
     // WeChat issued the code, so it charged something the mirror has no units for: the
     // mirror is behind (a pack not recorded here). Reconciliation and quota show it.
@@ -406,110 +395,6 @@ function toRecord(r: Database['charges']): Omit<ChargeRecord, 'recorded'> {
     priceMilli: r.price_milli,
   };
 }
-
-// The statements of a charge, prepared once (see preparedQuery): every exchange makes two or three of them.
-type ChargeRow = Database['charges'];
-
-const insertCharge = preparedQuery(
-  (
-    db,
-    v: {
-      codeHash: string;
-      appid: string;
-      product: ChargeRow['product'];
-      status: ChargeRow['status'];
-      source: ChargeRow['source'];
-      packId: string | null;
-      priceMilli: number;
-      tappedAt: number | null;
-      now: number;
-    },
-  ) =>
-    db
-      .insertInto('charges')
-      .values({
-        code_hash: v.codeHash,
-        appid: v.appid,
-        product: v.product,
-        status: v.status,
-        source: v.source,
-        pack_id: v.packId,
-        price_milli: v.priceMilli,
-        tapped_at: v.tappedAt,
-        created_at: v.now,
-      })
-      .onConflict((oc) => oc.column('code_hash').doNothing()),
-);
-
-type ChargeValues = Parameters<typeof insertCharge>[1];
-
-/** A trial unit: the first for an app without a counter row, else the next while any is left. */
-const trialDraw = (d: QueryCreator<Database>, v: { appid: string; now: number }) =>
-  d
-    .insertInto('app_trials')
-    .values({ appid: v.appid, trial_used: 1, updated_at: v.now })
-    .onConflict((oc) =>
-      oc
-        .column('appid')
-        .doUpdateSet({ trial_used: sql`app_trials.trial_used + 1`, updated_at: v.now })
-        .where('app_trials.trial_used', '<', TRIAL_UNITS),
-    );
-
-/** A unit of an own pack, re-checking what the read of drawable packs saw. */
-const packDraw = (d: QueryCreator<Database>, v: { packId: string; now: number }) =>
-  d
-    .updateTable('packs')
-    .set({ units_used: sql`units_used + 1` })
-    .where('id', '=', v.packId)
-    .where(sql<boolean>`units_used < units_all`)
-    .where('refund_requested_at', 'is', null)
-    .where('effective_at', '<=', v.now)
-    .where('expires_at', '>', v.now);
-
-const drawTrialUnit = preparedQuery(trialDraw);
-const drawPackUnit = preparedQuery(packDraw);
-
-// On PostgreSQL a unit is drawn and its charge inserted by one statement, a data-modifying CTE:
-// one round trip fewer per exchange, and one fewer while the app's pack (or trial) row is locked,
-// which every other charge of the app waits for. It says what it did: drawn 0 (the unit was gone;
-// nothing was inserted), or drawn 1 and charged 0 or 1 (0: the code was charged before).
-// SQLite has no such CTE, and there a statement is no round trip: it runs the two statements.
-function chargeDrawn(qc: QueryCreator<Database & { drawn: { id: string } }>, v: ChargeValues) {
-  return qc
-    .with('charged', (d) =>
-      d
-        .insertInto('charges')
-        .columns(['code_hash', 'appid', 'product', 'status', 'source', 'pack_id', 'price_milli', 'tapped_at', 'created_at'])
-        .expression(
-          d.selectFrom('drawn').select([
-            sql<string>`${v.codeHash}`.as('code_hash'),
-            sql<string>`${v.appid}`.as('appid'),
-            sql<string>`${v.product}`.as('product'),
-            sql<string>`${v.status}`.as('status'),
-            sql<string>`${v.source}`.as('source'),
-            sql<string>`${v.packId}`.as('pack_id'),
-            // A parameter in a select list is text to PostgreSQL unless cast.
-            sql<number>`cast(${v.priceMilli} as integer)`.as('price_milli'),
-            sql<number>`cast(${v.tappedAt} as bigint)`.as('tapped_at'),
-            sql<number>`cast(${v.now} as bigint)`.as('created_at'),
-          ]),
-        )
-        .onConflict((oc) => oc.column('code_hash').doNothing())
-        .returning('code_hash'),
-    )
-    .selectNoFrom((eb) => [
-      eb.selectFrom('drawn').select(eb.fn.countAll<string>().as('n')).as('drawn'),
-      eb.selectFrom('charged').select(eb.fn.countAll<string>().as('n')).as('charged'),
-    ]);
-}
-
-/** What a chargeDrawn statement did: null when no unit was drawn, else whether the charge went in. */
-function chargedIfDrawn({ rows }: { rows: { drawn: string | null; charged: string | null }[] }): boolean | null {
-  return Number(rows[0]!.drawn) === 1 ? Number(rows[0]!.charged) === 1 : null;
-}
-
-const drawTrialUnitAndCharge = preparedQuery((db, v: ChargeValues) => chargeDrawn(db.with('drawn', (d) => trialDraw(d, v).returning('appid as id')), v));
-const drawPackUnitAndCharge = preparedQuery((db, v: ChargeValues & { packId: string }) => chargeDrawn(db.with('drawn', (d) => packDraw(d, v).returning('id')), v));
 
 /** The app's packs with units left, bought and assigned alike. */
 const drawablePacks = preparedQuery((db, v: { appid: string }) =>
