@@ -7,13 +7,14 @@ import { insertCharge, inserted, type ChargeValues, type LedgerStatements } from
 import {
   type BillingPack,
   type PackStatus,
+  type RefundRule,
   TRIAL_UNITS,
-  choosePackToCharge,
   exemption,
   packEffectiveAt,
   packExpiresAt,
   packStatus,
-  refundable,
+  planCharge,
+  refundDecision,
   DAY_MS,
   LIST_PRICE_MILLI,
 } from './rules.js';
@@ -65,7 +66,7 @@ export interface PackPurchase {
   wechatPkgId?: string | null;
 }
 
-export type RefundOutcome = { ok: true; pack: PacksTable } | { ok: false; rule: 'ALREADY_REQUESTED' | 'PACK_USED' | 'REFUND_WINDOW_PASSED' };
+export type RefundOutcome = { ok: true; pack: PacksTable } | { ok: false; rule: RefundRule };
 
 /** What may be drawn from packs at all: a sanity bound far beyond any real pack, well inside GraphQL Int. */
 export const MAX_PACK_UNITS = 1_000_000_000;
@@ -160,9 +161,9 @@ export class BillingLedger {
   }
 
   /**
-   * Draws the unit the consumption rules say this charge takes. A trial or pack draw also inserts
-   * the charge and says whether it did (`charged`); an exempt or unfunded charge leaves the insert
-   * to the caller.
+   * Draws the unit the consumption rules (planCharge) say this charge takes. A trial or pack draw
+   * also inserts the charge and says whether it did (`charged`); an exempt or unfunded charge
+   * leaves the insert to the caller.
    */
   private async draw(
     trx: Kysely<Database>,
@@ -170,30 +171,42 @@ export class BillingLedger {
     charge: Omit<ChargeValues, 'source' | 'packId' | 'priceMilli'>,
     ahead?: DrawableAhead,
   ): Promise<{ source: NonNullable<ChargeRecord['source']>; packId: string | null; charged?: boolean }> {
-    if (exemption({ subjectType: app.subjectType, category: app.category }).exempt) {
-      return { source: 'exempt', packId: null };
-    }
-    if (!this.trialSpent.has(app.appid)) {
-      // One statement draws a trial unit: the first for an app without a counter row, else the
-      // next while any is left (a conditional update, so concurrent draws never pass the limit).
-      const trial = { ...charge, source: 'trial', packId: null, priceMilli: priceOf('trial', app), trialUnits: TRIAL_UNITS } as const;
-      const charged = await this.statements.drawTrialUnitAndCharge(trx, trial);
-      if (charged !== null) return { source: 'trial', packId: null, charged };
-      // The update found the committed count at the limit (it waits for any draw in flight).
-      this.trialSpent.add(app.appid);
-    }
-
-    for (let round = 0; round < MAX_DRAW_ROUNDS; round++) {
-      // The first round may choose from a read made ahead (see drawableAhead); a unit it no longer
-      // has is not drawn, and the next round reads again here, as does one that found nothing.
-      const readAhead = round === 0 && ahead !== undefined;
-      const chosen = choosePackToCharge(readAhead ? ahead.candidates : await this.drawable(trx, app.appid), charge.now);
-      if (!chosen && readAhead) continue;
-      if (!chosen) break;
-      // The update re-checks what the read saw: a refund, an expiry or a cancelled assignment
-      // (its pack deleted) committed meanwhile wins, and the next round reads again.
-      const charged = await this.statements.drawPackUnitAndCharge(trx, { ...charge, source: 'pack', packId: chosen.id, priceMilli: priceOf('pack', app) });
-      if (charged !== null) return { source: 'pack', packId: chosen.id, charged };
+    const exempt = exemption({ subjectType: app.subjectType, category: app.category }).exempt;
+    // The facts each plan is made from, as far as the ledger knows them. The trial's count is not
+    // read: the least it can be is none used, or all once a draw found it spent (it only moves up),
+    // and a trial draw is conditional on a unit being left. No packs are read while the trial may
+    // last (the rules take the trial first, whatever the packs); after it, the first round may plan
+    // from a read made ahead (see drawableAhead), and every later one reads again here.
+    let trialUsed = this.trialSpent.has(app.appid) ? TRIAL_UNITS : 0;
+    let packs: readonly DrawCandidate[] = [];
+    let readHere = false;
+    for (let lists = 0; ; lists++) {
+      const plan = planCharge({ exempt, trialUsed, packs, nowMs: charge.now });
+      if (plan.source === 'exempt') return { source: 'exempt', packId: null };
+      if (plan.source === 'trial') {
+        // One statement draws a trial unit: the first for an app without a counter row, else the
+        // next while any is left (a conditional update, so concurrent draws never pass the limit).
+        const trial = { ...charge, source: 'trial', packId: null, priceMilli: priceOf('trial', app), trialUnits: TRIAL_UNITS } as const;
+        const charged = await this.statements.drawTrialUnitAndCharge(trx, trial);
+        if (charged !== null) return { source: 'trial', packId: null, charged };
+        // The update found the committed count at the limit (it waits for any draw in flight).
+        this.trialSpent.add(app.appid);
+        trialUsed = TRIAL_UNITS;
+      } else if (plan.source === 'pack') {
+        // The update re-checks what the read saw: a refund, an expiry or a cancelled assignment
+        // (its pack deleted) committed meanwhile wins, and the next round reads again.
+        const charged = await this.statements.drawPackUnitAndCharge(trx, { ...charge, source: 'pack', packId: plan.pack.id, priceMilli: priceOf('pack', app) });
+        if (charged !== null) return { source: 'pack', packId: plan.pack.id, charged };
+      } else if (readHere) {
+        break; // no pack in effect has a unit left
+      }
+      // The trial is spent, the packs planned from were not read yet or read ahead (which may miss
+      // a pack recorded since), or the unit chosen was gone: the next round plans from packs read
+      // here (the first from the read made ahead, if there is one). Races lost are retried, bounded.
+      if (lists === MAX_DRAW_ROUNDS) break;
+      const fromAhead = lists === 0 && ahead !== undefined;
+      packs = fromAhead ? ahead.candidates : await this.drawable(trx, app.appid);
+      readHere = !fromAhead;
     }
     // WeChat issued the code, so it charged something the mirror has no units for: the
     // mirror is behind (a pack not recorded here). Reconciliation and quota show it.
@@ -296,10 +309,8 @@ export class BillingLedger {
       if (!pack) throw new LedgerInputError('no such pack');
       // Its service provider paid for it, and takes it back by cancelling the assignment.
       if (pack.assignment_id !== null) throw new LedgerInputError('an assigned pack is not refunded: its service provider cancels the assignment (cancelPackAssignment)');
-      if (pack.refund_state) return { ok: false, rule: 'ALREADY_REQUESTED' } as const;
-      const used = pack.units_used;
-      if (used > 0) return { ok: false, rule: 'PACK_USED' } as const;
-      if (!refundable({ paidAt: pack.paid_at, used }, now)) return { ok: false, rule: 'REFUND_WINDOW_PASSED' } as const;
+      const decision = refundDecision({ paidAt: pack.paid_at, used: pack.units_used, refundState: pack.refund_state }, now);
+      if (!decision.refundable) return { ok: false, rule: decision.rule } as const;
       // Conditional on no unit drawn meanwhile: a draw and a refund must not both win.
       const r = await trx
         .updateTable('packs')
