@@ -4,6 +4,7 @@ import type { Database } from '../store/schema.js';
 import { DAY_MS, TRIAL_UNITS, advanceUsageRate, dailyUsageRate, exemption, forecastExhaustion, type ExemptionRule } from './rules.js';
 import { parseRate, type UsageSync } from './usage-sync.js';
 import { quotaFlags, type AlertThresholds } from './alerts.js';
+import { INT32_MAX } from '../util/int32.js';
 
 export interface Quota {
   appid: string;
@@ -170,16 +171,14 @@ function emptyRow(appid: string): Row {
   };
 }
 
-const INT_MAX = 2_147_483_647;
-
 /** GraphQL Int is 32-bit; unit counts beyond it are clamped rather than wrapped or refused. */
 function clampToNumber(v: bigint): number {
   if (v < 0n) return 0;
-  return v > BigInt(INT_MAX) ? INT_MAX : Number(v);
+  return v > BigInt(INT32_MAX) ? INT32_MAX : Number(v);
 }
 
 function clampInt(v: number): number {
-  return Math.min(INT_MAX, Math.max(0, v));
+  return Math.min(INT32_MAX, Math.max(0, v));
 }
 
 /**

@@ -14,7 +14,9 @@ export const TRIAL_UNITS = 1000;
 /** WeChat's charging start date; a setting, not a constant (one copy of WeChat's page says 2025-08-04). */
 export const DEFAULT_CHARGING_START_DATE = '2023-08-28';
 
-export const DAY_MS = 86_400_000;
+import { DAY_MS } from '../util/time.js';
+
+export { DAY_MS };
 /** Asia/Shanghai has been UTC+8 all year since 1991. */
 export const CST_OFFSET_MS = 8 * 3_600_000;
 /** A pack may be refunded within this long after payment, if unused. */

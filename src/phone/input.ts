@@ -1,12 +1,11 @@
-import type { AppConfig } from '../config.js';
+import { PURPOSE_PATTERN, type AppConfig } from '../config.js';
+import { APPID_PATTERN } from '../wechat/appid.js';
 import type { Session } from '../../plugins/jwt-session/verify.js';
 import { AppMismatchError, InvalidInputError } from './errors.js';
 
 // Printable ASCII only: control, zero-width and other look-alike characters are refused
 // here, before anything leaves the process, rather than surfacing as a WeChat 40029.
 const CODE_PATTERN = /^[\x21-\x7e]{1,128}$/;
-const APPID_PATTERN = /^wx[0-9a-f]{16}$/;
-const PURPOSE_PATTERN = /^[a-z][a-z0-9-]{0,63}$/;
 
 export function checkCode(value: unknown, field = 'code'): string {
   if (typeof value !== 'string' || value.length === 0) throw new InvalidInputError(`${field} is required`, field);
