@@ -4,15 +4,14 @@ import type { AppConfig } from '../config.js';
 import type { Database, PacksTable } from '../store/schema.js';
 import { preparedQuery } from '../store/prepared.js';
 import { insertCharge, inserted, type ChargeValues, type LedgerStatements } from '../store/ledger/index.js';
+import { NOT_ASSIGNED, billingPack, packOf, type Pack } from './packs.js';
 import {
   type BillingPack,
-  type PackStatus,
   type RefundRule,
   TRIAL_UNITS,
   exemption,
   packEffectiveAt,
   packExpiresAt,
-  packStatus,
   planCharge,
   refundDecision,
   DAY_MS,
@@ -34,29 +33,6 @@ export interface ChargeRecord {
   recorded: boolean;
 }
 
-/** A pack of one app: bought by it, or assigned to it from a service provider's order (集采). */
-export interface PackView {
-  id: string;
-  kind: 'own' | 'assigned';
-  appid: string;
-  /** The same as id (kept for clients that read it). */
-  packId: string;
-  /** For an assigned pack: the order and the requestId of its assignment. */
-  orderId: string | null;
-  requestId: string | null;
-  product: AppConfig['product'];
-  unitsAll: number;
-  unitsUsed: number;
-  paidAt: number;
-  effectiveAt: number;
-  expiresAt: number;
-  validityDays: number;
-  pricePaidMilli: number;
-  wechatPkgId: string | null;
-  refundRequestedAt: number | null;
-  status: PackStatus;
-}
-
 export interface PackPurchase {
   owner: { kind: 'app'; appid: string };
   units: number;
@@ -66,7 +42,7 @@ export interface PackPurchase {
   wechatPkgId?: string | null;
 }
 
-export type RefundOutcome = { ok: true; pack: PacksTable } | { ok: false; rule: RefundRule };
+export type RefundOutcome = { ok: true; pack: Pack } | { ok: false; rule: RefundRule };
 
 /** What may be drawn from packs at all: a sanity bound far beyond any real pack, well inside GraphQL Int. */
 export const MAX_PACK_UNITS = 1_000_000_000;
@@ -264,7 +240,7 @@ export class BillingLedger {
     });
   }
 
-  async recordPackPurchase(input: PackPurchase, now: number): Promise<PacksTable> {
+  async recordPackPurchase(input: PackPurchase, now: number): Promise<Pack> {
     if (!Number.isSafeInteger(input.units) || input.units <= 0 || input.units > MAX_PACK_UNITS) {
       throw new LedgerInputError(`units must be a whole number from 1 to ${MAX_PACK_UNITS}`);
     }
@@ -294,7 +270,7 @@ export class BillingLedger {
       created_at: now,
     };
     await this.db.insertInto('packs').values(row).execute();
-    return row;
+    return packOf(row, NOT_ASSIGNED, now);
   }
 
   /**
@@ -320,12 +296,12 @@ export class BillingLedger {
         .where('units_used', '=', 0)
         .executeTakeFirst();
       if (Number(r.numUpdatedRows) !== 1) return { ok: false, rule: 'PACK_USED' } as const;
-      return { ok: true, pack: { ...pack, refund_state: 'requested', refund_requested_at: now } } as const;
+      return { ok: true, pack: packOf({ ...pack, refund_state: 'requested', refund_requested_at: now }, NOT_ASSIGNED, now) } as const;
     });
   }
 
   /** The app's packs (bought and assigned) with their status now, in the order they are drawn. */
-  async packsFor(appid: string, now: number): Promise<PackView[]> {
+  async packsFor(appid: string, now: number): Promise<Pack[]> {
     this.app(appid);
     const rows = await this.db
       .selectFrom('packs as p')
@@ -335,7 +311,7 @@ export class BillingLedger {
       .where('p.owner_kind', '=', 'app')
       .where('p.owner_id', '=', appid)
       .execute();
-    const views = rows.map((p) => packView(p, { orderId: p.order_id, requestId: p.request_id }, now));
+    const views = rows.map((p) => packOf(p, { orderId: p.order_id, requestId: p.request_id }, now));
     return views.sort((a, b) => a.expiresAt - b.expiresAt || a.effectiveAt - b.effectiveAt || a.id.localeCompare(b.id));
   }
 
@@ -352,43 +328,6 @@ export class BillingLedger {
     if (!app) throw new LedgerInputError(`app ${appid} is not configured`);
     return app;
   }
-}
-
-// A pack with a refund requested is out of use at once (its money is on the way back).
-function billingPack(
-  id: string,
-  r: { units_all: number; units_used: number; effective_at: number; expires_at: number; refund_requested_at: number | null },
-): BillingPack {
-  return {
-    id,
-    all: r.units_all,
-    used: r.units_used,
-    effectiveAt: r.effective_at,
-    expiresAt: r.expires_at,
-    ...(r.refund_requested_at !== null ? { refundedAt: r.refund_requested_at } : {}),
-  };
-}
-
-export function packView(p: PacksTable, assignment: { orderId: string | null; requestId: string | null }, now: number): PackView {
-  return {
-    id: p.id,
-    kind: p.assignment_id === null ? 'own' : 'assigned',
-    appid: p.owner_id,
-    packId: p.id,
-    orderId: assignment.orderId,
-    requestId: assignment.requestId,
-    product: p.product,
-    unitsAll: p.units_all,
-    unitsUsed: p.units_used,
-    paidAt: p.paid_at,
-    effectiveAt: p.effective_at,
-    expiresAt: p.expires_at,
-    validityDays: p.validity_days,
-    pricePaidMilli: p.price_paid_milli,
-    wechatPkgId: p.wechat_pkg_id,
-    refundRequestedAt: p.refund_requested_at,
-    status: packStatus(billingPack(p.id, p), now),
-  };
 }
 
 /** What WeChat bills a unit from this source at (trial and exempt units are free). */

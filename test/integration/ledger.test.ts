@@ -197,8 +197,8 @@ describe.each(BACKENDS)('BillingLedger on $name', (backend) => {
     const app = appConfig();
     const ledger = new BillingLedger(store.db, ledgerStatements(store.dialect), new Map([[app.appid, app]]), { chargingStartDate: '2023-08-28' });
     const pack = await ledger.recordPackPurchase({ owner: { kind: 'app', appid: app.appid }, units: 10, paidAt: Date.parse('2023-08-01T02:00:00Z'), validityDays: 365, pricePaidMilli: 300 }, NOW);
-    expect(new Date(pack.effective_at).toISOString()).toBe('2023-08-27T16:00:00.000Z'); // 2023-08-28 00:00 CST
-    expect(new Date(pack.expires_at).toISOString()).toBe('2024-08-26T16:00:00.000Z'); // 2024-08-27 00:00 CST
+    expect(new Date(pack.effectiveAt).toISOString()).toBe('2023-08-27T16:00:00.000Z'); // 2023-08-28 00:00 CST
+    expect(new Date(pack.expiresAt).toISOString()).toBe('2024-08-26T16:00:00.000Z'); // 2024-08-27 00:00 CST
   });
 
   it('an assigned pack is one of the app\'s packs: drawn after the trial, in expiry order with bought packs, never refunded', async () => {
