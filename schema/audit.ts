@@ -4,29 +4,29 @@ import { DateTime } from './scalars.js';
 import { requireApp } from './quota.js';
 import { InvalidInputError } from '../src/phone/errors.js';
 import { checkPurpose, resolveApp } from '../src/phone/input.js';
-import type { AuditRecordsTable } from '../src/store/schema.js';
+import type { AuditRecord } from '../src/consent/audit-record.js';
 import type { GraphQLContext } from './context.js';
 
-const AuditRecordRef = builder.objectRef<AuditRecordsTable>('AuditRecord').implement({
+const AuditRecordRef = builder.objectRef<AuditRecord>('AuditRecord').implement({
   description: 'One entry of an app\'s consent log (hash-chained). Personal fields are null after erasure.',
   fields: (t) => ({
     id: t.exposeID('id'),
     appid: t.exposeString('appid'),
-    seq: t.int({ resolve: (r) => Number(r.seq) }),
+    seq: t.exposeInt('seq'),
     kind: t.string({ description: 'exchange, withdrawal, consent, erasure or checkpoint', resolve: (r) => r.kind }),
     flow: t.string({ nullable: true, resolve: (r) => r.flow }),
     purpose: t.exposeString('purpose', { nullable: true }),
-    noticeVersion: t.string({ nullable: true, resolve: (r) => r.notice_version }),
-    requestId: t.string({ nullable: true, resolve: (r) => r.request_id }),
+    noticeVersion: t.exposeString('noticeVersion', { nullable: true }),
+    requestId: t.exposeString('requestId', { nullable: true }),
     outcome: t.string({ nullable: true, description: 'disclosed, replayed or refused', resolve: (r) => r.outcome }),
-    errorCode: t.string({ nullable: true, resolve: (r) => r.error_code }),
-    subjectHash: t.string({ nullable: true, description: 'Keyed hash of the openid.', resolve: (r) => r.subject_hash }),
-    maskedPhone: t.string({ nullable: true, description: 'e.g. 138****8000; never the number.', resolve: (r) => r.masked_phone }),
-    phoneHash: t.string({ nullable: true, description: 'Keyed hash of the number.', resolve: (r) => r.phone_hash }),
-    detail: t.string({ nullable: true, description: 'JSON, for withdrawals, erasures and checkpoints.', resolve: (r) => r.detail }),
+    errorCode: t.exposeString('errorCode', { nullable: true }),
+    subjectHash: t.exposeString('subjectHash', { nullable: true, description: 'Keyed hash of the openid.' }),
+    maskedPhone: t.exposeString('maskedPhone', { nullable: true, description: 'e.g. 138****8000; never the number.' }),
+    phoneHash: t.exposeString('phoneHash', { nullable: true, description: 'Keyed hash of the number.' }),
+    detail: t.exposeString('detail', { nullable: true, description: 'JSON, for withdrawals, erasures and checkpoints.' }),
     at: t.field({ type: DateTime, resolve: (r) => r.at }),
-    erasedAt: t.field({ type: DateTime, nullable: true, resolve: (r) => r.erased_at }),
-    prevHash: t.string({ resolve: (r) => r.prev_hash }),
+    erasedAt: t.field({ type: DateTime, nullable: true, resolve: (r) => r.erasedAt }),
+    prevHash: t.exposeString('prevHash'),
     hash: t.exposeString('hash'),
   }),
 });
@@ -34,10 +34,10 @@ const AuditRecordRef = builder.objectRef<AuditRecordsTable>('AuditRecord').imple
 const PageInfo = builder.objectRef<{ hasNextPage: boolean; endCursor: string | null }>('PageInfo').implement({
   fields: (t) => ({ hasNextPage: t.exposeBoolean('hasNextPage'), endCursor: t.exposeString('endCursor', { nullable: true }) }),
 });
-const Edge = builder.objectRef<{ node: AuditRecordsTable; cursor: string }>('AuditRecordEdge').implement({
+const Edge = builder.objectRef<{ node: AuditRecord; cursor: string }>('AuditRecordEdge').implement({
   fields: (t) => ({ cursor: t.exposeString('cursor'), node: t.field({ type: AuditRecordRef, resolve: (e) => e.node }) }),
 });
-const Connection = builder.objectRef<{ edges: { node: AuditRecordsTable; cursor: string }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } }>('AuditRecordConnection').implement({
+const Connection = builder.objectRef<{ edges: { node: AuditRecord; cursor: string }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } }>('AuditRecordConnection').implement({
   fields: (t) => ({
     edges: t.field({ type: [Edge], resolve: (c) => c.edges }),
     pageInfo: t.field({ type: PageInfo, resolve: (c) => c.pageInfo }),
@@ -100,7 +100,7 @@ builder.queryFields((t) => ({
         first,
         a.after ? seqOf(a.after) : null,
       );
-      const edges = page.records.map((node) => ({ node, cursor: cursorOf(Number(node.seq)) }));
+      const edges = page.records.map((node) => ({ node, cursor: cursorOf(node.seq) }));
       return { edges, pageInfo: { hasNextPage: page.hasNextPage, endCursor: edges.at(-1)?.cursor ?? null } };
     },
   }),

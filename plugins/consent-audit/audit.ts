@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { AppConfig } from '../../src/config.js';
-import type { AuditRecordsTable, Database } from '../../src/store/schema.js';
+import type { Database } from '../../src/store/schema.js';
 import { maskPhone, type DataKeys } from '../../src/crypto/keys.js';
 import type { ExchangeAudit, ExchangeAuditEvent } from '../../src/phone/service.js';
 import { ConsentWithdrawnError } from '../../src/phone/errors.js';
 import { appendRecord, consentWithdrawn, lockHead, purgeBefore, verifyChain, type ChainVerification, type ConsentGuard } from './chain.js';
+import { auditRecordOf, type AuditRecord } from '../../src/consent/audit-record.js';
 
 export interface AuditFilter {
   appid: string;
@@ -16,7 +17,7 @@ export interface AuditFilter {
 }
 
 export interface AuditPage {
-  records: AuditRecordsTable[];
+  records: AuditRecord[];
   hasNextPage: boolean;
 }
 
@@ -185,7 +186,7 @@ export class ConsentAudit implements ExchangeAudit {
   /** A page of records in chain order, after the record with sequence `afterSeq`. */
   async page(filter: AuditFilter, first: number, afterSeq: number | null): Promise<AuditPage> {
     const rows = await auditPageQuery(this.db, filter, first + 1, afterSeq).execute();
-    return { records: rows.slice(0, first).map((r) => ({ ...r, seq: Number(r.seq) })), hasNextPage: rows.length > first };
+    return { records: rows.slice(0, first).map(auditRecordOf), hasNextPage: rows.length > first };
   }
 
   /** Every matching record as NDJSON lines, read page by page (constant memory). */
@@ -216,26 +217,26 @@ export class ConsentAudit implements ExchangeAudit {
   }
 }
 
-/** The export's shape: the record as stored, names in camelCase, times in ISO 8601. */
-export function toExport(r: AuditRecordsTable) {
+/** The export's shape: the record, its detail parsed, times in ISO 8601. */
+export function toExport(r: AuditRecord) {
   return {
     id: r.id,
     appid: r.appid,
-    seq: Number(r.seq),
+    seq: r.seq,
     kind: r.kind,
     flow: r.flow,
     purpose: r.purpose,
-    noticeVersion: r.notice_version,
-    requestId: r.request_id,
+    noticeVersion: r.noticeVersion,
+    requestId: r.requestId,
     outcome: r.outcome,
-    errorCode: r.error_code,
-    subjectHash: r.subject_hash,
-    maskedPhone: r.masked_phone,
-    phoneHash: r.phone_hash,
+    errorCode: r.errorCode,
+    subjectHash: r.subjectHash,
+    maskedPhone: r.maskedPhone,
+    phoneHash: r.phoneHash,
     detail: r.detail ? JSON.parse(r.detail) : null,
     at: new Date(r.at).toISOString(),
-    erasedAt: r.erased_at === null ? null : new Date(r.erased_at).toISOString(),
-    prevHash: r.prev_hash,
+    erasedAt: r.erasedAt === null ? null : new Date(r.erasedAt).toISOString(),
+    prevHash: r.prevHash,
     hash: r.hash,
   };
 }
