@@ -1,9 +1,8 @@
-import { createGraphQLError } from 'graphql-yoga';
 import { builder } from './builder.js';
 import { DateTime } from './scalars.js';
-import { requireApp } from './quota.js';
+import { appNamed, badUserInput } from './errors.js';
 import { InvalidInputError } from '../src/phone/errors.js';
-import { checkPurpose, resolveApp } from '../src/phone/input.js';
+import { checkNoticeVersion, checkPurpose, resolveApp } from '../src/phone/input.js';
 import type { AuditRecord } from '../src/consent/audit-record.js';
 import type { GraphQLContext } from './context.js';
 
@@ -55,13 +54,13 @@ const Verification = builder.objectRef<{ ok: boolean; checked: number; firstBrok
 const cursorOf = (seq: number) => Buffer.from(`seq:${seq}`).toString('base64url');
 function seqOf(cursor: string): number {
   const m = /^seq:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString());
-  if (!m) throw createGraphQLError('invalid cursor', { extensions: { code: 'BAD_USER_INPUT' } });
+  if (!m) throw badUserInput('invalid cursor');
   return Number(m[1]);
 }
 
 /** A subject named by openid is hashed here, so internal tools never store openids to search by. */
 function subjectHash(ctx: GraphQLContext, subject: string | null | undefined, hash: string | null | undefined): string | null {
-  if (subject && hash) throw createGraphQLError('give subject or subjectHash, not both', { extensions: { code: 'BAD_USER_INPUT' } });
+  if (subject && hash) throw badUserInput('give subject or subjectHash, not both');
   if (subject) return ctx.services.audit.subjectHashOf(ctx.services.issuer, subject);
   return hash ?? null;
 }
@@ -73,7 +72,7 @@ builder.queryFields((t) => ({
     authScopes: { scope: 'audit:read' },
     args: { appid: t.arg.string({ required: false }) },
     resolve: (_r, { appid }, ctx) => {
-      if (appid) requireApp(ctx.services.apps, appid);
+      if (appid) appNamed(ctx.services.apps, appid);
       return ctx.services.audit.verify(appid);
     },
   }),
@@ -92,9 +91,9 @@ builder.queryFields((t) => ({
       after: t.arg.string({ required: false }),
     },
     resolve: async (_r, a, ctx) => {
-      requireApp(ctx.services.apps, a.appid);
+      appNamed(ctx.services.apps, a.appid);
       const first = a.first ?? 50;
-      if (first < 1 || first > 500) throw createGraphQLError('first must be between 1 and 500', { extensions: { code: 'BAD_USER_INPUT' } });
+      if (first < 1 || first > 500) throw badUserInput('first must be between 1 and 500');
       const page = await ctx.services.audit.page(
         { appid: a.appid, subjectHash: subjectHash(ctx, a.subject, a.subjectHash), purpose: a.purpose ?? null, from: a.from ?? null, to: a.to ?? null },
         first,
@@ -151,17 +150,10 @@ builder.mutationFields((t) => ({
     authScopes: { scope: 'audit:admin' },
     args: { appid: t.arg.string(), subject: t.arg.string({ required: false }), subjectHash: t.arg.string({ required: false }) },
     resolve: (_r, a, ctx) => {
-      requireApp(ctx.services.apps, a.appid);
+      appNamed(ctx.services.apps, a.appid);
       const hash = subjectHash(ctx, a.subject, a.subjectHash);
-      if (!hash) throw createGraphQLError('give subject (an openid) or subjectHash', { extensions: { code: 'BAD_USER_INPUT' } });
+      if (!hash) throw badUserInput('give subject (an openid) or subjectHash');
       return ctx.services.audit.erase(a.appid, hash);
     },
   }),
 }));
-
-/** The notice the user was shown (e.g. "privacy-2026-03"): short plain text, recorded as given. */
-export function checkNoticeVersion(v: string | null | undefined): string | null {
-  if (v == null) return null;
-  if (!/^[\x21-\x7e]{1,64}$/.test(v)) throw new InvalidInputError('noticeVersion must be 1 to 64 printable ASCII characters', 'noticeVersion');
-  return v;
-}

@@ -1,15 +1,9 @@
 import { builder } from './builder.js';
 import { DateTime } from './scalars.js';
-import { requireApp } from './quota.js';
+import { RefundRefused, appNamed } from './errors.js';
 import { LedgerInputError } from '../src/billing/ledger.js';
 import type { Pack } from '../src/billing/packs.js';
 import { formatYuan } from '../src/billing/rules.js';
-
-builder.objectType(LedgerInputError, {
-  name: 'BillingInputError',
-  description: 'The billing change was refused: the message says which rule or input.',
-  fields: (t) => ({ message: t.exposeString('message') }),
-});
 
 export const PackStatusEnum = builder.enumType('PackStatus', {
   values: ['NOT_YET_EFFECTIVE', 'IN_EFFECT', 'USED_UP', 'EXPIRED', 'REFUNDED'] as const,
@@ -69,7 +63,7 @@ builder.queryField('packs', (t) =>
     authScopes: { scope: 'quota:read' },
     args: { appid: t.arg.string(), status: t.arg({ type: PackStatusEnum, required: false }) },
     resolve: async (_r, { appid, status }, ctx) => {
-      requireApp(ctx.services.apps, appid);
+      appNamed(ctx.services.apps, appid);
       const packs = await ctx.services.billing.ledger.packsFor(appid, ctx.services.now());
       return status ? packs.filter((p) => p.status === status) : packs;
     },
@@ -112,34 +106,6 @@ builder.mutationField('recordPackPurchase', (t) =>
       ),
   }),
 );
-
-const RefundRefusalRuleEnum = builder.enumType('RefundRefusalRule', {
-  values: {
-    PACK_USED: { description: 'At least one unit was used: no refund.' },
-    REFUND_WINDOW_PASSED: { description: 'More than 7 days after payment: no refund.' },
-    ALREADY_REQUESTED: { description: 'A refund was already requested.' },
-  },
-});
-
-class RefundRefused extends Error {
-  constructor(readonly rule: 'PACK_USED' | 'REFUND_WINDOW_PASSED' | 'ALREADY_REQUESTED') {
-    super(
-      rule === 'PACK_USED'
-        ? 'the pack has been used (one unit or more): WeChat refunds only unused packs'
-        : rule === 'REFUND_WINDOW_PASSED'
-          ? 'refunds are possible only within 7 days after payment'
-          : 'a refund was already requested for this pack',
-    );
-  }
-}
-
-builder.objectType(RefundRefused, {
-  name: 'RefundRefused',
-  fields: (t) => ({
-    rule: t.field({ type: RefundRefusalRuleEnum, resolve: (e) => e.rule }),
-    message: t.exposeString('message'),
-  }),
-});
 
 const RefundRequested = builder.objectRef<{ pack: Pack }>('RefundRequested').implement({
   description: 'Recorded; the money returns through WeChat in 3–5 working days (the gateway only tracks it).',
