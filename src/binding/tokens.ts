@@ -6,7 +6,7 @@ import { DAY_MS } from '../util/time.js';
 import type { Database, SigningKeysTable } from '../store/schema.js';
 
 /**
- * Verification tokens ("session binding", issue 4 point 6): after a successful exchange the
+ * Verification tokens ("session binding"): after a successful exchange the
  * gateway can hand out a short-lived ES256 JWT that says "this subject of this app had a phone
  * number verified at T, and its keyed hash is H" — so a downstream service can trust the
  * verification without ever seeing the number. Downstream services verify with the JWKS the
