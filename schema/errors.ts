@@ -116,108 +116,75 @@ builder.objectType(LedgerInputError, {
   fields: (t) => ({ message: t.exposeString('message') }),
 });
 
-const RefundRefusalRuleEnum = builder.enumType('RefundRefusalRule', {
-  values: {
-    PACK_USED: { description: 'At least one unit was used: no refund.' },
-    REFUND_WINDOW_PASSED: { description: 'More than 7 days after payment: no refund.' },
-    ALREADY_REQUESTED: { description: 'A refund was already requested.' },
-  } satisfies Record<RefundRule, unknown>,
-});
-
-export class RefundRefused extends Error {
-  constructor(readonly rule: RefundRule) {
-    super(
-      rule === 'PACK_USED'
-        ? 'the pack has been used (one unit or more): WeChat refunds only unused packs'
-        : rule === 'REFUND_WINDOW_PASSED'
-          ? 'refunds are possible only within 7 days after payment'
-          : 'a refund was already requested for this pack',
-    );
+/**
+ * A refusal by a billing rule, as a member of its field's result union: which rule (an enum, each
+ * value described) and a message that says it. A class per kind of refusal, so that the unions tell
+ * them apart.
+ */
+function refusal<R extends string>(name: string, ruleEnum: string, rules: Record<R, { description: string; message: string }>) {
+  const entries = Object.entries(rules) as [R, { description: string }][];
+  const RuleEnum = builder.enumType(ruleEnum, {
+    values: Object.fromEntries(entries.map(([rule, { description }]) => [rule, { description }])),
+  });
+  class Refused extends Error {
+    constructor(readonly rule: R) {
+      super(rules[rule].message);
+    }
   }
+  builder.objectType(Refused, {
+    name,
+    fields: (t) => ({ rule: t.field({ type: RuleEnum, resolve: (e): string => e.rule }), message: t.exposeString('message') }),
+  });
+  return Refused;
 }
 
-builder.objectType(RefundRefused, {
-  name: 'RefundRefused',
-  fields: (t) => ({
-    rule: t.field({ type: RefundRefusalRuleEnum, resolve: (e) => e.rule }),
-    message: t.exposeString('message'),
-  }),
+export const RefundRefused = refusal<RefundRule>('RefundRefused', 'RefundRefusalRule', {
+  PACK_USED: {
+    description: 'At least one unit was used: no refund.',
+    message: 'the pack has been used (one unit or more): WeChat refunds only unused packs',
+  },
+  REFUND_WINDOW_PASSED: { description: 'More than 7 days after payment: no refund.', message: 'refunds are possible only within 7 days after payment' },
+  ALREADY_REQUESTED: { description: 'A refund was already requested.', message: 'a refund was already requested for this pack' },
 });
 
-const RequestRuleEnum = builder.enumType('PackAssignmentRequestRefusalRule', {
-  values: {
-    REQUEST_ID_REUSED: { description: 'This orderId and requestId were used for another SKU, app or beginTime: a requestId names one request.' },
-    ORDER_EXPIRED: { description: "The order's validity has ended: WeChat assigns nothing more from it (10121012)." },
-    ORDER_UNITS_EXHAUSTED: { description: "The order's free units are fewer than one pack of the SKU." },
-  } satisfies Record<AssignmentRequestRule, unknown>,
+export const PackAssignmentRefused = refusal<AssignmentRequestRule>('PackAssignmentRefused', 'PackAssignmentRequestRefusalRule', {
+  REQUEST_ID_REUSED: {
+    description: 'This orderId and requestId were used for another SKU, app or beginTime: a requestId names one request.',
+    message: 'this requestId was used for another assignment of the order: a requestId names one request',
+  },
+  ORDER_EXPIRED: {
+    description: "The order's validity has ended: WeChat assigns nothing more from it (10121012).",
+    message: "the order's validity has ended: nothing more can be assigned from it",
+  },
+  ORDER_UNITS_EXHAUSTED: {
+    description: "The order's free units are fewer than one pack of the SKU.",
+    message: "the order's free units are fewer than one pack of this SKU",
+  },
 });
 
-const ResultRuleEnum = builder.enumType('PackAssignmentResultRefusalRule', {
-  values: {
-    RESULT_CONFLICT: { description: 'Another result (or another receivePkgId) was recorded for this assignment.' },
-    ALREADY_CANCELLED: { description: 'The assignment was cancelled: only a repeat of its success is accepted.' },
-    ASSIGNMENT_MISMATCH: { description: 'The result names another app or SKU than the request.' },
-  } satisfies Record<AssignmentResultRule, unknown>,
+export const PackAssignmentResultRefused = refusal<AssignmentResultRule>('PackAssignmentResultRefused', 'PackAssignmentResultRefusalRule', {
+  RESULT_CONFLICT: {
+    description: 'Another result (or another receivePkgId) was recorded for this assignment.',
+    message: 'another result was recorded for this assignment',
+  },
+  ALREADY_CANCELLED: { description: 'The assignment was cancelled: only a repeat of its success is accepted.', message: 'the assignment was cancelled' },
+  ASSIGNMENT_MISMATCH: { description: 'The result names another app or SKU than the request.', message: 'the result names another app or SKU than the request' },
 });
 
-const CancelRuleEnum = builder.enumType('PackAssignmentCancelRefusalRule', {
-  values: {
-    ALREADY_CANCELLED: { description: 'The assignment was cancelled before.' },
-    NOT_ASSIGNED: { description: "Nothing to cancel: still REQUESTED (wait for WeChat's result) or FAILED." },
-    PACK_USED: { description: 'At least one unit of the pack was used: WeChat cancels only unused assignments.' },
-    CANCEL_WINDOW_PASSED: { description: 'More than 7 days since the assignment.' },
-  } satisfies Record<AssignmentCancelRule, unknown>,
-});
-
-export class PackAssignmentRefused extends Error {
-  constructor(readonly rule: AssignmentRequestRule) {
-    super(
-      rule === 'REQUEST_ID_REUSED'
-        ? 'this requestId was used for another assignment of the order: a requestId names one request'
-        : rule === 'ORDER_EXPIRED'
-          ? "the order's validity has ended: nothing more can be assigned from it"
-          : "the order's free units are fewer than one pack of this SKU",
-    );
-  }
-}
-
-export class PackAssignmentResultRefused extends Error {
-  constructor(readonly rule: AssignmentResultRule) {
-    super(
-      rule === 'RESULT_CONFLICT'
-        ? 'another result was recorded for this assignment'
-        : rule === 'ALREADY_CANCELLED'
-          ? 'the assignment was cancelled'
-          : 'the result names another app or SKU than the request',
-    );
-  }
-}
-
-export class PackAssignmentCancelRefused extends Error {
-  constructor(readonly rule: AssignmentCancelRule) {
-    super(
-      rule === 'PACK_USED'
-        ? 'the assigned pack has been used (one unit or more): WeChat cancels only unused assignments'
-        : rule === 'CANCEL_WINDOW_PASSED'
-          ? 'an assignment can be cancelled only within 7 days of the assignment'
-          : rule === 'NOT_ASSIGNED'
-            ? "the assignment is not in effect: still waiting for WeChat's result, or failed"
-            : 'the assignment was cancelled before',
-    );
-  }
-}
-
-builder.objectType(PackAssignmentRefused, {
-  name: 'PackAssignmentRefused',
-  fields: (t) => ({ rule: t.field({ type: RequestRuleEnum, resolve: (e) => e.rule }), message: t.exposeString('message') }),
-});
-builder.objectType(PackAssignmentResultRefused, {
-  name: 'PackAssignmentResultRefused',
-  fields: (t) => ({ rule: t.field({ type: ResultRuleEnum, resolve: (e) => e.rule }), message: t.exposeString('message') }),
-});
-builder.objectType(PackAssignmentCancelRefused, {
-  name: 'PackAssignmentCancelRefused',
-  fields: (t) => ({ rule: t.field({ type: CancelRuleEnum, resolve: (e) => e.rule }), message: t.exposeString('message') }),
+export const PackAssignmentCancelRefused = refusal<AssignmentCancelRule>('PackAssignmentCancelRefused', 'PackAssignmentCancelRefusalRule', {
+  ALREADY_CANCELLED: { description: 'The assignment was cancelled before.', message: 'the assignment was cancelled before' },
+  NOT_ASSIGNED: {
+    description: "Nothing to cancel: still REQUESTED (wait for WeChat's result) or FAILED.",
+    message: "the assignment is not in effect: still waiting for WeChat's result, or failed",
+  },
+  PACK_USED: {
+    description: 'At least one unit of the pack was used: WeChat cancels only unused assignments.',
+    message: 'the assigned pack has been used (one unit or more): WeChat cancels only unused assignments',
+  },
+  CANCEL_WINDOW_PASSED: {
+    description: 'More than 7 days since the assignment.',
+    message: 'an assignment can be cancelled only within 7 days of the assignment',
+  },
 });
 
 export class UsageSyncFailure extends Error {
