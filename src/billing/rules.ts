@@ -12,6 +12,7 @@
  */
 
 import { DAY_MS } from '../util/time.js';
+import { SUBJECT_TYPES, type SubjectType } from '../wechat/subject-types.js';
 
 /** Free calls per mini-program account, shared by release, trial and develop versions. */
 export const TRIAL_UNITS = 1000;
@@ -25,15 +26,7 @@ export const CST_OFFSET_MS = 8 * 3_600_000;
 /** A pack may be refunded within this long after payment, if unused. */
 export const REFUND_WINDOW_MS = 7 * DAY_MS;
 
-export type SubjectType = 'enterprise' | 'individual' | 'government' | 'non-profit' | 'public-institution' | 'other';
-export const SUBJECT_TYPES: readonly SubjectType[] = [
-  'enterprise',
-  'individual',
-  'government',
-  'non-profit',
-  'public-institution',
-  'other',
-];
+export { SUBJECT_TYPES, type SubjectType };
 
 export type Product = 'quick' | 'realtime';
 /** Usage-API product ids (spuId): quick verification in WeChat's own example, real-time from SDK docs. */
