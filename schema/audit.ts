@@ -1,32 +1,31 @@
-import { createGraphQLError } from 'graphql-yoga';
 import { builder } from './builder.js';
 import { DateTime } from './scalars.js';
-import { requireApp } from './quota.js';
+import { appNamed, badUserInput } from './errors.js';
 import { InvalidInputError } from '../src/phone/errors.js';
-import { checkPurpose, resolveApp } from '../src/phone/input.js';
-import type { AuditRecordsTable } from '../src/store/schema.js';
+import { checkNoticeVersion, checkPurpose, resolveApp } from '../src/phone/input.js';
+import type { AuditRecord } from '../src/consent/audit-record.js';
 import type { GraphQLContext } from './context.js';
 
-const AuditRecordRef = builder.objectRef<AuditRecordsTable>('AuditRecord').implement({
+const AuditRecordRef = builder.objectRef<AuditRecord>('AuditRecord').implement({
   description: 'One entry of an app\'s consent log (hash-chained). Personal fields are null after erasure.',
   fields: (t) => ({
     id: t.exposeID('id'),
     appid: t.exposeString('appid'),
-    seq: t.int({ resolve: (r) => Number(r.seq) }),
+    seq: t.exposeInt('seq'),
     kind: t.string({ description: 'exchange, withdrawal, consent, erasure or checkpoint', resolve: (r) => r.kind }),
     flow: t.string({ nullable: true, resolve: (r) => r.flow }),
     purpose: t.exposeString('purpose', { nullable: true }),
-    noticeVersion: t.string({ nullable: true, resolve: (r) => r.notice_version }),
-    requestId: t.string({ nullable: true, resolve: (r) => r.request_id }),
+    noticeVersion: t.exposeString('noticeVersion', { nullable: true }),
+    requestId: t.exposeString('requestId', { nullable: true }),
     outcome: t.string({ nullable: true, description: 'disclosed, replayed or refused', resolve: (r) => r.outcome }),
-    errorCode: t.string({ nullable: true, resolve: (r) => r.error_code }),
-    subjectHash: t.string({ nullable: true, description: 'Keyed hash of the openid.', resolve: (r) => r.subject_hash }),
-    maskedPhone: t.string({ nullable: true, description: 'e.g. 138****8000; never the number.', resolve: (r) => r.masked_phone }),
-    phoneHash: t.string({ nullable: true, description: 'Keyed hash of the number.', resolve: (r) => r.phone_hash }),
-    detail: t.string({ nullable: true, description: 'JSON, for withdrawals, erasures and checkpoints.', resolve: (r) => r.detail }),
+    errorCode: t.exposeString('errorCode', { nullable: true }),
+    subjectHash: t.exposeString('subjectHash', { nullable: true, description: 'Keyed hash of the openid.' }),
+    maskedPhone: t.exposeString('maskedPhone', { nullable: true, description: 'e.g. 138****8000; never the number.' }),
+    phoneHash: t.exposeString('phoneHash', { nullable: true, description: 'Keyed hash of the number.' }),
+    detail: t.exposeString('detail', { nullable: true, description: 'JSON, for withdrawals, erasures and checkpoints.' }),
     at: t.field({ type: DateTime, resolve: (r) => r.at }),
-    erasedAt: t.field({ type: DateTime, nullable: true, resolve: (r) => r.erased_at }),
-    prevHash: t.string({ resolve: (r) => r.prev_hash }),
+    erasedAt: t.field({ type: DateTime, nullable: true, resolve: (r) => r.erasedAt }),
+    prevHash: t.exposeString('prevHash'),
     hash: t.exposeString('hash'),
   }),
 });
@@ -34,10 +33,10 @@ const AuditRecordRef = builder.objectRef<AuditRecordsTable>('AuditRecord').imple
 const PageInfo = builder.objectRef<{ hasNextPage: boolean; endCursor: string | null }>('PageInfo').implement({
   fields: (t) => ({ hasNextPage: t.exposeBoolean('hasNextPage'), endCursor: t.exposeString('endCursor', { nullable: true }) }),
 });
-const Edge = builder.objectRef<{ node: AuditRecordsTable; cursor: string }>('AuditRecordEdge').implement({
+const Edge = builder.objectRef<{ node: AuditRecord; cursor: string }>('AuditRecordEdge').implement({
   fields: (t) => ({ cursor: t.exposeString('cursor'), node: t.field({ type: AuditRecordRef, resolve: (e) => e.node }) }),
 });
-const Connection = builder.objectRef<{ edges: { node: AuditRecordsTable; cursor: string }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } }>('AuditRecordConnection').implement({
+const Connection = builder.objectRef<{ edges: { node: AuditRecord; cursor: string }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } }>('AuditRecordConnection').implement({
   fields: (t) => ({
     edges: t.field({ type: [Edge], resolve: (c) => c.edges }),
     pageInfo: t.field({ type: PageInfo, resolve: (c) => c.pageInfo }),
@@ -55,13 +54,13 @@ const Verification = builder.objectRef<{ ok: boolean; checked: number; firstBrok
 const cursorOf = (seq: number) => Buffer.from(`seq:${seq}`).toString('base64url');
 function seqOf(cursor: string): number {
   const m = /^seq:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString());
-  if (!m) throw createGraphQLError('invalid cursor', { extensions: { code: 'BAD_USER_INPUT' } });
+  if (!m) throw badUserInput('invalid cursor');
   return Number(m[1]);
 }
 
 /** A subject named by openid is hashed here, so internal tools never store openids to search by. */
 function subjectHash(ctx: GraphQLContext, subject: string | null | undefined, hash: string | null | undefined): string | null {
-  if (subject && hash) throw createGraphQLError('give subject or subjectHash, not both', { extensions: { code: 'BAD_USER_INPUT' } });
+  if (subject && hash) throw badUserInput('give subject or subjectHash, not both');
   if (subject) return ctx.services.audit.subjectHashOf(ctx.services.issuer, subject);
   return hash ?? null;
 }
@@ -73,7 +72,7 @@ builder.queryFields((t) => ({
     authScopes: { scope: 'audit:read' },
     args: { appid: t.arg.string({ required: false }) },
     resolve: (_r, { appid }, ctx) => {
-      if (appid) requireApp(ctx.services.apps, appid);
+      if (appid) appNamed(ctx.services.apps, appid);
       return ctx.services.audit.verify(appid);
     },
   }),
@@ -92,15 +91,15 @@ builder.queryFields((t) => ({
       after: t.arg.string({ required: false }),
     },
     resolve: async (_r, a, ctx) => {
-      requireApp(ctx.services.apps, a.appid);
+      appNamed(ctx.services.apps, a.appid);
       const first = a.first ?? 50;
-      if (first < 1 || first > 500) throw createGraphQLError('first must be between 1 and 500', { extensions: { code: 'BAD_USER_INPUT' } });
+      if (first < 1 || first > 500) throw badUserInput('first must be between 1 and 500');
       const page = await ctx.services.audit.page(
         { appid: a.appid, subjectHash: subjectHash(ctx, a.subject, a.subjectHash), purpose: a.purpose ?? null, from: a.from ?? null, to: a.to ?? null },
         first,
         a.after ? seqOf(a.after) : null,
       );
-      const edges = page.records.map((node) => ({ node, cursor: cursorOf(Number(node.seq)) }));
+      const edges = page.records.map((node) => ({ node, cursor: cursorOf(node.seq) }));
       return { edges, pageInfo: { hasNextPage: page.hasNextPage, endCursor: edges.at(-1)?.cursor ?? null } };
     },
   }),
@@ -151,17 +150,10 @@ builder.mutationFields((t) => ({
     authScopes: { scope: 'audit:admin' },
     args: { appid: t.arg.string(), subject: t.arg.string({ required: false }), subjectHash: t.arg.string({ required: false }) },
     resolve: (_r, a, ctx) => {
-      requireApp(ctx.services.apps, a.appid);
+      appNamed(ctx.services.apps, a.appid);
       const hash = subjectHash(ctx, a.subject, a.subjectHash);
-      if (!hash) throw createGraphQLError('give subject (an openid) or subjectHash', { extensions: { code: 'BAD_USER_INPUT' } });
+      if (!hash) throw badUserInput('give subject (an openid) or subjectHash');
       return ctx.services.audit.erase(a.appid, hash);
     },
   }),
 }));
-
-/** The notice the user was shown (e.g. "privacy-2026-03"): short plain text, recorded as given. */
-export function checkNoticeVersion(v: string | null | undefined): string | null {
-  if (v == null) return null;
-  if (!/^[\x21-\x7e]{1,64}$/.test(v)) throw new InvalidInputError('noticeVersion must be 1 to 64 printable ASCII characters', 'noticeVersion');
-  return v;
-}

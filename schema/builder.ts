@@ -4,7 +4,7 @@ import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import { createGraphQLError } from 'graphql-yoga';
 import type { GraphQLContext } from './context.js';
 
-/** Scopes a session token may carry (`scope` claim); see spec/outside.md. */
+/** Scopes a session token may carry (`scope` claim). */
 export type Scope = 'phone:exchange' | 'quota:read' | 'billing:admin' | 'audit:read' | 'audit:admin';
 
 // Defines no types: one file per domain adds them (Pothos app-layout guide).

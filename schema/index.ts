@@ -2,7 +2,7 @@ import DataLoader from 'dataloader';
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
 import { builder } from './builder.js';
 import './scalars.js';
-import './exchange-errors.js';
+import './errors.js';
 import './phone.js';
 import './session.js';
 import './quota.js';

@@ -1,15 +1,9 @@
 import { builder } from './builder.js';
 import { DateTime } from './scalars.js';
-import { requireApp } from './quota.js';
-import { LedgerInputError, type PackView } from '../src/billing/ledger.js';
-import type { PacksTable } from '../src/store/schema.js';
+import { RefundRefused, appNamed } from './errors.js';
+import { LedgerInputError } from '../src/billing/ledger.js';
+import type { Pack } from '../src/billing/packs.js';
 import { formatYuan } from '../src/billing/rules.js';
-
-builder.objectType(LedgerInputError, {
-  name: 'BillingInputError',
-  description: 'The billing change was refused: the message says which rule or input.',
-  fields: (t) => ({ message: t.exposeString('message') }),
-});
 
 export const PackStatusEnum = builder.enumType('PackStatus', {
   values: ['NOT_YET_EFFECTIVE', 'IN_EFFECT', 'USED_UP', 'EXPIRED', 'REFUNDED'] as const,
@@ -22,7 +16,7 @@ const PackKindEnum = builder.enumType('PackKind', {
   },
 });
 
-export const PackRef = builder.objectRef<PackView>('Pack').implement({
+export const PackRef = builder.objectRef<Pack>('Pack').implement({
   description: 'A resource pack (资源包) of one app, bought or assigned: both are drawn in the same order.',
   fields: (t) => ({
     id: t.exposeID('id'),
@@ -46,19 +40,19 @@ export const PackRef = builder.objectRef<PackView>('Pack').implement({
   }),
 });
 
-/** A pack row, whoever owns it (admin answers). */
-export const PackRecordRef = builder.objectRef<PacksTable>('PackRecord').implement({
+/** A pack as admin answers show it (the pack recorded, or refunded). */
+export const PackRecordRef = builder.objectRef<Pack>('PackRecord').implement({
   fields: (t) => ({
     id: t.exposeID('id'),
-    ownerKind: t.string({ description: 'Always app: every pack is an app\'s.', resolve: (p) => p.owner_kind }),
-    ownerId: t.string({ resolve: (p) => p.owner_id }),
+    ownerKind: t.string({ description: 'Always app: every pack is an app\'s.', resolve: () => 'app' }),
+    ownerId: t.string({ resolve: (p) => p.appid }),
     product: t.string({ resolve: (p) => p.product }),
-    unitsAll: t.int({ resolve: (p) => p.units_all }),
-    paidAt: t.field({ type: DateTime, resolve: (p) => p.paid_at }),
-    effectiveAt: t.field({ type: DateTime, resolve: (p) => p.effective_at }),
-    expiresAt: t.field({ type: DateTime, resolve: (p) => p.expires_at }),
-    pricePaidMilli: t.int({ resolve: (p) => p.price_paid_milli }),
-    refundRequestedAt: t.field({ type: DateTime, nullable: true, resolve: (p) => p.refund_requested_at }),
+    unitsAll: t.exposeInt('unitsAll'),
+    paidAt: t.field({ type: DateTime, resolve: (p) => p.paidAt }),
+    effectiveAt: t.field({ type: DateTime, resolve: (p) => p.effectiveAt }),
+    expiresAt: t.field({ type: DateTime, resolve: (p) => p.expiresAt }),
+    pricePaidMilli: t.exposeInt('pricePaidMilli'),
+    refundRequestedAt: t.field({ type: DateTime, nullable: true, resolve: (p) => p.refundRequestedAt }),
   }),
 });
 
@@ -69,7 +63,7 @@ builder.queryField('packs', (t) =>
     authScopes: { scope: 'quota:read' },
     args: { appid: t.arg.string(), status: t.arg({ type: PackStatusEnum, required: false }) },
     resolve: async (_r, { appid, status }, ctx) => {
-      requireApp(ctx.services.apps, appid);
+      appNamed(ctx.services.apps, appid);
       const packs = await ctx.services.billing.ledger.packsFor(appid, ctx.services.now());
       return status ? packs.filter((p) => p.status === status) : packs;
     },
@@ -113,35 +107,7 @@ builder.mutationField('recordPackPurchase', (t) =>
   }),
 );
 
-const RefundRefusalRuleEnum = builder.enumType('RefundRefusalRule', {
-  values: {
-    PACK_USED: { description: 'At least one unit was used: no refund.' },
-    REFUND_WINDOW_PASSED: { description: 'More than 7 days after payment: no refund.' },
-    ALREADY_REQUESTED: { description: 'A refund was already requested.' },
-  },
-});
-
-class RefundRefused extends Error {
-  constructor(readonly rule: 'PACK_USED' | 'REFUND_WINDOW_PASSED' | 'ALREADY_REQUESTED') {
-    super(
-      rule === 'PACK_USED'
-        ? 'the pack has been used (one unit or more): WeChat refunds only unused packs'
-        : rule === 'REFUND_WINDOW_PASSED'
-          ? 'refunds are possible only within 7 days after payment'
-          : 'a refund was already requested for this pack',
-    );
-  }
-}
-
-builder.objectType(RefundRefused, {
-  name: 'RefundRefused',
-  fields: (t) => ({
-    rule: t.field({ type: RefundRefusalRuleEnum, resolve: (e) => e.rule }),
-    message: t.exposeString('message'),
-  }),
-});
-
-const RefundRequested = builder.objectRef<{ pack: PacksTable }>('RefundRequested').implement({
+const RefundRequested = builder.objectRef<{ pack: Pack }>('RefundRequested').implement({
   description: 'Recorded; the money returns through WeChat in 3–5 working days (the gateway only tracks it).',
   fields: (t) => ({ pack: t.field({ type: PackRecordRef, resolve: (r) => r.pack }) }),
 });

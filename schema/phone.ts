@@ -1,10 +1,10 @@
 import { builder } from './builder.js';
-import { EXCHANGE_ERROR_TYPES } from './exchange-errors.js';
+import { EXCHANGE_ERROR_TYPES } from './errors.js';
 import { STORAGE_UNAVAILABLE_MESSAGES, type VerifiedPhone } from '../src/phone/service.js';
 import { ServiceUnavailableError } from '../src/phone/errors.js';
+import { checkNoticeVersion } from '../src/phone/input.js';
 import { isStorageUnavailable } from '../src/store/unavailable.js';
 import { DateTime } from './scalars.js';
-import { checkNoticeVersion } from './audit.js';
 
 type Answer = VerifiedPhone & { verificationToken?: { token: string; expiresAt: number } | null };
 

@@ -2,8 +2,9 @@ import { builder } from './builder.js';
 import { DateTime } from './scalars.js';
 import { PackRef, ProductEnum } from './packs.js';
 import { LedgerInputError } from '../src/billing/ledger.js';
-import type { AssignmentRequestRule, AssignmentResultRule, OrderSku, PackAssignment, ProcurementOrder } from '../src/billing/procurement.js';
-import { formatYuanExact, type AssignmentCancelRule, type AssignmentState } from '../src/billing/rules.js';
+import type { OrderSku, PackAssignment, ProcurementOrder } from '../src/billing/procurement.js';
+import { formatYuanExact, type AssignmentState } from '../src/billing/rules.js';
+import { PackAssignmentCancelRefused, PackAssignmentRefused, PackAssignmentResultRefused } from './errors.js';
 
 // Bulk procurement (集采): a service provider's orders and its assignments of whole packs to apps.
 
@@ -175,82 +176,6 @@ const AssignmentResultRecorded = builder.objectRef<{ assignment: PackAssignment;
 
 const AssignmentCancelled = builder.objectRef<{ assignment: PackAssignment }>('PackAssignmentCancelled').implement({
   fields: (t) => ({ assignment: t.field({ type: PackAssignmentRef, resolve: (r) => r.assignment }) }),
-});
-
-const RequestRuleEnum = builder.enumType('PackAssignmentRequestRefusalRule', {
-  values: {
-    REQUEST_ID_REUSED: { description: 'This orderId and requestId were used for another SKU, app or beginTime: a requestId names one request.' },
-    ORDER_EXPIRED: { description: "The order's validity has ended: WeChat assigns nothing more from it (10121012)." },
-    ORDER_UNITS_EXHAUSTED: { description: "The order's free units are fewer than one pack of the SKU." },
-  },
-});
-
-const ResultRuleEnum = builder.enumType('PackAssignmentResultRefusalRule', {
-  values: {
-    RESULT_CONFLICT: { description: 'Another result (or another receivePkgId) was recorded for this assignment.' },
-    ALREADY_CANCELLED: { description: 'The assignment was cancelled: only a repeat of its success is accepted.' },
-    ASSIGNMENT_MISMATCH: { description: 'The result names another app or SKU than the request.' },
-  },
-});
-
-const CancelRuleEnum = builder.enumType('PackAssignmentCancelRefusalRule', {
-  values: {
-    ALREADY_CANCELLED: { description: 'The assignment was cancelled before.' },
-    NOT_ASSIGNED: { description: "Nothing to cancel: still REQUESTED (wait for WeChat's result) or FAILED." },
-    PACK_USED: { description: 'At least one unit of the pack was used: WeChat cancels only unused assignments.' },
-    CANCEL_WINDOW_PASSED: { description: 'More than 7 days since the assignment.' },
-  },
-});
-
-class PackAssignmentRefused extends Error {
-  constructor(readonly rule: AssignmentRequestRule) {
-    super(
-      rule === 'REQUEST_ID_REUSED'
-        ? 'this requestId was used for another assignment of the order: a requestId names one request'
-        : rule === 'ORDER_EXPIRED'
-          ? "the order's validity has ended: nothing more can be assigned from it"
-          : "the order's free units are fewer than one pack of this SKU",
-    );
-  }
-}
-
-class PackAssignmentResultRefused extends Error {
-  constructor(readonly rule: AssignmentResultRule) {
-    super(
-      rule === 'RESULT_CONFLICT'
-        ? 'another result was recorded for this assignment'
-        : rule === 'ALREADY_CANCELLED'
-          ? 'the assignment was cancelled'
-          : 'the result names another app or SKU than the request',
-    );
-  }
-}
-
-class PackAssignmentCancelRefused extends Error {
-  constructor(readonly rule: AssignmentCancelRule) {
-    super(
-      rule === 'PACK_USED'
-        ? 'the assigned pack has been used (one unit or more): WeChat cancels only unused assignments'
-        : rule === 'CANCEL_WINDOW_PASSED'
-          ? 'an assignment can be cancelled only within 7 days of the assignment'
-          : rule === 'NOT_ASSIGNED'
-            ? "the assignment is not in effect: still waiting for WeChat's result, or failed"
-            : 'the assignment was cancelled before',
-    );
-  }
-}
-
-builder.objectType(PackAssignmentRefused, {
-  name: 'PackAssignmentRefused',
-  fields: (t) => ({ rule: t.field({ type: RequestRuleEnum, resolve: (e) => e.rule }), message: t.exposeString('message') }),
-});
-builder.objectType(PackAssignmentResultRefused, {
-  name: 'PackAssignmentResultRefused',
-  fields: (t) => ({ rule: t.field({ type: ResultRuleEnum, resolve: (e) => e.rule }), message: t.exposeString('message') }),
-});
-builder.objectType(PackAssignmentCancelRefused, {
-  name: 'PackAssignmentCancelRefused',
-  fields: (t) => ({ rule: t.field({ type: CancelRuleEnum, resolve: (e) => e.rule }), message: t.exposeString('message') }),
 });
 
 builder.mutationFields((t) => ({

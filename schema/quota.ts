@@ -1,18 +1,9 @@
-import { createGraphQLError } from 'graphql-yoga';
 import { builder } from './builder.js';
 import { DateTime } from './scalars.js';
 import type { Quota } from '../src/billing/quota.js';
 import type { AppConfig } from '../src/config.js';
-import { UsageSyncError } from '../src/billing/usage-sync.js';
+import { UsageSyncFailure, appNamed, toClientError } from './errors.js';
 import { exemption } from '../src/billing/rules.js';
-
-export function requireApp(apps: ReadonlyMap<string, AppConfig>, appid: string): AppConfig {
-  const app = apps.get(appid);
-  // The appid is caller input: named in the message only when it has an appid's shape.
-  const named = /^wx[0-9a-f]{16}$/.test(appid) ? `app ${appid}` : 'that app';
-  if (!app) throw createGraphQLError(`${named} is not served by this gateway`, { extensions: { code: 'NOT_FOUND' } });
-  return app;
-}
 
 export const ExemptionRuleEnum = builder.enumType('ExemptionRule', {
   description: "Which of WeChat's free-of-charge rules (免费规则) applies.",
@@ -96,7 +87,7 @@ builder.queryFields((t) => ({
     authScopes: { scope: 'quota:read' },
     args: { appid: t.arg.string() },
     resolve: (_r, { appid }, ctx) => {
-      requireApp(ctx.services.apps, appid);
+      appNamed(ctx.services.apps, appid);
       return ctx.loaders.quota.load(appid);
     },
   }),
@@ -104,7 +95,7 @@ builder.queryFields((t) => ({
     type: ExemptionRef,
     authScopes: { scope: 'quota:read' },
     args: { appid: t.arg.string() },
-    resolve: (_r, { appid }, ctx) => ({ app: requireApp(ctx.services.apps, appid) }),
+    resolve: (_r, { appid }, ctx) => ({ app: appNamed(ctx.services.apps, appid) }),
   }),
   apps: t.field({
     type: [AppRef],
@@ -113,24 +104,6 @@ builder.queryFields((t) => ({
     resolve: (_r, _a, ctx) => [...ctx.services.apps.values()].sort((a, b) => a.appid.localeCompare(b.appid)),
   }),
 }));
-
-class UsageSyncFailure extends Error {
-  constructor(
-    message: string,
-    readonly lastSyncedAt: number | null,
-  ) {
-    super(message);
-  }
-}
-
-builder.objectType(UsageSyncFailure, {
-  name: 'UsageSyncFailed',
-  description: "WeChat's usage API could not be read; the last good snapshot stays in use.",
-  fields: (t) => ({
-    message: t.exposeString('message'),
-    lastSyncedAt: t.field({ type: DateTime, nullable: true, resolve: (e) => e.lastSyncedAt }),
-  }),
-});
 
 const UsageSynced = builder.objectRef<{ appid: string }>('UsageSynced').implement({
   fields: (t) => ({
@@ -146,12 +119,11 @@ builder.mutationField('syncUsage', (t) =>
     args: { appid: t.arg.string() },
     errors: { types: [UsageSyncFailure], union: { name: 'SyncUsageResult' } },
     resolve: async (_r, { appid }, ctx) => {
-      requireApp(ctx.services.apps, appid);
+      appNamed(ctx.services.apps, appid);
       try {
         await ctx.services.billing.usage.sync(appid, ctx.requestId);
       } catch (e) {
-        if (e instanceof UsageSyncError) throw new UsageSyncFailure(e.message, e.lastSuccessAt);
-        throw e;
+        throw toClientError(e);
       }
       ctx.loaders.quota.clear(appid);
       return { appid };

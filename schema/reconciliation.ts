@@ -1,8 +1,7 @@
 import { builder } from './builder.js';
 import { DateTime } from './scalars.js';
-import { requireApp } from './quota.js';
-import { createGraphQLError } from 'graphql-yoga';
-import { ReconciliationInputError, type ReconciliationReport } from '../src/billing/reconciliation.js';
+import { appNamed, toClientError } from './errors.js';
+import type { ReconciliationReport } from '../src/billing/reconciliation.js';
 
 const Reported = builder.objectRef<ReconciliationReport['reported']>('ReportedOutcomes').implement({
   fields: (t) => ({
@@ -40,12 +39,11 @@ builder.queryField('reconciliation', (t) =>
     authScopes: { scope: 'quota:read' },
     args: { appid: t.arg.string(), from: t.arg({ type: DateTime }), to: t.arg({ type: DateTime }) },
     resolve: async (_r, { appid, from, to }, ctx) => {
-      requireApp(ctx.services.apps, appid);
+      appNamed(ctx.services.apps, appid);
       try {
         return await ctx.services.billing.reconciliation.report(appid, from, to);
       } catch (e) {
-        if (e instanceof ReconciliationInputError) throw createGraphQLError(e.message, { extensions: { code: 'BAD_USER_INPUT' } });
-        throw e;
+        throw toClientError(e);
       }
     },
   }),

@@ -1,7 +1,8 @@
 import { builder } from './builder.js';
 import { DateTime } from './scalars.js';
 import { AppMismatchError, InvalidInputError } from '../src/phone/errors.js';
-import { checkCode, resolveApp } from '../src/phone/input.js';
+import { resolveApp } from '../src/phone/input.js';
+import { checkButtonReport } from '../src/billing/client-reports.js';
 
 const ButtonOutcomeEnum = builder.enumType('ButtonOutcome', {
   description: "What the getPhoneNumber button's callback gave the mini program.",
@@ -31,9 +32,6 @@ const Recorded = builder.objectRef<{ id: string; duplicate: boolean }>('ButtonOu
   fields: (t) => ({ id: t.exposeID('id'), duplicate: t.exposeBoolean('duplicate') }),
 });
 
-const MAX_AGE_MS = 30 * 86_400_000;
-const MAX_SKEW_MS = 5 * 60_000;
-
 builder.mutationField('reportButtonOutcome', (t) =>
   t.field({
     type: Recorded,
@@ -45,26 +43,15 @@ builder.mutationField('reportButtonOutcome', (t) =>
       const { services, session } = ctx;
       const app = resolveApp(session, input.appid, services.apps);
       const now = services.now();
-      const occurredAt = input.occurredAt ?? now;
-      if (occurredAt > now + MAX_SKEW_MS || occurredAt < now - MAX_AGE_MS) {
-        throw new InvalidInputError('occurredAt must be within the last 30 days', 'occurredAt');
-      }
-      if (input.code != null && input.outcome !== 'SUCCESS') throw new InvalidInputError('only a SUCCESS has a code', 'code');
-      // A success explains a charge: without a code or an event id it could not be told from a repeat.
-      if (input.outcome === 'SUCCESS' && input.code == null && input.clientEventId == null) {
-        throw new InvalidInputError('a SUCCESS needs its code or a clientEventId, so that repeats count once', 'clientEventId');
-      }
-      const code = input.code == null ? null : checkCode(input.code);
-      const clientEventId = input.clientEventId == null ? null : checkCode(input.clientEventId, 'clientEventId');
-      if (input.errno != null && (!Number.isSafeInteger(input.errno) || input.errno < 0)) throw new InvalidInputError('errno must be a non-negative integer', 'errno');
+      const report = checkButtonReport({ ...input, outcome: OUTCOME[input.outcome] }, now);
       return services.billing.reports.record({
         appid: app.appid,
         subjectHash: services.keys.subjectHash(session.issuer, session.subject),
-        outcome: OUTCOME[input.outcome],
-        errno: input.errno ?? null,
-        clientEventId,
-        codeHash: code ? services.keys.codeHash('phone', code) : null,
-        occurredAt,
+        outcome: report.outcome,
+        errno: report.errno,
+        clientEventId: report.clientEventId,
+        codeHash: report.code ? services.keys.codeHash('phone', report.code) : null,
+        occurredAt: report.occurredAt,
         now,
       });
     },

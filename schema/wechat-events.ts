@@ -2,9 +2,9 @@ import { builder } from './builder.js';
 import { DateTime } from './scalars.js';
 import { QuotaRef } from './quota.js';
 import type { WechatChargeAlert } from '../src/billing/wechat-events.js';
+import { INT32_MAX } from '../src/util/int32.js';
 
-const INT_MAX = 2_147_483_647;
-const int32 = (v: number | null) => (v === null ? null : Math.min(INT_MAX, Math.max(0, v)));
+const int32 = (v: number | null) => (v === null ? null : Math.min(INT32_MAX, Math.max(0, v)));
 
 const WechatChargeAlertKindEnum = builder.enumType('WechatChargeAlertKind', {
   values: {

@@ -2,25 +2,29 @@ import { readFileSync, existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { SANDBOX_APP } from './simulator/index.js';
-import { SUBJECT_TYPES, type SubjectType } from './billing/rules.js';
+import { SUBJECT_TYPES, type SubjectType } from './wechat/subject-types.js';
 import { parseApiSecurityKeys, type ApiSecurityField, type ApiSecurityKeys } from './wechat/api-security/keys.js';
 import { aesKeyFromEncodingAesKey, type MessagePushSettings } from './wechat/message-push.js';
+import { APPID_PATTERN } from './wechat/appid.js';
 
 /**
  * One typed configuration, read once from the environment and an optional JSON
  * file. Secrets come only from here (file or env), never from GraphQL.
  */
 
+/** What a purpose an app declares looks like: a lower-case slug, recorded with every consent. */
+export const PURPOSE_PATTERN = /^[a-z][a-z0-9-]{0,63}$/;
+
 const appSchema = z
   .object({
-    appid: z.string().regex(/^wx[0-9a-f]{16}$/, 'appid must look like wx followed by 16 hex characters'),
+    appid: z.string().regex(APPID_PATTERN, 'appid must look like wx followed by 16 hex characters'),
     secret: z.string().min(1).optional(),
     secretEnv: z.string().min(1).optional(),
     product: z.enum(['quick', 'realtime']).default('quick'),
     subjectType: z.enum(SUBJECT_TYPES).default('enterprise'),
     category: z.string().optional(),
     apiSecurity: z.lazy(() => apiSecuritySchema).optional(),
-    purposes: z.array(z.string().regex(/^[a-z][a-z0-9-]{0,63}$/)).min(1).default(['login']),
+    purposes: z.array(z.string().regex(PURPOSE_PATTERN)).min(1).default(['login']),
     lowQuota: z.lazy(() => thresholdsSchema).optional(),
     messagePush: z.lazy(() => messagePushSchema).optional(),
   })

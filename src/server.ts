@@ -20,6 +20,7 @@ import { ClaimStore } from './phone/claims.js';
 import { PhoneService } from './phone/service.js';
 import { AdmissionGate, AdmissionRefusedError } from './phone/admission.js';
 import { BillingLedger } from './billing/ledger.js';
+import { ledgerStatements } from './store/ledger/index.js';
 import { Procurement } from './billing/procurement.js';
 import { chargeHooks } from './billing/charge-hooks.js';
 import { UsageSync } from './billing/usage-sync.js';
@@ -206,7 +207,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
     const gate = new AdmissionGate(config.hardening.admission);
     metrics.watchAdmission(gate);
     const claims = new ClaimStore(store.db);
-    const ledger = new BillingLedger(store.db, config.apps, { chargingStartDate: config.billing.chargingStartDate });
+    const ledger = new BillingLedger(store.db, ledgerStatements(store.dialect), config.apps, { chargingStartDate: config.billing.chargingStartDate });
     await ledger.registerApps(now());
     const thresholds = (appid: string) => config.apps.get(appid)?.lowQuota ?? config.billing.lowQuota;
     const alerts = new QuotaAlerts({ db: store.db, thresholds, webhookUrl: config.billing.webhookUrl, registry: metrics.registry, log, now });

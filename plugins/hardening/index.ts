@@ -19,14 +19,6 @@ export interface DocumentLimits {
   maxDirectives: number;
 }
 
-export const DOCUMENT_LIMIT_DEFAULTS: DocumentLimits = {
-  maxDepth: 12,
-  maxCost: 5000,
-  maxAliases: 15,
-  maxTokens: 2000,
-  maxDirectives: 10,
-};
-
 /** The `extensions.code` of each refusal. */
 export const HARDENING_ERROR_CODES = {
   depth: 'DEPTH_LIMIT_EXCEEDED',

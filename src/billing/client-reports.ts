@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import { InvalidInputError } from '../phone/errors.js';
+import { checkCode } from '../phone/input.js';
+import { DAY_MS } from './rules.js';
 import type { Database, ClientReportsTable } from '../store/schema.js';
 import type { SubjectErasure } from '../consent/index.js';
 
@@ -72,4 +75,38 @@ export function outcomeFromErrno(errno: number | null | undefined, errMsg?: stri
   if (errno === 104 || errno === 112) return 'privacy';
   if (errMsg && /user deny/i.test(errMsg)) return 'user_deny';
   return 'other';
+}
+
+/** How long ago a reported tap may have been, and how far ahead of the gateway's clock. */
+const MAX_REPORT_AGE_MS = 30 * DAY_MS;
+const MAX_REPORT_SKEW_MS = 5 * 60_000;
+
+/** A report as a backend sends it. */
+export interface ButtonReportInput {
+  outcome: ButtonOutcome;
+  errno?: number | null | undefined;
+  /** For a success: the code the button gave (the caller records only its keyed hash). */
+  code?: string | null | undefined;
+  clientEventId?: string | null | undefined;
+  occurredAt?: number | null | undefined;
+}
+
+/** Checks a report before it is recorded (InvalidInputError names the field at fault); a tap without a time happened now. */
+export function checkButtonReport(
+  input: ButtonReportInput,
+  now: number,
+): { outcome: ButtonOutcome; errno: number | null; code: string | null; clientEventId: string | null; occurredAt: number } {
+  const occurredAt = input.occurredAt ?? now;
+  if (occurredAt > now + MAX_REPORT_SKEW_MS || occurredAt < now - MAX_REPORT_AGE_MS) {
+    throw new InvalidInputError('occurredAt must be within the last 30 days', 'occurredAt');
+  }
+  if (input.code != null && input.outcome !== 'success') throw new InvalidInputError('only a SUCCESS has a code', 'code');
+  // A success explains a charge: without a code or an event id it could not be told from a repeat.
+  if (input.outcome === 'success' && input.code == null && input.clientEventId == null) {
+    throw new InvalidInputError('a SUCCESS needs its code or a clientEventId, so that repeats count once', 'clientEventId');
+  }
+  const code = input.code == null ? null : checkCode(input.code);
+  const clientEventId = input.clientEventId == null ? null : checkCode(input.clientEventId, 'clientEventId');
+  if (input.errno != null && (!Number.isSafeInteger(input.errno) || input.errno < 0)) throw new InvalidInputError('errno must be a non-negative integer', 'errno');
+  return { outcome: input.outcome, errno: input.errno ?? null, code, clientEventId, occurredAt };
 }

@@ -1,19 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import { sql, type Kysely, type QueryCreator } from 'kysely';
-import { isPostgres } from '../store/dialect.js';
+import { sql, type Kysely } from 'kysely';
 import type { AppConfig } from '../config.js';
 import type { Database, PacksTable } from '../store/schema.js';
 import { preparedQuery } from '../store/prepared.js';
+import { insertCharge, inserted, type ChargeValues, type LedgerStatements } from '../store/ledger/index.js';
+import { NOT_ASSIGNED, billingPack, packOf, type Pack } from './packs.js';
 import {
   type BillingPack,
-  type PackStatus,
+  type RefundRule,
   TRIAL_UNITS,
-  choosePackToCharge,
   exemption,
   packEffectiveAt,
   packExpiresAt,
-  packStatus,
-  refundable,
+  planCharge,
+  refundDecision,
   DAY_MS,
   LIST_PRICE_MILLI,
 } from './rules.js';
@@ -33,29 +33,6 @@ export interface ChargeRecord {
   recorded: boolean;
 }
 
-/** A pack of one app: bought by it, or assigned to it from a service provider's order (集采). */
-export interface PackView {
-  id: string;
-  kind: 'own' | 'assigned';
-  appid: string;
-  /** The same as id (kept for clients that read it). */
-  packId: string;
-  /** For an assigned pack: the order and the requestId of its assignment. */
-  orderId: string | null;
-  requestId: string | null;
-  product: AppConfig['product'];
-  unitsAll: number;
-  unitsUsed: number;
-  paidAt: number;
-  effectiveAt: number;
-  expiresAt: number;
-  validityDays: number;
-  pricePaidMilli: number;
-  wechatPkgId: string | null;
-  refundRequestedAt: number | null;
-  status: PackStatus;
-}
-
 export interface PackPurchase {
   owner: { kind: 'app'; appid: string };
   units: number;
@@ -65,7 +42,7 @@ export interface PackPurchase {
   wechatPkgId?: string | null;
 }
 
-export type RefundOutcome = { ok: true; pack: PacksTable } | { ok: false; rule: 'ALREADY_REQUESTED' | 'PACK_USED' | 'REFUND_WINDOW_PASSED' };
+export type RefundOutcome = { ok: true; pack: Pack } | { ok: false; rule: RefundRule };
 
 /** What may be drawn from packs at all: a sanity bound far beyond any real pack, well inside GraphQL Int. */
 export const MAX_PACK_UNITS = 1_000_000_000;
@@ -100,6 +77,7 @@ export class BillingLedger {
 
   constructor(
     private readonly db: Kysely<Database>,
+    private readonly statements: LedgerStatements,
     private readonly apps: ReadonlyMap<string, AppConfig>,
     private readonly opts: { chargingStartDate?: string } = {},
   ) {}
@@ -127,17 +105,15 @@ export class BillingLedger {
     const app = this.app(c.appid);
     const fields = { codeHash: c.codeHash, appid: c.appid, product: app.product, status: c.status, tappedAt: c.tappedAt ?? null, now: c.now };
     if (c.status === 'unconfirmed') {
-      const inserted = await insertCharge(trx, { ...fields, source: null, packId: null, priceMilli: 0 });
-      if (Number(inserted.numAffectedRows ?? 0) !== 1) return this.recordedBefore(trx, c.codeHash);
+      if (!inserted(await insertCharge(trx, { ...fields, source: null, packId: null, priceMilli: 0 }))) return this.recordedBefore(trx, c.codeHash);
       return { codeHash: c.codeHash, appid: c.appid, status: 'unconfirmed', source: null, packId: null, priceMilli: 0, recorded: true };
     }
-    // Drawn first, so the charge goes in once with its source: one statement fewer while the
-    // drawn pack's row is locked, which every charge of the app waits for. On PostgreSQL the
-    // draw of a trial or own-pack unit inserts the charge itself (see chargeDrawn).
-    const draw = await this.draw(trx, app, c.now, isPostgres(trx) ? fields : undefined, c.drawable);
+    // A trial or pack unit is drawn together with the charge's insert (one statement where the
+    // database allows): the charge goes in once with its source, and as few statements as can be
+    // run while the drawn row is locked, which every charge of the app waits for.
+    const draw = await this.draw(trx, app, fields, c.drawable);
     const priceMilli = priceOf(draw.source, app);
-    const charged =
-      draw.charged ?? Number((await insertCharge(trx, { ...fields, source: draw.source, packId: draw.packId, priceMilli })).numAffectedRows ?? 0) === 1;
+    const charged = draw.charged ?? inserted(await insertCharge(trx, { ...fields, source: draw.source, packId: draw.packId, priceMilli }));
     if (!charged) {
       // The code was charged before (an earlier settlement of it): the unit goes back. This
       // transaction holds the row it drew from until it ends, so the count is exactly restored.
@@ -161,50 +137,52 @@ export class BillingLedger {
   }
 
   /**
-   * Draws the unit the consumption rules say this charge takes. With `charge` (PostgreSQL), a trial
-   * or pack draw also inserts the charge and says whether it did (`charged`); an exempt or unfunded
-   * charge leaves the insert to the caller.
+   * Draws the unit the consumption rules (planCharge) say this charge takes. A trial or pack draw
+   * also inserts the charge and says whether it did (`charged`); an exempt or unfunded charge
+   * leaves the insert to the caller.
    */
   private async draw(
     trx: Kysely<Database>,
     app: AppConfig,
-    now: number,
-    charge?: Omit<ChargeValues, 'source' | 'packId' | 'priceMilli'>,
+    charge: Omit<ChargeValues, 'source' | 'packId' | 'priceMilli'>,
     ahead?: DrawableAhead,
   ): Promise<{ source: NonNullable<ChargeRecord['source']>; packId: string | null; charged?: boolean }> {
-    if (exemption({ subjectType: app.subjectType, category: app.category }).exempt) {
-      return { source: 'exempt', packId: null };
-    }
-    if (!this.trialSpent.has(app.appid)) {
-      // One statement draws a trial unit: the first for an app without a counter row, else the
-      // next while any is left (a conditional update, so concurrent draws never pass the limit).
-      if (charge) {
-        const charged = chargedIfDrawn(await drawTrialUnitAndCharge(trx, { ...charge, source: 'trial', packId: null, priceMilli: priceOf('trial', app) }));
+    const exempt = exemption({ subjectType: app.subjectType, category: app.category }).exempt;
+    // The facts each plan is made from, as far as the ledger knows them. The trial's count is not
+    // read: the least it can be is none used, or all once a draw found it spent (it only moves up),
+    // and a trial draw is conditional on a unit being left. No packs are read while the trial may
+    // last (the rules take the trial first, whatever the packs); after it, the first round may plan
+    // from a read made ahead (see drawableAhead), and every later one reads again here.
+    let trialUsed = this.trialSpent.has(app.appid) ? TRIAL_UNITS : 0;
+    let packs: readonly DrawCandidate[] = [];
+    let readHere = false;
+    for (let lists = 0; ; lists++) {
+      const plan = planCharge({ exempt, trialUsed, packs, nowMs: charge.now });
+      if (plan.source === 'exempt') return { source: 'exempt', packId: null };
+      if (plan.source === 'trial') {
+        // One statement draws a trial unit: the first for an app without a counter row, else the
+        // next while any is left (a conditional update, so concurrent draws never pass the limit).
+        const trial = { ...charge, source: 'trial', packId: null, priceMilli: priceOf('trial', app), trialUnits: TRIAL_UNITS } as const;
+        const charged = await this.statements.drawTrialUnitAndCharge(trx, trial);
         if (charged !== null) return { source: 'trial', packId: null, charged };
-      } else {
-        const trial = await drawTrialUnit(trx, { appid: app.appid, now });
-        if (Number(trial.numAffectedRows ?? 0) === 1) return { source: 'trial', packId: null };
+        // The update found the committed count at the limit (it waits for any draw in flight).
+        this.trialSpent.add(app.appid);
+        trialUsed = TRIAL_UNITS;
+      } else if (plan.source === 'pack') {
+        // The update re-checks what the read saw: a refund, an expiry or a cancelled assignment
+        // (its pack deleted) committed meanwhile wins, and the next round reads again.
+        const charged = await this.statements.drawPackUnitAndCharge(trx, { ...charge, source: 'pack', packId: plan.pack.id, priceMilli: priceOf('pack', app) });
+        if (charged !== null) return { source: 'pack', packId: plan.pack.id, charged };
+      } else if (readHere) {
+        break; // no pack in effect has a unit left
       }
-      // The update found the committed count at the limit (it waits for any draw in flight).
-      this.trialSpent.add(app.appid);
-    }
-
-    for (let round = 0; round < MAX_DRAW_ROUNDS; round++) {
-      // The first round may choose from a read made ahead (see drawableAhead); a unit it no longer
-      // has is not drawn, and the next round reads again here, as does one that found nothing.
-      const readAhead = round === 0 && ahead !== undefined;
-      const chosen = choosePackToCharge(readAhead ? ahead.candidates : await this.drawable(trx, app.appid), now);
-      if (!chosen && readAhead) continue;
-      if (!chosen) break;
-      // The update re-checks what the read saw: a refund, an expiry or a cancelled assignment
-      // (its pack deleted) committed meanwhile wins, and the next round reads again.
-      if (charge) {
-        const charged = chargedIfDrawn(await drawPackUnitAndCharge(trx, { ...charge, source: 'pack', packId: chosen.id, priceMilli: priceOf('pack', app) }));
-        if (charged !== null) return { source: 'pack', packId: chosen.id, charged };
-      } else {
-        const taken = await drawPackUnit(trx, { packId: chosen.id, now });
-        if (Number(taken.numAffectedRows) === 1) return { source: 'pack', packId: chosen.id };
-      }
+      // The trial is spent, the packs planned from were not read yet or read ahead (which may miss
+      // a pack recorded since), or the unit chosen was gone: the next round plans from packs read
+      // here (the first from the read made ahead, if there is one). Races lost are retried, bounded.
+      if (lists === MAX_DRAW_ROUNDS) break;
+      const fromAhead = lists === 0 && ahead !== undefined;
+      packs = fromAhead ? ahead.candidates : await this.drawable(trx, app.appid);
+      readHere = !fromAhead;
     }
     // WeChat issued the code, so it charged something the mirror has no units for: the
     // mirror is behind (a pack not recorded here). Reconciliation and quota show it.
@@ -262,7 +240,7 @@ export class BillingLedger {
     });
   }
 
-  async recordPackPurchase(input: PackPurchase, now: number): Promise<PacksTable> {
+  async recordPackPurchase(input: PackPurchase, now: number): Promise<Pack> {
     if (!Number.isSafeInteger(input.units) || input.units <= 0 || input.units > MAX_PACK_UNITS) {
       throw new LedgerInputError(`units must be a whole number from 1 to ${MAX_PACK_UNITS}`);
     }
@@ -292,7 +270,7 @@ export class BillingLedger {
       created_at: now,
     };
     await this.db.insertInto('packs').values(row).execute();
-    return row;
+    return packOf(row, NOT_ASSIGNED, now);
   }
 
   /**
@@ -307,10 +285,8 @@ export class BillingLedger {
       if (!pack) throw new LedgerInputError('no such pack');
       // Its service provider paid for it, and takes it back by cancelling the assignment.
       if (pack.assignment_id !== null) throw new LedgerInputError('an assigned pack is not refunded: its service provider cancels the assignment (cancelPackAssignment)');
-      if (pack.refund_state) return { ok: false, rule: 'ALREADY_REQUESTED' } as const;
-      const used = pack.units_used;
-      if (used > 0) return { ok: false, rule: 'PACK_USED' } as const;
-      if (!refundable({ paidAt: pack.paid_at, used }, now)) return { ok: false, rule: 'REFUND_WINDOW_PASSED' } as const;
+      const decision = refundDecision({ paidAt: pack.paid_at, used: pack.units_used, refundState: pack.refund_state }, now);
+      if (!decision.refundable) return { ok: false, rule: decision.rule } as const;
       // Conditional on no unit drawn meanwhile: a draw and a refund must not both win.
       const r = await trx
         .updateTable('packs')
@@ -320,12 +296,12 @@ export class BillingLedger {
         .where('units_used', '=', 0)
         .executeTakeFirst();
       if (Number(r.numUpdatedRows) !== 1) return { ok: false, rule: 'PACK_USED' } as const;
-      return { ok: true, pack: { ...pack, refund_state: 'requested', refund_requested_at: now } } as const;
+      return { ok: true, pack: packOf({ ...pack, refund_state: 'requested', refund_requested_at: now }, NOT_ASSIGNED, now) } as const;
     });
   }
 
   /** The app's packs (bought and assigned) with their status now, in the order they are drawn. */
-  async packsFor(appid: string, now: number): Promise<PackView[]> {
+  async packsFor(appid: string, now: number): Promise<Pack[]> {
     this.app(appid);
     const rows = await this.db
       .selectFrom('packs as p')
@@ -335,7 +311,7 @@ export class BillingLedger {
       .where('p.owner_kind', '=', 'app')
       .where('p.owner_id', '=', appid)
       .execute();
-    const views = rows.map((p) => packView(p, { orderId: p.order_id, requestId: p.request_id }, now));
+    const views = rows.map((p) => packOf(p, { orderId: p.order_id, requestId: p.request_id }, now));
     return views.sort((a, b) => a.expiresAt - b.expiresAt || a.effectiveAt - b.effectiveAt || a.id.localeCompare(b.id));
   }
 
@@ -354,43 +330,6 @@ export class BillingLedger {
   }
 }
 
-// A pack with a refund requested is out of use at once (its money is on the way back).
-function billingPack(
-  id: string,
-  r: { units_all: number; units_used: number; effective_at: number; expires_at: number; refund_requested_at: number | null },
-): BillingPack {
-  return {
-    id,
-    all: r.units_all,
-    used: r.units_used,
-    effectiveAt: r.effective_at,
-    expiresAt: r.expires_at,
-    ...(r.refund_requested_at !== null ? { refundedAt: r.refund_requested_at } : {}),
-  };
-}
-
-export function packView(p: PacksTable, assignment: { orderId: string | null; requestId: string | null }, now: number): PackView {
-  return {
-    id: p.id,
-    kind: p.assignment_id === null ? 'own' : 'assigned',
-    appid: p.owner_id,
-    packId: p.id,
-    orderId: assignment.orderId,
-    requestId: assignment.requestId,
-    product: p.product,
-    unitsAll: p.units_all,
-    unitsUsed: p.units_used,
-    paidAt: p.paid_at,
-    effectiveAt: p.effective_at,
-    expiresAt: p.expires_at,
-    validityDays: p.validity_days,
-    pricePaidMilli: p.price_paid_milli,
-    wechatPkgId: p.wechat_pkg_id,
-    refundRequestedAt: p.refund_requested_at,
-    status: packStatus(billingPack(p.id, p), now),
-  };
-}
-
 /** What WeChat bills a unit from this source at (trial and exempt units are free). */
 function priceOf(source: NonNullable<ChargeRecord['source']>, app: AppConfig): number {
   return source === 'pack' || source === 'unfunded' ? LIST_PRICE_MILLI[app.product] : 0;
@@ -406,110 +345,6 @@ function toRecord(r: Database['charges']): Omit<ChargeRecord, 'recorded'> {
     priceMilli: r.price_milli,
   };
 }
-
-// The statements of a charge, prepared once (see preparedQuery): every exchange makes two or three of them.
-type ChargeRow = Database['charges'];
-
-const insertCharge = preparedQuery(
-  (
-    db,
-    v: {
-      codeHash: string;
-      appid: string;
-      product: ChargeRow['product'];
-      status: ChargeRow['status'];
-      source: ChargeRow['source'];
-      packId: string | null;
-      priceMilli: number;
-      tappedAt: number | null;
-      now: number;
-    },
-  ) =>
-    db
-      .insertInto('charges')
-      .values({
-        code_hash: v.codeHash,
-        appid: v.appid,
-        product: v.product,
-        status: v.status,
-        source: v.source,
-        pack_id: v.packId,
-        price_milli: v.priceMilli,
-        tapped_at: v.tappedAt,
-        created_at: v.now,
-      })
-      .onConflict((oc) => oc.column('code_hash').doNothing()),
-);
-
-type ChargeValues = Parameters<typeof insertCharge>[1];
-
-/** A trial unit: the first for an app without a counter row, else the next while any is left. */
-const trialDraw = (d: QueryCreator<Database>, v: { appid: string; now: number }) =>
-  d
-    .insertInto('app_trials')
-    .values({ appid: v.appid, trial_used: 1, updated_at: v.now })
-    .onConflict((oc) =>
-      oc
-        .column('appid')
-        .doUpdateSet({ trial_used: sql`app_trials.trial_used + 1`, updated_at: v.now })
-        .where('app_trials.trial_used', '<', TRIAL_UNITS),
-    );
-
-/** A unit of an own pack, re-checking what the read of drawable packs saw. */
-const packDraw = (d: QueryCreator<Database>, v: { packId: string; now: number }) =>
-  d
-    .updateTable('packs')
-    .set({ units_used: sql`units_used + 1` })
-    .where('id', '=', v.packId)
-    .where(sql<boolean>`units_used < units_all`)
-    .where('refund_requested_at', 'is', null)
-    .where('effective_at', '<=', v.now)
-    .where('expires_at', '>', v.now);
-
-const drawTrialUnit = preparedQuery(trialDraw);
-const drawPackUnit = preparedQuery(packDraw);
-
-// On PostgreSQL a unit is drawn and its charge inserted by one statement, a data-modifying CTE:
-// one round trip fewer per exchange, and one fewer while the app's pack (or trial) row is locked,
-// which every other charge of the app waits for. It says what it did: drawn 0 (the unit was gone;
-// nothing was inserted), or drawn 1 and charged 0 or 1 (0: the code was charged before).
-// SQLite has no such CTE, and there a statement is no round trip: it runs the two statements.
-function chargeDrawn(qc: QueryCreator<Database & { drawn: { id: string } }>, v: ChargeValues) {
-  return qc
-    .with('charged', (d) =>
-      d
-        .insertInto('charges')
-        .columns(['code_hash', 'appid', 'product', 'status', 'source', 'pack_id', 'price_milli', 'tapped_at', 'created_at'])
-        .expression(
-          d.selectFrom('drawn').select([
-            sql<string>`${v.codeHash}`.as('code_hash'),
-            sql<string>`${v.appid}`.as('appid'),
-            sql<string>`${v.product}`.as('product'),
-            sql<string>`${v.status}`.as('status'),
-            sql<string>`${v.source}`.as('source'),
-            sql<string>`${v.packId}`.as('pack_id'),
-            // A parameter in a select list is text to PostgreSQL unless cast.
-            sql<number>`cast(${v.priceMilli} as integer)`.as('price_milli'),
-            sql<number>`cast(${v.tappedAt} as bigint)`.as('tapped_at'),
-            sql<number>`cast(${v.now} as bigint)`.as('created_at'),
-          ]),
-        )
-        .onConflict((oc) => oc.column('code_hash').doNothing())
-        .returning('code_hash'),
-    )
-    .selectNoFrom((eb) => [
-      eb.selectFrom('drawn').select(eb.fn.countAll<string>().as('n')).as('drawn'),
-      eb.selectFrom('charged').select(eb.fn.countAll<string>().as('n')).as('charged'),
-    ]);
-}
-
-/** What a chargeDrawn statement did: null when no unit was drawn, else whether the charge went in. */
-function chargedIfDrawn({ rows }: { rows: { drawn: string | null; charged: string | null }[] }): boolean | null {
-  return Number(rows[0]!.drawn) === 1 ? Number(rows[0]!.charged) === 1 : null;
-}
-
-const drawTrialUnitAndCharge = preparedQuery((db, v: ChargeValues) => chargeDrawn(db.with('drawn', (d) => trialDraw(d, v).returning('appid as id')), v));
-const drawPackUnitAndCharge = preparedQuery((db, v: ChargeValues & { packId: string }) => chargeDrawn(db.with('drawn', (d) => packDraw(d, v).returning('id')), v));
 
 /** The app's packs with units left, bought and assigned alike. */
 const drawablePacks = preparedQuery((db, v: { appid: string }) =>

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { AppConfig } from '../config.js';
 import type { Database, PacksTable, ProcurementAssignmentsTable, ProcurementOrdersTable, ProcurementOrderSkusTable } from '../store/schema.js';
-import { EARLIEST_PAYMENT, LedgerInputError, MAX_PACK_UNITS, packView, type PackView } from './ledger.js';
+import { EARLIEST_PAYMENT, LedgerInputError, MAX_PACK_UNITS } from './ledger.js';
+import { packOf, type Pack } from './packs.js';
 import {
   ASSIGNMENT_CANCEL_WINDOW_MS,
   DAY_MS,
@@ -75,7 +76,7 @@ export interface PackAssignment {
   /** The last instant a cancel is allowed, while assigned. */
   cancellableUntil: number | null;
   /** The app's pack, while assigned. */
-  pack: PackView | null;
+  pack: Pack | null;
 }
 
 /** An order as WeChat's order/get and get_convertible_skus describe it. */
@@ -546,10 +547,10 @@ function toOrder(r: ProcurementOrdersTable, skus: ProcurementOrderSkusTable[], h
 type AssignmentRow = ProcurementAssignmentsTable & { [K in keyof PacksTable as `p_${K}`]: PacksTable[K] | null };
 
 function toAssignment(r: AssignmentRow, now: number): PackAssignment {
-  const pack: PackView | null =
+  const pack: Pack | null =
     r.p_id === null
       ? null
-      : packView(
+      : packOf(
           {
             id: r.p_id,
             owner_kind: 'app',

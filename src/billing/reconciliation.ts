@@ -30,7 +30,7 @@ export class ReconciliationInputError extends Error {
 }
 
 /**
- * Side by side for an app and a period (billing.md "Reconciliation"): the codes the
+ * Side by side for an app and a period: the codes the
  * gateway saw, what backends reported, and WeChat's usage growth between the usage
  * snapshots that bracket the period; how many charges are explained, how many not.
  */
@@ -132,7 +132,7 @@ export function chargesInWindow(db: Kysely<Database>, appid: string, windowFrom:
     .where(sql`coalesce(tapped_at, created_at)`, '<=', windowTo)
     // These add nothing but bound the (appid, created_at) index range to the window: a tap is
     // never after its recording (see quotaRowsQuery), nor an hour or more before it (charge-hooks).
-    // Without the upper bound, a window months back walked every charge since (129 ms at 830,000).
+    // Without the upper bound, a window months back walked every charge since.
     .where('created_at', '>', windowFrom)
     .where('created_at', '<', windowTo + TAP_PLAUSIBLE_MS)
     .where((eb) => eb.or([eb('source', 'is', null), eb('source', '<>', 'exempt')]))

@@ -6,7 +6,13 @@
  * Times are integer milliseconds since the epoch; calendar dates are China
  * Standard Time (Asia/Shanghai, UTC+8, no daylight saving). Integer arithmetic
  * only: unit counts and instants never go through floating point.
+ *
+ * Longer than a module usually is, on purpose: this is the one place the rules
+ * are written down, a section each, and nothing in it does I/O.
  */
+
+import { DAY_MS } from '../util/time.js';
+import { SUBJECT_TYPES, type SubjectType } from '../wechat/subject-types.js';
 
 /** Free calls per mini-program account, shared by release, trial and develop versions. */
 export const TRIAL_UNITS = 1000;
@@ -14,21 +20,13 @@ export const TRIAL_UNITS = 1000;
 /** WeChat's charging start date; a setting, not a constant (one copy of WeChat's page says 2025-08-04). */
 export const DEFAULT_CHARGING_START_DATE = '2023-08-28';
 
-export const DAY_MS = 86_400_000;
+export { DAY_MS };
 /** Asia/Shanghai has been UTC+8 all year since 1991. */
 export const CST_OFFSET_MS = 8 * 3_600_000;
 /** A pack may be refunded within this long after payment, if unused. */
 export const REFUND_WINDOW_MS = 7 * DAY_MS;
 
-export type SubjectType = 'enterprise' | 'individual' | 'government' | 'non-profit' | 'public-institution' | 'other';
-export const SUBJECT_TYPES: readonly SubjectType[] = [
-  'enterprise',
-  'individual',
-  'government',
-  'non-profit',
-  'public-institution',
-  'other',
-];
+export { SUBJECT_TYPES, type SubjectType };
 
 export type Product = 'quick' | 'realtime';
 /** Usage-API product ids (spuId): quick verification in WeChat's own example, real-time from SDK docs. */
@@ -100,8 +98,8 @@ function categoryKinds(category: string | null | undefined): Set<CategoryKind> {
 }
 
 /**
- * Whether an app is free of charge, and by which rule (billing.md "Free of
- * charge"). When several rules hold, the first in the page's order is named.
+ * Whether an app is free of charge, and by which of WeChat's rules (免费规则).
+ * When several rules hold, the first in WeChat's order is named.
  */
 export function exemption(subject: AppSubject): Exemption {
   const subjectType = normalizeSubjectType(subject.subjectType ?? undefined);
@@ -254,12 +252,12 @@ export function chargeSource<P extends BillingPack>(
 }
 
 /**
- * Where one charge of an app comes from, exemption included (billing.md
- * "Where a charge is drawn from"): an exempt app is never charged, so it never
- * touches its trial; otherwise the trial, then the in-effect pack that expires
- * soonest. `packs` includes the packs a service provider assigned to the app
- * (集采): billing.md draws them like any pack of the app, so one list is one
- * order. 'none' means the tap is refused with 1400001.
+ * Where one charge of an app comes from, exemption included: an exempt app is
+ * never charged, so it never touches its trial; otherwise the trial, then the
+ * in-effect pack that expires soonest. `packs` includes the packs a service
+ * provider assigned to the app (集采): WeChat draws them like any pack of the
+ * app, so one list is one order. 'none' means the tap is refused with 1400001.
+ * The gateway's ledger draws by it (the simulator by chargeSource, its core).
  */
 export function planCharge<P extends BillingPack>(input: {
   exempt: boolean;
@@ -287,7 +285,7 @@ export type RefundRule = 'ALREADY_REQUESTED' | 'PACK_USED' | 'REFUND_WINDOW_PASS
 export type RefundDecision = { refundable: true } | { refundable: false; rule: RefundRule };
 
 /**
- * Refund rule (billing.md "Packs"): only within 7 days after payment and only
+ * WeChat's refund rule: only within 7 days after payment and only
  * if not a single unit was used. "Within 7 days" is read as less than 7×24 h
  * after payment. When several rules forbid a refund, the first below is named:
  * a pending or granted request first (asking again changes nothing), then use
@@ -346,7 +344,7 @@ export type AssignmentCancelRule = 'ALREADY_CANCELLED' | 'NOT_ASSIGNED' | 'PACK_
 export type AssignmentCancelDecision = { cancellable: true } | { cancellable: false; rule: AssignmentCancelRule };
 
 /**
- * WeChat's cancel rule (billing.md "Bulk procurement"): only within 7 days of
+ * WeChat's cancel rule for an assignment: only within 7 days of
  * the assignment and only if not a unit of the assigned pack was used. When
  * several rules forbid it, the first below is named, as for refunds: asking
  * again changes nothing, an assignment that never took effect has nothing to
@@ -686,9 +684,8 @@ export interface Reconciliation {
 
 /**
  * Which of WeChat's charges for a period the gateway can account for
- * (billing.md "When a charge happens", "Reconciliation"). The three kinds of
- * evidence are disjoint sets of codes: a code the gateway saw is never also
- * "reported but unseen". The balance always holds:
+ * (计费误差排查). The three kinds of evidence are disjoint sets of codes: a code
+ * the gateway saw is never also "reported but unseen". The balance always holds:
  * explained + unexplained − overCounted = wechatCharged.
  */
 export function reconcile(input: ReconcileInput): Reconciliation {

@@ -17,6 +17,7 @@ import {
   type UsageRate,
 } from './rules.js';
 import { chargesInWindow } from './reconciliation.js';
+import { INT32_MAX } from '../util/int32.js';
 
 /** One usage row as a snapshot keeps it: 64-bit counts as decimal strings. */
 export interface SnapshotRow {
@@ -256,9 +257,8 @@ export function parseRate(at: number, weightedUnits: string | null, weightedMs: 
   return Number.isFinite(u) && u >= 0 && Number.isFinite(ms) && ms >= 0 ? { at, weightedUnits: u, weightedMs: ms } : null;
 }
 
-const INT_MAX = 2_147_483_647;
 /** The trial's counts fit an integer column; a bigger one is not WeChat's 1,000-call trial anyway. */
-const toInt = (v: bigint) => (v > BigInt(INT_MAX) ? INT_MAX : Number(v));
+const toInt = (v: bigint) => (v > BigInt(INT32_MAX) ? INT32_MAX : Number(v));
 
 function toSnapshot(
   appid: string,

@@ -4,7 +4,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { Database } from '../store/schema.js';
 import type { Logger } from '../log.js';
 import { MessagePushError, textField, type OpenedPush, type PushFields, type PushRejection, type PushValue } from '../wechat/message-push.js';
-import { CST_OFFSET_MS } from './rules.js';
+import { CST_OFFSET_MS, DAY_MS } from './rules.js';
 import type { WechatAlertWebhookEvent } from './alerts.js';
 
 /**
@@ -62,7 +62,7 @@ const LABELLED_EVENTS = new Set([
 ]);
 
 /** How long another event's row is kept: long enough to recognise WeChat's retries. */
-const OTHER_EVENT_RETENTION_MS = 24 * 3_600_000;
+const OTHER_EVENT_RETENTION_MS = DAY_MS;
 const MAX_NAME = 64;
 
 type AlertFields = Omit<WechatChargeAlert, 'appid' | 'receivedAt'>;

@@ -2,10 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { SignJWT, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
 import { sql, type Kysely } from 'kysely';
 import type { DataKeys } from '../crypto/keys.js';
+import { DAY_MS } from '../util/time.js';
 import type { Database, SigningKeysTable } from '../store/schema.js';
 
 /**
- * Verification tokens ("session binding", issue 4 point 6): after a successful exchange the
+ * Verification tokens ("session binding"): after a successful exchange the
  * gateway can hand out a short-lived ES256 JWT that says "this subject of this app had a phone
  * number verified at T, and its keyed hash is H" — so a downstream service can trust the
  * verification without ever seeing the number. Downstream services verify with the JWKS the
@@ -47,7 +48,6 @@ export const JWKS_REFRESH_MS = 5_000;
  */
 export const ROTATE_DROP_SLACK_MS = 2 * KEY_REFRESH_MS;
 
-const DAY_MS = 86_400_000;
 const ALG = 'ES256';
 const MAX_KID_CANDIDATES = 16;
 

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { AppConfig } from '../config.js';
-import type { AuditRecordsTable, Database } from '../store/schema.js';
+import type { Database } from '../store/schema.js';
 import { maskPhone, type DataKeys } from '../crypto/keys.js';
 import type { PhoneInfo } from '../wechat/index.js';
 import { consentWithdrawn, type ConsentChainStore } from '../store/consent-chain/index.js';
 import { appendRecord, lockHead, purgeBefore, verifyChain, type ChainVerification, type ChainWriter, type ConsentGuard } from './chain.js';
+import { auditRecordOf, type AuditRecord } from './audit-record.js';
+import { DAY_MS } from '../util/time.js';
 
 export interface AuditFilter {
   appid: string;
@@ -16,11 +18,10 @@ export interface AuditFilter {
 }
 
 export interface AuditPage {
-  records: AuditRecordsTable[];
+  records: AuditRecord[];
   hasNextPage: boolean;
 }
 
-const DAY_MS = 86_400_000;
 
 /** What an exchange (or a legacy decrypt) tells the audit about one request. */
 export interface ExchangeAuditEvent {
@@ -236,7 +237,7 @@ export class ConsentAudit {
   /** A page of records in chain order, after the record with sequence `afterSeq`. */
   async page(filter: AuditFilter, first: number, afterSeq: number | null): Promise<AuditPage> {
     const rows = await auditPageQuery(this.db, filter, first + 1, afterSeq).execute();
-    return { records: rows.slice(0, first).map((r) => ({ ...r, seq: Number(r.seq) })), hasNextPage: rows.length > first };
+    return { records: rows.slice(0, first).map(auditRecordOf), hasNextPage: rows.length > first };
   }
 
   /** Every matching record as NDJSON lines, read page by page (constant memory). */
@@ -282,26 +283,26 @@ export class ConsentAudit {
   }
 }
 
-/** The export's shape: the record as stored, names in camelCase, times in ISO 8601. */
-export function toExport(r: AuditRecordsTable) {
+/** The export's shape: the record, its detail parsed, times in ISO 8601. */
+export function toExport(r: AuditRecord) {
   return {
     id: r.id,
     appid: r.appid,
-    seq: Number(r.seq),
+    seq: r.seq,
     kind: r.kind,
     flow: r.flow,
     purpose: r.purpose,
-    noticeVersion: r.notice_version,
-    requestId: r.request_id,
+    noticeVersion: r.noticeVersion,
+    requestId: r.requestId,
     outcome: r.outcome,
-    errorCode: r.error_code,
-    subjectHash: r.subject_hash,
-    maskedPhone: r.masked_phone,
-    phoneHash: r.phone_hash,
+    errorCode: r.errorCode,
+    subjectHash: r.subjectHash,
+    maskedPhone: r.maskedPhone,
+    phoneHash: r.phoneHash,
     detail: r.detail ? JSON.parse(r.detail) : null,
     at: new Date(r.at).toISOString(),
-    erasedAt: r.erased_at === null ? null : new Date(r.erased_at).toISOString(),
-    prevHash: r.prev_hash,
+    erasedAt: r.erasedAt === null ? null : new Date(r.erasedAt).toISOString(),
+    prevHash: r.prevHash,
     hash: r.hash,
   };
 }

@@ -1,12 +1,12 @@
 import type { AppConfig } from '../config.js';
 import type { Session } from '../auth/index.js';
 import { AppMismatchError, InvalidInputError } from './errors.js';
+import { PURPOSE_PATTERN } from '../config.js';
+import { APPID_PATTERN } from '../wechat/appid.js';
 
 // Printable ASCII only: control, zero-width and other look-alike characters are refused
 // here, before anything leaves the process, rather than surfacing as a WeChat 40029.
 const CODE_PATTERN = /^[\x21-\x7e]{1,128}$/;
-const APPID_PATTERN = /^wx[0-9a-f]{16}$/;
-const PURPOSE_PATTERN = /^[a-z][a-z0-9-]{0,63}$/;
 
 export function checkCode(value: unknown, field = 'code'): string {
   if (typeof value !== 'string' || value.length === 0) throw new InvalidInputError(`${field} is required`, field);
@@ -36,4 +36,11 @@ export function checkPurpose(value: unknown, app: AppConfig): string {
     throw new InvalidInputError(`purpose is not one this app declared (allowed: ${app.purposes.join(', ')})`, 'purpose');
   }
   return value;
+}
+
+/** The notice the user was shown (e.g. "privacy-2026-03"): short plain text, recorded as given. */
+export function checkNoticeVersion(v: string | null | undefined): string | null {
+  if (v == null) return null;
+  if (!/^[\x21-\x7e]{1,64}$/.test(v)) throw new InvalidInputError('noticeVersion must be 1 to 64 printable ASCII characters', 'noticeVersion');
+  return v;
 }

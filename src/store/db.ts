@@ -87,7 +87,7 @@ export async function openStore(url: string, opts: StoreOptions = {}): Promise<S
       client.on('error', () => {});
       // Every statement here is short. PostgreSQL's JIT compiles any plan whose estimated cost passes
       // jit_above_cost, and the quota query's does (it cannot know the sync time that bounds its count):
-      // compiled, a quota read took 27–40 ms, about 1 s on a new connection; 2.5–3 ms without. Queued
+      // compiling costs many times what the query does, most of all on a new connection. Queued
       // before the connection's first statement; a pooler that refuses SET only leaves JIT on.
       void client.query('set jit = off').catch(() => {});
     });
@@ -133,8 +133,7 @@ function withStatementCache(sqlite: import('better-sqlite3').Database) {
 
 /**
  * A pg client that sends the SQL of preparedQuery as a named statement: PostgreSQL parses and plans
- * it on a connection's first use only. On the exchange's path that took 0.5 ms off the p50 and
- * made about 15 % more exchanges per second. Anything else goes as before.
+ * it on a connection's first use only, not for every exchange's statements. Anything else goes as before.
  */
 function namedStatementClient(Client: typeof import('pg').Client): typeof import('pg').Client {
   return class NamedStatementClient extends Client {

@@ -3,7 +3,8 @@ import { isPostgres } from './dialect.js';
 
 /**
  * One set of migrations for SQLite and PostgreSQL: only portable column types
- * (text, integer, bigint) so the same code reads both.
+ * (text, integer, bigint) so the same code reads both. One file, whatever its
+ * length: the migrations are the schema's history, read in order.
  */
 const migrations: Record<string, Migration> = {
   '0001_code_claims': {
@@ -237,7 +238,7 @@ const migrations: Record<string, Migration> = {
   '0005_audit_subject_in_chain_order': {
     // A subject's records in chain order (erasure, audit pages and the export by subject) straight
     // from the index: with (appid, subject_hash) alone, SQLite walked the whole chain in seq order
-    // to avoid a sort (180–276 ms at a million records; for an erasure, with the head locked).
+    // to avoid a sort (for an erasure, with the head locked).
     // The same entries per record as before. `if not exists`: on a large chain, build it beforehand
     // with CREATE INDEX CONCURRENTLY, and this finds it.
     async up(db: Kysely<any>) {

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
+import { APPID_PATTERN } from './appid.js';
 import { MessagePushError, openPush, verifyPushUrl, type MessagePushSettings, type OpenedPush, type PushRejection } from './message-push.js';
 
 /**
@@ -28,7 +29,7 @@ export function createPushEndpoint(opts: PushEndpointOptions) {
   return async function servePush(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://gateway');
     const appid = url.pathname.slice(PUSH_PATH_PREFIX.length);
-    const settings = /^wx[0-9a-f]{16}$/.test(appid) ? opts.settings(appid) : undefined;
+    const settings = APPID_PATTERN.test(appid) ? opts.settings(appid) : undefined;
     if (!settings) {
       req.resume();
       return answer(res, 404, 'no message push is configured for this app\n', requestId);

@@ -4,6 +4,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { openStore, type Store } from '../../src/store/db.js';
 import { BillingLedger } from '../../src/billing/ledger.js';
+import { ledgerStatements } from '../../src/store/ledger/index.js';
 import { Procurement } from '../../src/billing/procurement.js';
 import type { Database } from '../../src/store/schema.js';
 import type { AppConfig } from '../../src/config.js';
@@ -74,7 +75,7 @@ describe.skipIf(!base)('ledger races on PostgreSQL', () => {
     await admin.end();
     store = await openStore(url);
     racer = pausable(url);
-    const ledger = new BillingLedger(store.db, apps);
+    const ledger = new BillingLedger(store.db, ledgerStatements(store.dialect), apps);
     await ledger.registerApps(NOW);
     await store.db.updateTable('app_trials').set({ trial_used: 1000 }).execute();
   });
@@ -84,8 +85,8 @@ describe.skipIf(!base)('ledger races on PostgreSQL', () => {
   });
 
   it("a refund committed between a draw's read and its write wins: the draw does not take the pack", async () => {
-    const ledger = new BillingLedger(store.db, apps);
-    const drawing = new BillingLedger(racer.db, apps);
+    const ledger = new BillingLedger(store.db, ledgerStatements(store.dialect), apps);
+    const drawing = new BillingLedger(racer.db, ledgerStatements('postgres'), apps);
     const pack = await ledger.recordPackPurchase({ owner: { kind: 'app', appid: A.appid }, units: 5, paidAt: NOW - DAY_MS, validityDays: 30, pricePaidMilli: 150 }, NOW);
     const paused = racer.pauseAfter(DRAWABLE_READ);
     const draw = racer.db.transaction().execute((trx) => drawing.recordCharge(trx, { codeHash: `c-${randomBytes(6).toString('hex')}`, appid: A.appid, status: 'confirmed', now: NOW }));
@@ -100,8 +101,8 @@ describe.skipIf(!base)('ledger races on PostgreSQL', () => {
   });
 
   it('a cancel of an assignment waits for a draw from its pack in flight, then refuses (PACK_USED)', async () => {
-    const ledger = new BillingLedger(store.db, apps);
-    const drawing = new BillingLedger(racer.db, apps);
+    const ledger = new BillingLedger(store.db, ledgerStatements(store.dialect), apps);
+    const drawing = new BillingLedger(racer.db, ledgerStatements('postgres'), apps);
     const procurement = new Procurement(store.db, apps);
     const assigned = await assignedPack(procurement, { appid: B.appid, now: NOW, units: 5, days: 30 });
     const paused = racer.pauseAfter('update "packs"'); // the unit is drawn, not yet committed
@@ -120,10 +121,10 @@ describe.skipIf(!base)('ledger races on PostgreSQL', () => {
     const C = app('wx00000000000000e3');
     const both = new Map([...apps, [C.appid, C]]);
     await store.db.insertInto('app_trials').values({ appid: C.appid, trial_used: 1000, updated_at: NOW }).execute();
-    const drawing = new BillingLedger(racer.db, both);
+    const drawing = new BillingLedger(racer.db, ledgerStatements('postgres'), both);
     const procurement = new Procurement(store.db, both);
     const assigned = await assignedPack(procurement, { appid: C.appid, now: NOW, units: 5, days: 10 }); // drawn first
-    const later = await new BillingLedger(store.db, both).recordPackPurchase({ owner: { kind: 'app', appid: C.appid }, units: 5, paidAt: NOW - DAY_MS, validityDays: 30, pricePaidMilli: 150 }, NOW);
+    const later = await new BillingLedger(store.db, ledgerStatements(store.dialect), both).recordPackPurchase({ owner: { kind: 'app', appid: C.appid }, units: 5, paidAt: NOW - DAY_MS, validityDays: 30, pricePaidMilli: 150 }, NOW);
     const paused = racer.pauseAfter(DRAWABLE_READ);
     const draw = racer.db.transaction().execute((trx) => drawing.recordCharge(trx, { codeHash: `c-${randomBytes(6).toString('hex')}`, appid: C.appid, status: 'confirmed', now: NOW }));
     await paused;

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../support/backends.js';
 import { openStore, type Store } from '../../src/store/db.js';
 import { BillingLedger, type DrawableAhead } from '../../src/billing/ledger.js';
+import { ledgerStatements } from '../../src/store/ledger/index.js';
 import { Procurement } from '../../src/billing/procurement.js';
 import type { AppConfig } from '../../src/config.js';
 import { DAY_MS } from '../../src/billing/rules.js';
@@ -32,7 +33,7 @@ describe.each(BACKENDS)('BillingLedger on $name', (backend) => {
   });
 
   function ledgerFor(...apps: AppConfig[]) {
-    return new BillingLedger(store.db, new Map(apps.map((a) => [a.appid, a])));
+    return new BillingLedger(store.db, ledgerStatements(store.dialect), new Map(apps.map((a) => [a.appid, a])));
   }
   const charge = (ledger: BillingLedger, appid: string, status: 'confirmed' | 'unconfirmed' = 'confirmed', codeHash = uniq()) =>
     store.db.transaction().execute((trx) => ledger.recordCharge(trx, { codeHash, appid, status, now: NOW }));
@@ -156,7 +157,7 @@ describe.each(BACKENDS)('BillingLedger on $name', (backend) => {
     const statements: string[] = [];
     const counted = await openStore(backend.databaseUrl ?? `file:${join(dir, 'l.db')}`, { onQuery: (q) => statements.push(q) });
     try {
-      const ledger = new BillingLedger(counted.db, new Map([[app.appid, app]]));
+      const ledger = new BillingLedger(counted.db, ledgerStatements(counted.dialect), new Map([[app.appid, app]]));
       await setTrialUsed(app.appid, 999);
       const pack = await buy(ledger, app.appid, 5, 1, 30);
       const chargeHere = () => counted.db.transaction().execute((trx) => ledger.recordCharge(trx, { codeHash: uniq(), appid: app.appid, status: 'confirmed', now: NOW }));
@@ -194,10 +195,10 @@ describe.each(BACKENDS)('BillingLedger on $name', (backend) => {
 
   it('a pack paid before the charging start date takes effect on it (Asia/Shanghai)', async () => {
     const app = appConfig();
-    const ledger = new BillingLedger(store.db, new Map([[app.appid, app]]), { chargingStartDate: '2023-08-28' });
+    const ledger = new BillingLedger(store.db, ledgerStatements(store.dialect), new Map([[app.appid, app]]), { chargingStartDate: '2023-08-28' });
     const pack = await ledger.recordPackPurchase({ owner: { kind: 'app', appid: app.appid }, units: 10, paidAt: Date.parse('2023-08-01T02:00:00Z'), validityDays: 365, pricePaidMilli: 300 }, NOW);
-    expect(new Date(pack.effective_at).toISOString()).toBe('2023-08-27T16:00:00.000Z'); // 2023-08-28 00:00 CST
-    expect(new Date(pack.expires_at).toISOString()).toBe('2024-08-26T16:00:00.000Z'); // 2024-08-27 00:00 CST
+    expect(new Date(pack.effectiveAt).toISOString()).toBe('2023-08-27T16:00:00.000Z'); // 2023-08-28 00:00 CST
+    expect(new Date(pack.expiresAt).toISOString()).toBe('2024-08-26T16:00:00.000Z'); // 2024-08-27 00:00 CST
   });
 
   it('an assigned pack is one of the app\'s packs: drawn after the trial, in expiry order with bought packs, never refunded', async () => {

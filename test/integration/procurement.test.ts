@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../support/backends.js';
 import { openStore, type Store } from '../../src/store/db.js';
 import { BillingLedger, LedgerInputError } from '../../src/billing/ledger.js';
+import { ledgerStatements } from '../../src/store/ledger/index.js';
 import { Procurement, type OrderInput } from '../../src/billing/procurement.js';
 import type { AppConfig } from '../../src/config.js';
 import { DAY_MS } from '../../src/billing/rules.js';
@@ -53,7 +54,7 @@ describe.each(BACKENDS)('bulk procurement (集采) on $name', (backend) => {
     dir = mkdtempSync(join(tmpdir(), 'wxphone-procurement-'));
     store = await openStore(backend.databaseUrl ?? `file:${join(dir, 'p.db')}`, { poolSize: 20 });
     procurement = new Procurement(store.db, apps);
-    ledger = new BillingLedger(store.db, apps);
+    ledger = new BillingLedger(store.db, ledgerStatements(store.dialect), apps);
     await ledger.registerApps(NOW);
   });
   afterAll(async () => {
@@ -274,7 +275,7 @@ describe.each(BACKENDS)('bulk procurement (集采) on $name', (backend) => {
     for (let round = 0; round < 6; round++) {
       const app = appConfig();
       const both = new Map([[app.appid, app]]);
-      const l = new BillingLedger(store.db, both);
+      const l = new BillingLedger(store.db, ledgerStatements(store.dialect), both);
       const p = new Procurement(store.db, both);
       await l.registerApps(NOW);
       await spendTrial(app.appid);

@@ -12,6 +12,7 @@ import { WechatApiError } from '../../src/wechat/index.js';
 import type { PhoneInfo, WechatClient } from '../../src/wechat/index.js';
 import type { AppConfig } from '../../src/config.js';
 import { BillingLedger } from '../../src/billing/ledger.js';
+import { ledgerStatements } from '../../src/store/ledger/index.js';
 import { chargeHooks } from '../../src/billing/charge-hooks.js';
 import type { ExchangeAudit, SettlementHooks } from '../../src/phone/service.js';
 
@@ -57,7 +58,7 @@ describe('PhoneService decisions', () => {
       replayTtlMs: 60_000,
       leaseMs: 10_000,
       attemptDeadlineMs: 5_000,
-      ...(extra.withLedger ? { hooks: [chargeHooks(new BillingLedger(store.db, apps))] } : {}),
+      ...(extra.withLedger ? { hooks: [chargeHooks(new BillingLedger(store.db, ledgerStatements(store.dialect), apps))] } : {}),
       ...(extra.hooks ? { hooks: extra.hooks } : {}),
       ...(extra.audit ? { audit: extra.audit } : {}),
       ...(extra.sendOpenid !== undefined ? { sendOpenid: extra.sendOpenid } : {}),
