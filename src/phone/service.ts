@@ -29,7 +29,10 @@ import {
   sameFailure,
 } from './errors.js';
 import { isStorageUnavailable } from '../store/unavailable.js';
+import { AdmissionRefusedError } from './admission.js';
 import { checkCode, checkPurpose, resolveApp } from './input.js';
+import { atCapacity, overRateLimit } from './load-refusals.js';
+import type { Admission, ExchangeCounters, ExchangeRateLimit } from './ports.js';
 
 export interface VerifiedPhone extends PhoneInfo {
   /** True when this answer was stored by an earlier request of the same session: WeChat was not called again. */
@@ -65,15 +68,12 @@ interface PreparedExchange {
   purpose: string;
   /** Input checks whose errors rank below a withdrawn consent. */
   afterConsent?: () => void;
-  /** The exchange itself; `release` gives its admission slot back (see PhoneServiceOptions.admit). */
+  /** The exchange itself; `release` gives its admission slot back (see PhoneServiceOptions.admission). */
   run: (release: () => void) => Promise<VerifiedPhone>;
 }
 
 /** Runs one phase of an exchange as a traced span (plugins/tracing); its errors pass through. */
 export type Traced = <T>(name: string, work: () => Promise<T>) => Promise<T>;
-
-/** Takes a counted request back out of its rate-limit windows (for a refusal at capacity). */
-export type RateLimitRefund = () => Promise<void>;
 
 export interface ExchangeAuditEvent {
   flow: 'exchange' | 'legacy';
@@ -140,22 +140,16 @@ export interface PhoneServiceOptions {
   /** How long a duplicate waits for a running attempt before answering IN_PROGRESS. */
   duplicateWaitMs?: number;
   now?: () => number;
-  onOutcome?: (flow: 'exchange' | 'legacy', outcome: ExchangeOutcome) => void;
+  counters?: ExchangeCounters;
   hooks?: readonly SettlementHooks[];
   audit?: ExchangeAudit;
   /**
-   * Called once the app is known, before anything else: throws RateLimitedError when the session
-   * (`subjectKey`: appid and subject hash) or the client address is over its limit. The refusal
-   * is recorded like any other; nothing reaches WeChat and nothing is charged. What it returns
-   * takes the request back out of its windows, for when the gateway then turns it away at capacity.
+   * Counted once the app is known: a request over its limit is refused as RATE_LIMITED and
+   * recorded like any other refusal; nothing reaches WeChat and nothing is charged.
    */
-  rateLimit?: (subjectKey: string, clientIp: string | null) => Promise<RateLimitRefund | void>;
-  /**
-   * Runs the exchange once the process has room for it (see AdmissionGate), after the rate limit
-   * and the input and consent checks, before the code is claimed; throws RateLimitedError when it has none, so the code stays unspent.
-   * The exchange calls `release` when it turns out to be only waiting for another attempt at its code.
-   */
-  admit?: <T>(work: (release: () => void) => Promise<T>) => Promise<T>;
+  rateLimit?: ExchangeRateLimit;
+  /** Room for the exchange in this process, after the rate limit and the input and consent checks, before the code is claimed. */
+  admission?: Admission;
   /** Tracing of the exchange's phases (rate limit, consent check, claim, WeChat call, settlement); none when absent. */
   span?: Traced;
   /** Whether the adapter sends the session's openid to getuserphonenumber (config `wechat.sendOpenid`): named when WeChat refuses the request's format. */
@@ -246,7 +240,7 @@ export class PhoneService {
    * no chain to go to and are counted in metrics only.
    *
    * `prepare` checks the input and returns the purpose and the exchange itself; consent is checked
-   * here, and the exchange runs only once admitted (see PhoneServiceOptions.admit): bad input is
+   * here, and the exchange runs only once admitted (see PhoneServiceOptions.admission): bad input is
    * answered as such whatever the load. The input checks and the consent read go on while the
    * rate limit counts the request (on PostgreSQL and Redis, two round trips at once instead of
    * one after the other); their answers are given only after its verdict, which ranks first.
@@ -273,15 +267,12 @@ export class PhoneService {
       at: this.now(),
       ...extra,
     });
-    // Between the two, the only thing that can fail is admission itself.
-    let prepared = false;
-    let admitted = !this.opts.admit;
-    let refund: RateLimitRefund | undefined;
+    let refund: (() => Promise<void>) | undefined;
     try {
       app = resolveApp(session, inputAppid, this.opts.apps);
       const rateLimit = this.opts.rateLimit;
       const subjectKey = `${app.appid}:${audited.subjectHash}`;
-      const counted = rateLimit ? this.traced('wxphone.rate_limit', () => rateLimit(subjectKey, meta.clientIp ?? null)) : undefined;
+      const counted = rateLimit ? this.traced('wxphone.rate_limit', () => countRequest(rateLimit, subjectKey, meta.clientIp ?? null)) : undefined;
       let checked: PreparedExchange | undefined;
       let invalid: unknown;
       try {
@@ -292,31 +283,34 @@ export class PhoneService {
       const withdrawn = checked ? this.consentWithdrawn(app, audited.subjectHash, checked.purpose) : undefined;
       // Answered below, after the rate limit's verdict; never an unhandled rejection meanwhile.
       withdrawn?.catch(() => {});
-      if (counted) refund = (await counted) || undefined;
+      if (counted) refund = await counted;
       if (!checked) throw invalid;
       audited.purpose = checked.purpose;
       if (await withdrawn) {
         throw new ConsentWithdrawnError(`consent for "${checked.purpose}" was withdrawn; it must be given again before the number can be requested`);
       }
       checked.afterConsent?.();
-      const run = checked.run;
-      prepared = true;
-      const result = await (this.opts.admit ? this.opts.admit((release) => ((admitted = true), run(release))) : run(() => {}));
+      const result = await (this.opts.admission ? this.opts.admission.run(checked.run) : checked.run(() => {}));
       // A replay discloses the number again: no record, no disclosure.
       if (result.replayed) {
         await this.opts.audit?.record(event('replayed', { phone: result })).catch((e: unknown) => {
           throw isStorageUnavailable(e) ? new ServiceUnavailableError(STORAGE_UNAVAILABLE_MESSAGES.replayKept) : e;
         });
       }
-      this.opts.onOutcome?.(flow, result.replayed ? 'replayed' : 'disclosed');
+      this.opts.counters?.exchanges.inc({ flow, outcome: result.replayed ? 'replayed' : 'disclosed' });
       return result;
     } catch (thrown) {
+      const refusedAtCapacity = thrown instanceof AdmissionRefusedError;
+      if (refusedAtCapacity) this.opts.counters?.admissionRefused.inc({ reason: thrown.reason });
       // Storage errors that reach here came before anything was sent: those after WeChat's answer
       // were turned into their own outcome where the settlement failed (claimAndRun).
-      const e = !(thrown instanceof ExchangeFailure) && isStorageUnavailable(thrown) ? new ServiceUnavailableError(STORAGE_UNAVAILABLE_MESSAGES.notSent) : thrown;
+      const e = refusedAtCapacity
+        ? atCapacity()
+        : !(thrown instanceof ExchangeFailure) && isStorageUnavailable(thrown)
+          ? new ServiceUnavailableError(STORAGE_UNAVAILABLE_MESSAGES.notSent)
+          : thrown;
       if (e instanceof ExchangeFailure) {
-        this.opts.onOutcome?.(flow, e.code);
-        const refusedAtCapacity = prepared && !admitted;
+        this.opts.counters?.exchanges.inc({ flow, outcome: e.code });
         // Turned away for the gateway's own want of room: the client's allowance is not spent either.
         if (refusedAtCapacity) void refund?.();
         // With storage down there is nowhere to record, and trying would only make the answer wait.
@@ -528,6 +522,13 @@ export class PhoneService {
     }
     return decryptPhoneData({ sessionKey: login.sessionKey, encryptedData: input.encryptedData, iv: input.iv, appid: app.appid });
   }
+}
+
+/** The rate limit's verdict; what it gives back takes the request out of its windows again. */
+async function countRequest(rateLimit: ExchangeRateLimit, subjectKey: string, clientIp: string | null): Promise<() => Promise<void>> {
+  const { verdict, refund } = await rateLimit.count(subjectKey, clientIp);
+  if (verdict) throw overRateLimit(verdict);
+  return refund;
 }
 
 /** The input's types are only what GraphQL promises: anything that is not a string is left for checkBase64 to refuse. */
