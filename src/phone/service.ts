@@ -3,36 +3,32 @@ import type { AppConfig } from '../config.js';
 import type { Database } from '../store/schema.js';
 import type { Session } from '../../plugins/jwt-session/verify.js';
 import type { AccessTokenProvider } from '../../plugins/access-token/provider.js';
-import { AccessTokenUnavailableError } from '../../plugins/access-token/provider.js';
 import type { DataKeys } from '../crypto/keys.js';
 import type { PhoneInfo, WechatClient } from '../wechat/index.js';
-import { WechatApiError, WechatDecryptError, WechatUpstreamError, decryptPhoneData, unwrapBase64 } from '../wechat/index.js';
-import { TimeoutError, withTimeout } from '../util/timeout.js';
+import { decryptPhoneData, unwrapBase64 } from '../wechat/index.js';
+import { withTimeout } from '../util/timeout.js';
 import type { ClaimStore } from './claims.js';
+import { classify } from './classify.js';
 import {
-  AppMismatchError,
   Base64MangledError,
   CodeAlreadyUsedError,
   ConsentWithdrawnError,
   ExchangeFailure,
-  GatewayMisconfiguredError,
   InProgressError,
   InvalidCodeError,
   InvalidInputError,
   OutcomeUnknownError,
-  RateLimitedError,
+  STORED_FAILURE_MESSAGES,
   ServiceUnavailableError,
-  SessionKeyMismatchError,
-  UpstreamUnavailableError,
   WatermarkMismatchError,
-  failureFromCode,
   sameFailure,
+  storedFailure,
 } from './errors.js';
-import { isStorageUnavailable } from '../store/unavailable.js';
 import { AdmissionRefusedError } from './admission.js';
 import { checkCode, checkPurpose, resolveApp } from './input.js';
 import { atCapacity, overRateLimit } from './load-refusals.js';
 import type { Admission, ExchangeCounters, ExchangeRateLimit } from './ports.js';
+import { afterAnswer, beforeSending, ignoreStorageOutage, replayKept } from './storage-outage.js';
 
 export interface VerifiedPhone extends PhoneInfo {
   /** True when this answer was stored by an earlier request of the same session: WeChat was not called again. */
@@ -156,23 +152,6 @@ export interface PhoneServiceOptions {
   sendOpenid?: boolean;
 }
 
-const STORED_FAILURE_MESSAGES: Record<string, string> = {
-  INVALID_CODE: 'the code was already rejected by WeChat: it is expired, used, malformed or not a phone-number code',
-  APP_MISMATCH: 'the code belongs to another mini program',
-  WATERMARK_MISMATCH: "WeChat's answer was for another mini program; the number was withheld",
-  SESSION_KEY_MISMATCH: 'the encrypted data could not be decrypted with this login session',
-  OUTCOME_UNKNOWN: 'an earlier attempt with this code ended without a clear answer from WeChat; the code may have been spent, so ask the user to tap again',
-  CONSENT_WITHDRAWN: 'consent was withdrawn while this code was being exchanged; the number was withheld',
-};
-
-/** What a storage outage means for the code, by how far the request had got. */
-export const STORAGE_UNAVAILABLE_MESSAGES = {
-  notSent: "the gateway's storage is unavailable right now; nothing was sent to WeChat and the code was not used: retry in a moment",
-  spent:
-    "WeChat answered, but the gateway's storage is unavailable so the exchange could not be recorded: the number is withheld and the code is spent; ask the user to tap again",
-  replayKept: "the gateway's storage is unavailable right now; the stored answer for this code is kept: retry in a moment",
-} as const;
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -294,7 +273,7 @@ export class PhoneService {
       // A replay discloses the number again: no record, no disclosure.
       if (result.replayed) {
         await this.opts.audit?.record(event('replayed', { phone: result })).catch((e: unknown) => {
-          throw isStorageUnavailable(e) ? new ServiceUnavailableError(STORAGE_UNAVAILABLE_MESSAGES.replayKept) : e;
+          throw replayKept(e);
         });
       }
       this.opts.counters?.exchanges.inc({ flow, outcome: result.replayed ? 'replayed' : 'disclosed' });
@@ -304,11 +283,7 @@ export class PhoneService {
       if (refusedAtCapacity) this.opts.counters?.admissionRefused.inc({ reason: thrown.reason });
       // Storage errors that reach here came before anything was sent: those after WeChat's answer
       // were turned into their own outcome where the settlement failed (claimAndRun).
-      const e = refusedAtCapacity
-        ? atCapacity()
-        : !(thrown instanceof ExchangeFailure) && isStorageUnavailable(thrown)
-          ? new ServiceUnavailableError(STORAGE_UNAVAILABLE_MESSAGES.notSent)
-          : thrown;
+      const e = refusedAtCapacity ? atCapacity() : beforeSending(thrown);
       if (e instanceof ExchangeFailure) {
         this.opts.counters?.exchanges.inc({ flow, outcome: e.code });
         // Turned away for the gateway's own want of room: the client's allowance is not spent either.
@@ -327,11 +302,7 @@ export class PhoneService {
    * storage error would not (the refusal is counted in metrics all the same).
    */
   private async recordRefusal(e: ExchangeAuditEvent): Promise<void> {
-    try {
-      await this.opts.audit?.record(e);
-    } catch (error) {
-      if (!isStorageUnavailable(error)) throw error;
-    }
+    await this.opts.audit?.record(e).catch(ignoreStorageOutage);
   }
 
   /**
@@ -383,7 +354,7 @@ export class PhoneService {
       case 'succeeded':
         return this.replay(codeHash, claim.answerSealed);
       case 'failed':
-        throw failureFromCode(claim.errorCode, STORED_FAILURE_MESSAGES[claim.errorCode] ?? 'an earlier attempt with this code failed');
+        throw storedFailure(claim.errorCode, 'an earlier attempt with this code failed');
       case 'in_progress':
         release();
         return this.waitForOther(codeHash);
@@ -400,14 +371,14 @@ export class PhoneService {
       // Ends inside the lease, so no retry can take the claim over while this call may still reach WeChat.
       info = await withTimeout(this.traced('wxphone.wechat', attempt), this.opts.attemptDeadlineMs, 'exchange attempt');
     } catch (e) {
-      const known = claim.earlierAttemptLost && isInvalidCode(e) ? afterLostAttempt() : classify(e, { sendOpenid: this.opts.sendOpenid === true });
-      const failure = known?.failure ?? new OutcomeUnknownError(STORED_FAILURE_MESSAGES.OUTCOME_UNKNOWN!);
+      const known = classify(e, { earlierAttemptLost: claim.earlierAttemptLost, sendOpenid: this.opts.sendOpenid === true });
+      const failure = known?.failure ?? new OutcomeUnknownError(STORED_FAILURE_MESSAGES.OUTCOME_UNKNOWN);
       await this.settleOutcome({ flow, codeHash, app, subjectHash, purpose, meta, now: this.now() }, claim.attempt, failure, known?.codeUnspent ?? false);
       // Unexpected errors (bugs) surface masked; the claim is final all the same.
       throw known ? known.failure : e;
     }
     if (info.watermark.appid !== app.appid) {
-      const failure = new WatermarkMismatchError(STORED_FAILURE_MESSAGES.WATERMARK_MISMATCH!);
+      const failure = new WatermarkMismatchError(STORED_FAILURE_MESSAGES.WATERMARK_MISMATCH);
       await this.settleOutcome({ flow, codeHash, app, subjectHash, purpose, meta, now: this.now() }, claim.attempt, failure, false);
       throw failure;
     }
@@ -432,9 +403,9 @@ export class PhoneService {
       // Nothing is disclosed that was not recorded. WeChat has spent the code, so the claim is
       // settled as final (best effort: storage may be what failed) rather than left to a resend.
       // A withdrawal that won the race is an answer of its own; anything else is unknown.
-      const failure = e instanceof ConsentWithdrawnError ? e : new OutcomeUnknownError(STORED_FAILURE_MESSAGES.OUTCOME_UNKNOWN!);
+      const failure = e instanceof ConsentWithdrawnError ? e : new OutcomeUnknownError(STORED_FAILURE_MESSAGES.OUTCOME_UNKNOWN);
       await this.settleFailure(context, claim.attempt, failure, false).catch(() => {});
-      throw isStorageUnavailable(e) ? new ServiceUnavailableError(STORAGE_UNAVAILABLE_MESSAGES.spent, false) : e;
+      throw afterAnswer(e);
     }
     // Our lease ran out and another attempt took the claim: its outcome is the record, not ours.
     if (!stored) throw new InProgressError('the exchange took too long and was taken over by a retry; retry to get its answer');
@@ -446,11 +417,7 @@ export class PhoneService {
    * refusal is still the answer (it says what became of the code); the claim is left to its lease.
    */
   private async settleOutcome(context: SettlementContext, attempt: number, failure: ExchangeFailure, codeUnspent: boolean): Promise<void> {
-    try {
-      await this.settleFailure(context, attempt, failure, codeUnspent);
-    } catch (e) {
-      if (!isStorageUnavailable(e)) throw e;
-    }
+    await this.settleFailure(context, attempt, failure, codeUnspent).catch(ignoreStorageOutage);
   }
 
   private async settleFailure(context: SettlementContext, attempt: number, failure: ExchangeFailure, codeUnspent: boolean): Promise<void> {
@@ -501,8 +468,7 @@ export class PhoneService {
         return this.replay(codeHash, row.answer_expires_at && row.answer_expires_at > this.now() ? row.answer_sealed : null);
       }
       if (row.state === 'failed') {
-        const code = row.error_code ?? 'UPSTREAM_UNAVAILABLE';
-        throw failureFromCode(code, STORED_FAILURE_MESSAGES[code] ?? 'the concurrent attempt with this code failed; retry');
+        throw storedFailure(row.error_code ?? 'UPSTREAM_UNAVAILABLE', 'the concurrent attempt with this code failed; retry');
       }
       if (row.lease_until <= this.now()) break;
     }
@@ -544,122 +510,4 @@ function checkBase64(value: unknown, field: string, lengthOk: (bytes: number) =>
     const hint = / /.test(value) ? ' (it contains spaces: "+" characters were probably URL-decoded)' : '';
     throw new Base64MangledError(`${field} is not intact base64${hint}; send it exactly as the button gave it, URL-encoded if in a query string`);
   }
-}
-
-// Transport failures that happen before a request is sent: the code cannot have reached WeChat.
-const NEVER_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
-// Access-token fetches: the code is not part of them, so however they fail, the code is unspent.
-const TOKEN_ENDPOINTS: ReadonlySet<string> = new Set(['stable_token', 'token']);
-
-interface Classified {
-  failure: ExchangeFailure;
-  /** WeChat certainly did not spend the code, so the same session may send it again. */
-  codeUnspent: boolean;
-}
-
-/**
- * After an earlier attempt was lost, WeChat's "invalid code" may be that attempt's doing: WeChat
- * answers 40029 for a code already used as for a bad one. Saying the user's code was bad would be
- * false; what is known is only that the code is gone.
- */
-function afterLostAttempt(): Classified {
-  return {
-    failure: new OutcomeUnknownError(
-      'an earlier attempt at this code ended without an answer (its gateway instance stopped, or could not record the outcome) and may have used it; WeChat now rejects the code: ask the user to tap again',
-    ),
-    codeUnspent: false,
-  };
-}
-
-function isInvalidCode(e: unknown): boolean {
-  return e instanceof WechatApiError && e.kind === 'invalid_code';
-}
-
-/**
- * WeChat refused the form of the gateway's request (47001, 41001) before reading the code: the
- * code is unspent, and only operators can fix the request.
- */
-function malformedRequest(e: WechatApiError, sendOpenid: boolean): GatewayMisconfiguredError {
-  if (e.errcode === 41001) {
-    return new GatewayMisconfiguredError(
-      `WeChat says the gateway's request carried no access token (errcode 41001): operators must check the gateway's WeChat settings; the code was not used`,
-    );
-  }
-  // Users report 47001 when openid is in the body, so the setting that puts it there is the first suspect.
-  const openid = sendOpenid
-    ? '; `wechat.sendOpenid` is on, and apps report this error when the openid is sent: try turning it off'
-    : '';
-  return new GatewayMisconfiguredError(
-    `WeChat could not read the gateway's request (errcode ${e.errcode}, data format error): the request is malformed, so operators must fix the gateway${openid}. The code was not used: the same session may send it again once fixed`,
-  );
-}
-
-/** Maps what the adapter and token layer throw to the outcomes clients see; null for the unexpected. */
-function classify(e: unknown, context: { sendOpenid: boolean }): Classified | null {
-  const unspent = (failure: ExchangeFailure) => ({ failure, codeUnspent: true });
-  const spent = (failure: ExchangeFailure) => ({ failure, codeUnspent: false });
-  if (e instanceof ExchangeFailure) return spent(e);
-  if (e instanceof WechatApiError) {
-    switch (e.kind) {
-      case 'invalid_code':
-        return spent(
-          new InvalidCodeError(
-            `WeChat rejected the code (errcode ${e.errcode}): it is expired, already used, malformed or not a phone-number code (a wx.login code is a common mistake)`,
-          ),
-        );
-      case 'app_mismatch':
-        return spent(new AppMismatchError(`WeChat says the code belongs to another mini program (errcode ${e.errcode})`));
-      case 'rate_limited':
-        return unspent(new RateLimitedError(`WeChat is limiting calls (errcode ${e.errcode}); back off and retry`));
-      case 'busy':
-      case 'token':
-        return unspent(new UpstreamUnavailableError(`WeChat is unavailable (errcode ${e.errcode}); retry shortly`));
-      case 'credentials':
-      case 'ip_blocked':
-      case 'account_frozen':
-        return unspent(
-          new GatewayMisconfiguredError(`WeChat refused the gateway's credentials for this app (errcode ${e.errcode}); operators must fix the configuration`),
-        );
-      case 'malformed_request':
-        return unspent(malformedRequest(e, context.sendOpenid));
-      case 'risk_blocked':
-        return spent(new InvalidCodeError(`WeChat blocked this login as high-risk (errcode ${e.errcode})`));
-      default:
-        // A token fetch that failed oddly never carried the code.
-        if (TOKEN_ENDPOINTS.has(e.endpoint)) return unspent(new UpstreamUnavailableError(`WeChat is unavailable (errcode ${e.errcode}); retry shortly`));
-        return spent(new OutcomeUnknownError(`WeChat answered an unexpected error (errcode ${e.errcode}); ask the user to tap again`));
-    }
-  }
-  if (e instanceof WechatUpstreamError) {
-    // A 5xx means no answer from WeChat's application (the adapter already retried it, as the spec asks).
-    // A broken or timed-out token fetch happened before the code was sent (or after WeChat refused
-    // the token, which leaves the code unspent): whatever the failure, the code never reached WeChat.
-    if (e.kind === 'http_status' || (e.detail !== undefined && NEVER_SENT.has(e.detail)) || TOKEN_ENDPOINTS.has(e.endpoint)) {
-      return unspent(new UpstreamUnavailableError(`WeChat could not be reached (${e.kind}); retry shortly`));
-    }
-    return spent(
-      new OutcomeUnknownError(`WeChat did not answer properly (${e.kind}): the code may have been spent, so it is not sent again; ask the user to tap again`),
-    );
-  }
-  if (e instanceof AccessTokenUnavailableError) return unspent(new UpstreamUnavailableError('no WeChat access token is available right now; retry shortly'));
-  if (e instanceof TimeoutError) {
-    return spent(new OutcomeUnknownError('the exchange took too long: the code may have been spent, so it is not sent again; ask the user to tap again'));
-  }
-  if (e instanceof WechatDecryptError) {
-    switch (e.reason) {
-      case 'BASE64_MANGLED':
-        return spent(new Base64MangledError(e.message));
-      case 'WATERMARK_MISMATCH':
-        return spent(new WatermarkMismatchError(STORED_FAILURE_MESSAGES.WATERMARK_MISMATCH!));
-      case 'SESSION_KEY_MISMATCH':
-        return spent(
-          new SessionKeyMismatchError(
-            'the encrypted data does not decrypt with this login: the session key rotated (wx.login was called again after the button), so get new encryptedData and iv',
-          ),
-        );
-      default:
-        return spent(new SessionKeyMismatchError('the encrypted data decrypted to something that is not a phone number'));
-    }
-  }
-  return null;
 }
