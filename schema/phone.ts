@@ -1,6 +1,6 @@
 import { builder } from './builder.js';
 import { EXCHANGE_ERROR_TYPES } from './exchange-errors.js';
-import type { VerifiedPhone } from '../src/phone/service.js';
+import type { VerifiedPhone } from '../src/phone/request.js';
 import { STORAGE_UNAVAILABLE_MESSAGES } from '../src/phone/storage-outage.js';
 import { ServiceUnavailableError } from '../src/phone/errors.js';
 import { isStorageUnavailable } from '../src/store/unavailable.js';

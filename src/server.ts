@@ -16,7 +16,7 @@ import { createPublicKey } from 'node:crypto';
 import { createWechatClient, isTokenError, logApiSecurityNotices, worstCaseCallMs, type ApiSecurityKeys, type WechatClient } from './wechat/index.js';
 import { consoleKeysOf, startSimulator, type RunningSimulator } from './simulator/index.js';
 import { ClaimStore } from './phone/claims.js';
-import { PhoneService } from './phone/service.js';
+import { PhoneService } from './phone/exchange.js';
 import { AdmissionGate } from './phone/admission.js';
 import { BillingLedger } from './billing/ledger.js';
 import { Procurement } from './billing/procurement.js';
@@ -265,7 +265,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       attemptDeadlineMs: timings.attemptDeadlineMs,
       duplicateWaitMs: timings.duplicateWaitMs,
       counters: metrics,
-      hooks: [chargeHooks(ledger)],
+      hooks: chargeHooks(ledger),
       audit,
       sendOpenid: config.wechat.sendOpenid,
       ...(tracing ? { span: tracing.phases } : {}),

@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 import type { AppConfig } from '../../src/config.js';
 import type { AuditRecordsTable, Database } from '../../src/store/schema.js';
 import { maskPhone, type DataKeys } from '../../src/crypto/keys.js';
-import type { ExchangeAudit, ExchangeAuditEvent } from '../../src/phone/service.js';
+import type { ExchangeAudit, ExchangeAuditEvent } from '../../src/phone/ports.js';
 import { ConsentWithdrawnError } from '../../src/phone/errors.js';
 import { appendRecord, consentWithdrawn, lockHead, purgeBefore, verifyChain, type ChainVerification, type ConsentGuard } from './chain.js';
 

@@ -15,8 +15,10 @@ import {
   WatermarkMismatchError,
 } from './errors.js';
 
-// What the WeChat adapter and the token layer throw, as the outcomes clients see, and whether the
-// code may still be unspent.
+/**
+ * What the WeChat adapter and the token layer throw, as the outcomes clients see, and whether the
+ * code may still be unspent.
+ */
 
 // Transport failures that happen before a request is sent: the code cannot have reached WeChat.
 const NEVER_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);

@@ -1,6 +1,7 @@
 import type { AppConfig } from '../config.js';
 import type { Session } from '../../plugins/jwt-session/verify.js';
 import { AppMismatchError, InvalidInputError } from './errors.js';
+import type { CheckedInput, ExchangeInput } from './request.js';
 
 // Printable ASCII only: control, zero-width and other look-alike characters are refused
 // here, before anything leaves the process, rather than surfacing as a WeChat 40029.
@@ -36,4 +37,9 @@ export function checkPurpose(value: unknown, app: AppConfig): string {
     throw new InvalidInputError(`purpose is not one this app declared (allowed: ${app.purposes.join(', ')})`, 'purpose');
   }
   return value;
+}
+
+export function checkExchangeInput(input: ExchangeInput, app: AppConfig): Extract<CheckedInput, { flow: 'exchange' }> {
+  const code = checkCode(input.code);
+  return { flow: 'exchange', purpose: checkPurpose(input.purpose, app), code };
 }

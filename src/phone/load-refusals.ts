@@ -1,8 +1,10 @@
 import { RateLimitedError } from './errors.js';
 import type { RateLimitVerdict } from './ports.js';
 
-// Requests turned away for load are RATE_LIMITED, before their code is claimed: the code is
-// unspent and the client may send it again.
+/**
+ * Requests turned away for load are RATE_LIMITED, before their code is claimed: the code is
+ * unspent and the client may send it again.
+ */
 
 /** Over a per-session or per-address limit: which one, and when to retry (whole seconds, at least 1). */
 export function overRateLimit(verdict: RateLimitVerdict): RateLimitedError {
