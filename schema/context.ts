@@ -2,7 +2,7 @@ import type DataLoader from 'dataloader';
 import type { AppConfig } from '../src/config.js';
 import type { DataKeys } from '../src/crypto/keys.js';
 import type { Session } from '../src/auth/index.js';
-import type { PhoneService } from '../src/phone/service.js';
+import type { PhoneService } from '../src/phone/exchange.js';
 import type { BillingLedger } from '../src/billing/ledger.js';
 import type { Procurement } from '../src/billing/procurement.js';
 import type { UsageSync } from '../src/billing/usage-sync.js';

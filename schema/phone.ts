@@ -1,6 +1,7 @@
 import { builder } from './builder.js';
 import { EXCHANGE_ERROR_TYPES } from './errors.js';
-import { STORAGE_UNAVAILABLE_MESSAGES, type VerifiedPhone } from '../src/phone/service.js';
+import type { VerifiedPhone } from '../src/phone/request.js';
+import { STORAGE_UNAVAILABLE_MESSAGES } from '../src/phone/storage-outage.js';
 import { ServiceUnavailableError } from '../src/phone/errors.js';
 import { checkNoticeVersion } from '../src/phone/input.js';
 import { isStorageUnavailable } from '../src/store/unavailable.js';

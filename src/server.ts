@@ -17,8 +17,8 @@ import { createPublicKey } from 'node:crypto';
 import { AccessTokenProvider, createWechatClient, isTokenError, logApiSecurityNotices, worstCaseCallMs, type ApiSecurityKeys, type WechatClient } from './wechat/index.js';
 import { consoleKeysOf, startSimulator, type RunningSimulator } from './simulator/index.js';
 import { ClaimStore } from './phone/claims.js';
-import { PhoneService } from './phone/service.js';
-import { AdmissionGate, AdmissionRefusedError } from './phone/admission.js';
+import { PhoneService } from './phone/exchange.js';
+import { AdmissionGate } from './phone/admission.js';
 import { BillingLedger } from './billing/ledger.js';
 import { ledgerStatements } from './store/ledger/index.js';
 import { Procurement } from './billing/procurement.js';
@@ -44,8 +44,8 @@ import { usePersistedDocuments, type DocumentStore } from '../plugins/persisted-
 import { LruMap } from './util/lru.js';
 import { CSRF_HEADER, useBodyLimit, useHardening, type BodyCappedContext } from '../plugins/hardening/index.js';
 import { loadTracing } from '../plugins/tracing/load.js';
-import { ExchangeRateLimiter, clientAddress, retryPhrase } from './phone/rate-limit.js';
-import { RateLimitedError, consentWithdrawnError } from './phone/errors.js';
+import { ExchangeRateLimiter, clientAddress } from './phone/rate-limit.js';
+import { consentWithdrawnError } from './phone/errors.js';
 import { buildSchema, createLoaders, type GraphQLContext, type Services } from '../schema/index.js';
 import { parseInstant } from './util/instant.js';
 
@@ -276,28 +276,13 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       leaseMs: timings.leaseMs,
       attemptDeadlineMs: timings.attemptDeadlineMs,
       duplicateWaitMs: timings.duplicateWaitMs,
-      onOutcome: (flow, outcome) => metrics.exchanges.inc({ flow, outcome }),
-      hooks: [chargeHooks(ledger)],
+      counters: metrics,
+      hooks: chargeHooks(ledger),
       audit,
       sendOpenid: config.wechat.sendOpenid,
       ...(tracing ? { span: tracing.phases } : {}),
-      rateLimit: async (subjectKey, clientIp) => {
-        const { verdict, refund } = await limiter.count(subjectKey, clientIp);
-        if (!verdict) return refund;
-        const who = verdict.scope === 'session' ? 'this session' : 'this client address';
-        throw new RateLimitedError(
-          `too many exchange requests from ${who} (limit ${verdict.limit} per ${verdict.windowMs / 1000} s); ${retryPhrase(verdict.retryInMs)}`,
-        );
-      },
-      admit: async (work) => {
-        try {
-          return await gate.run(work);
-        } catch (e) {
-          if (!(e instanceof AdmissionRefusedError)) throw e;
-          metrics.admissionRefused.inc({ reason: e.reason });
-          throw new RateLimitedError('the gateway is at capacity right now; the code was not used: retry in a moment');
-        }
-      },
+      rateLimit: limiter,
+      admission: gate,
     });
     const services: Services = {
       phone,

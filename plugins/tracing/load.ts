@@ -1,6 +1,6 @@
 import type { Plugin } from 'graphql-yoga';
 import type { Logger } from '../../src/log.js';
-import type { Traced } from '../../src/phone/service.js';
+import type { Traced } from '../../src/phone/ports.js';
 import type { WechatCallEvent } from '../../src/wechat/index.js';
 
 // The process's own exporter, if this module started it (one per process, however many gateways).

@@ -1,5 +1,5 @@
 import { SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
-import type { Traced } from '../../src/phone/service.js';
+import type { Traced } from '../../src/phone/ports.js';
 import type { WechatCallEvent } from '../../src/wechat/index.js';
 
 // Error codes are enum-like (FORBIDDEN, RATE_LIMITED); anything else could carry a value.

@@ -1,4 +1,5 @@
-import type { SettlementHooks } from '../phone/service.js';
+import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.js';
 import type { BillingLedger, DrawableAhead } from './ledger.js';
 
 /**
@@ -10,7 +11,22 @@ import type { BillingLedger, DrawableAhead } from './ledger.js';
 /** How far from the exchange a watermark's tap time may be and still be taken as the tap time. */
 export const TAP_PLAUSIBLE_MS = 3_600_000;
 
-export function chargeHooks(ledger: BillingLedger): SettlementHooks {
+/** A claim's settlement, as its charge needs to know it (the exchange's settlement tells more). */
+interface Settled {
+  flow: 'exchange' | 'legacy';
+  codeHash: string;
+  app: { appid: string };
+  now: number;
+}
+
+/** The charge as the exchange's settlement runs it; `prepare` reads the app's drawable packs while WeChat answers. */
+export interface ChargeHooks {
+  prepare(c: Pick<Settled, 'flow' | 'app'>): Promise<DrawableAhead | undefined> | undefined;
+  disclosed(trx: Kysely<Database>, c: Settled & { info: { watermark: { timestamp: number } }; prepared: DrawableAhead | undefined }): Promise<void>;
+  refused(trx: Kysely<Database>, c: Settled & { failure: { code: string } }): Promise<void>;
+}
+
+export function chargeHooks(ledger: BillingLedger): ChargeHooks {
   return {
     prepare(c) {
       return c.flow === 'exchange' ? ledger.drawableAhead(c.app.appid) : undefined;
@@ -24,7 +40,7 @@ export function chargeHooks(ledger: BillingLedger): SettlementHooks {
       // second, and not after the exchange): a tap in the same second as a usage sync then
       // counts as after it, so estimatedRemaining errs low, never high.
       const tappedAt = plausible ? Math.min(c.now, second + 999) : null;
-      await ledger.recordCharge(trx, { codeHash: c.codeHash, appid: c.app.appid, status: 'confirmed', now: c.now, tappedAt, drawable: c.prepared as DrawableAhead | undefined });
+      await ledger.recordCharge(trx, { codeHash: c.codeHash, appid: c.app.appid, status: 'confirmed', now: c.now, tappedAt, drawable: c.prepared });
     },
     async refused(trx, c) {
       // 40029, a call whose outcome is unknown, a number withheld after a withdrawal: the code was

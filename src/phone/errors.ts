@@ -152,3 +152,18 @@ export function failureFromCode(code: string, message: string): ExchangeFailure 
 export function sameFailure(e: ExchangeFailure): ExchangeFailure {
   return e instanceof ServiceUnavailableError ? new ServiceUnavailableError(e.message, e.retryable) : failureFromCode(e.code, e.message);
 }
+
+/** What a later request is told of an outcome stored for its code (only the code is stored). */
+export const STORED_FAILURE_MESSAGES = {
+  INVALID_CODE: 'the code was already rejected by WeChat: it is expired, used, malformed or not a phone-number code',
+  APP_MISMATCH: 'the code belongs to another mini program',
+  WATERMARK_MISMATCH: "WeChat's answer was for another mini program; the number was withheld",
+  SESSION_KEY_MISMATCH: 'the encrypted data could not be decrypted with this login session',
+  OUTCOME_UNKNOWN: 'an earlier attempt with this code ended without a clear answer from WeChat; the code may have been spent, so ask the user to tap again',
+  CONSENT_WITHDRAWN: 'consent was withdrawn while this code was being exchanged; the number was withheld',
+} satisfies Partial<Record<ExchangeErrorCode, string>>;
+
+/** A stored outcome rebuilt for a later request, with its stored message (else `otherwise`). */
+export function storedFailure(code: string, otherwise: string): ExchangeFailure {
+  return failureFromCode(code, (STORED_FAILURE_MESSAGES as Partial<Record<string, string>>)[code] ?? otherwise);
+}

@@ -3,6 +3,7 @@ import type { Session } from '../auth/index.js';
 import { AppMismatchError, InvalidInputError } from './errors.js';
 import { PURPOSE_PATTERN } from '../config.js';
 import { APPID_PATTERN } from '../wechat/appid.js';
+import type { CheckedInput, ExchangeInput } from './request.js';
 
 // Printable ASCII only: control, zero-width and other look-alike characters are refused
 // here, before anything leaves the process, rather than surfacing as a WeChat 40029.
@@ -43,4 +44,9 @@ export function checkNoticeVersion(v: string | null | undefined): string | null 
   if (v == null) return null;
   if (!/^[\x21-\x7e]{1,64}$/.test(v)) throw new InvalidInputError('noticeVersion must be 1 to 64 printable ASCII characters', 'noticeVersion');
   return v;
+}
+
+export function checkExchangeInput(input: ExchangeInput, app: AppConfig): Extract<CheckedInput, { flow: 'exchange' }> {
+  const code = checkCode(input.code);
+  return { flow: 'exchange', purpose: checkPurpose(input.purpose, app), code };
 }

@@ -3,7 +3,7 @@ import Keyv from 'keyv';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../src/store/db.js';
 import { ClaimStore } from '../../src/phone/claims.js';
-import { PhoneService } from '../../src/phone/service.js';
+import { PhoneService } from '../../src/phone/exchange.js';
 import { WatermarkMismatchError } from '../../src/phone/errors.js';
 import { createDataKeys } from '../../src/crypto/keys.js';
 import { AccessTokenProvider } from '../../src/wechat/index.js';
@@ -14,7 +14,7 @@ import type { AppConfig } from '../../src/config.js';
 import { BillingLedger } from '../../src/billing/ledger.js';
 import { ledgerStatements } from '../../src/store/ledger/index.js';
 import { chargeHooks } from '../../src/billing/charge-hooks.js';
-import type { ExchangeAudit, SettlementHooks } from '../../src/phone/service.js';
+import type { ExchangeAudit, SettlementHooks } from '../../src/phone/ports.js';
 
 const APPID = 'wx0000000000000001';
 const app: AppConfig = { appid: APPID, secret: 's', product: 'quick', subjectType: 'enterprise', category: undefined, purposes: ['login'], lowQuota: undefined };
@@ -40,7 +40,7 @@ describe('PhoneService decisions', () => {
   });
   afterEach(() => store.close());
 
-  function service(wechat: WechatClient, extra: { audit?: ExchangeAudit; withLedger?: boolean; hooks?: SettlementHooks[]; sendOpenid?: boolean } = {}) {
+  function service(wechat: WechatClient, extra: { audit?: ExchangeAudit; withLedger?: boolean; hooks?: SettlementHooks; sendOpenid?: boolean } = {}) {
     const apps = new Map([[APPID, app]]);
     const tokens = new AccessTokenProvider({
       apps,
@@ -49,7 +49,7 @@ describe('PhoneService decisions', () => {
       lock: null,
       isTokenError: () => false,
     });
-    return new PhoneService({
+    const options = {
       apps,
       claims: new ClaimStore(store.db),
       keys: createDataKeys(randomBytes(32)),
@@ -58,11 +58,11 @@ describe('PhoneService decisions', () => {
       replayTtlMs: 60_000,
       leaseMs: 10_000,
       attemptDeadlineMs: 5_000,
-      ...(extra.withLedger ? { hooks: [chargeHooks(new BillingLedger(store.db, ledgerStatements(store.dialect), apps))] } : {}),
-      ...(extra.hooks ? { hooks: extra.hooks } : {}),
       ...(extra.audit ? { audit: extra.audit } : {}),
       ...(extra.sendOpenid !== undefined ? { sendOpenid: extra.sendOpenid } : {}),
-    });
+    };
+    if (extra.withLedger) return new PhoneService({ ...options, hooks: chargeHooks(new BillingLedger(store.db, ledgerStatements(store.dialect), apps)) });
+    return new PhoneService({ ...options, ...(extra.hooks ? { hooks: extra.hooks } : {}) });
   }
 
   describe('WeChat refusing the form of the request (47001, 41001): the code was never read', () => {
@@ -122,17 +122,19 @@ describe('PhoneService decisions', () => {
     const { wechat } = stubWechat(async () => info);
     const seen: unknown[] = [];
     const hook = (prepare: SettlementHooks['prepare']): SettlementHooks => ({ prepare, disclosed: async (_trx, c) => seen.push(c.prepared) });
-    const phone = service(wechat, {
-      hooks: [
-        hook(async ({ app: a }) => `read for ${a.appid}`),
-        hook(() => {
-          throw new Error('sync bug');
-        }),
-        hook(() => Promise.reject(new Error('storage down'))),
-        hook(undefined),
-      ],
-    });
-    expect(await phone.exchange(session, { code: 'p'.repeat(64), purpose: 'login' })).toMatchObject({ purePhoneNumber: '1', replayed: false });
+    const hooks = [
+      hook(async ({ app: a }) => `read for ${a.appid}`),
+      hook(() => {
+        throw new Error('sync bug');
+      }),
+      hook(() => Promise.reject(new Error('storage down'))),
+      hook(undefined),
+    ];
+    // One settlement has one charge: each kind of read in an exchange of its own.
+    for (const [i, hooked] of hooks.entries()) {
+      const phone = service(wechat, { hooks: hooked });
+      expect(await phone.exchange(session, { code: `${i}`.padEnd(64, 'p'), purpose: 'login' })).toMatchObject({ purePhoneNumber: '1', replayed: false });
+    }
     expect(seen).toEqual([`read for ${APPID}`, undefined, undefined, undefined]);
   });
 
