@@ -7,7 +7,7 @@ import { checkPurpose, resolveApp } from '../src/phone/input.js';
 import type { AuditRecordsTable } from '../src/store/schema.js';
 import type { GraphQLContext } from './context.js';
 
-const AuditRecordRef = builder.objectRef<AuditRecordsTable>('AuditRecord').implement({
+export const AuditRecordRef = builder.objectRef<AuditRecordsTable>('AuditRecord').implement({
   description: 'One entry of an app\'s consent log (hash-chained). Personal fields are null after erasure.',
   fields: (t) => ({
     id: t.exposeID('id'),

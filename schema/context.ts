@@ -12,6 +12,9 @@ import type { Reconciliation } from '../src/billing/reconciliation.js';
 import type { ConsentAudit } from '../plugins/consent-audit/audit.js';
 import type { VerificationTokens } from '../src/binding/index.js';
 import type { WechatChargeAlert, WechatEvents } from '../src/billing/wechat-events.js';
+import type { UsageHistoryService } from '../src/billing/usage-history.js';
+import type { OutcomeHistoryService } from '../src/phone/outcome-history.js';
+import type { AuditRecordLookup } from '../src/consent/records-by-id.js';
 
 /** What resolvers may use: the verified session and the domain services (no I/O clients directly). */
 export interface Services {
@@ -22,6 +25,10 @@ export interface Services {
   /** The session tokens' issuer: subject hashes are scoped by it. */
   issuer: string;
   audit: ConsentAudit;
+  /** Consent records by id (a page reading erased records again). */
+  auditLookup: AuditRecordLookup;
+  /** Exchange outcomes over time, counted from the consent log. */
+  exchangeOutcomes: OutcomeHistoryService;
   tokens: VerificationTokens;
   billing: {
     ledger: BillingLedger;
@@ -31,6 +38,7 @@ export interface Services {
     reconciliation: Reconciliation;
     wechatEvents: WechatEvents;
     procurement: Procurement;
+    usageHistory: UsageHistoryService;
   };
 }
 

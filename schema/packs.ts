@@ -113,7 +113,7 @@ builder.mutationField('recordPackPurchase', (t) =>
   }),
 );
 
-const RefundRefusalRuleEnum = builder.enumType('RefundRefusalRule', {
+export const RefundRefusalRuleEnum = builder.enumType('RefundRefusalRule', {
   values: {
     PACK_USED: { description: 'At least one unit was used: no refund.' },
     REFUND_WINDOW_PASSED: { description: 'More than 7 days after payment: no refund.' },

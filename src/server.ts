@@ -28,6 +28,9 @@ import { WechatEvents } from './billing/wechat-events.js';
 import { PUSH_PATH_PREFIX, createPushEndpoint } from './wechat/push-endpoint.js';
 import { ClientReports } from './billing/client-reports.js';
 import { Reconciliation } from './billing/reconciliation.js';
+import { UsageHistoryService } from './billing/usage-history.js';
+import { OutcomeHistoryService } from './phone/outcome-history.js';
+import { AuditRecordLookup } from './consent/records-by-id.js';
 import { ConsentAudit } from '../plugins/consent-audit/audit.js';
 import { VerificationTokens, jwksResponse } from './binding/index.js';
 import { newRequestId, requestIdOf, requestIdOfError, useRequestId, type RequestIdServerContext } from '../plugins/request-id/index.js';
@@ -295,6 +298,8 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       now,
       issuer: config.jwt.issuer,
       audit,
+      auditLookup: new AuditRecordLookup(store.db),
+      exchangeOutcomes: new OutcomeHistoryService(store.db, config.apps),
       tokens: verificationTokens,
       billing: {
         ledger,
@@ -304,6 +309,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
         reconciliation: new Reconciliation(store.db, config.apps),
         procurement: new Procurement(store.db, config.apps, { chargingStartDate: config.billing.chargingStartDate }),
         wechatEvents,
+        usageHistory: new UsageHistoryService(store.db, config.apps),
       },
     };
     usage.start(config.billing.syncIntervalSeconds * 1000);
