@@ -48,6 +48,7 @@ import { ExchangeRateLimiter, clientAddress, retryPhrase } from '../plugins/rate
 import { RateLimitedError } from './phone/errors.js';
 import { buildSchema, createLoaders, type GraphQLContext, type Services } from '../schema/index.js';
 import { parseInstant } from '../schema/scalars.js';
+import { createConsoleRoute, isConsolePath } from '../console/serve.js';
 
 /** What the HTTP layer hands yoga with each request. */
 export interface GatewayServerContext extends BodyCappedContext, RequestIdServerContext {
@@ -414,6 +415,8 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
     purge.unref();
 
     let httpServer: Server | undefined;
+    // The operations console (console/): static files; it talks to /graphql like any client.
+    const serveConsole = createConsoleRoute();
     const handler = async (req: IncomingMessage, res: ServerResponse, requestId: string) => {
       const path = (req.url ?? '/').split('?')[0];
       if (path === '/health') return sendText(res, 200, 'ok\n');
@@ -432,6 +435,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       }
       if (path === '/audit/export.ndjson') return exportAudit(req, res);
       if (path?.startsWith(PUSH_PATH_PREFIX)) return servePush(req, res, requestId);
+      if (path && isConsolePath(path)) return serveConsole(req, res, path);
 
       return serveGraphQL(yoga, req, res, {
         clientIp: clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], config.hardening.trustProxyHops),
