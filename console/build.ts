@@ -148,9 +148,16 @@ export async function buildConsole(dist = CONSOLE_DIST): Promise<ConsoleManifest
 
     const old = `${dist}.old-${process.pid}-${Date.now()}`;
     if (existsSync(dist)) renameSync(dist, old);
-    renameSync(staging, dist);
+    try {
+      renameSync(staging, dist);
+    } catch (e) {
+      // Another process (a second test file, a second gateway) swapped in its build of the same sources first.
+      const theirs = readManifest(dist);
+      if (theirs?.sourceHash !== hash) throw e;
+      rmSync(staging, { recursive: true, force: true });
+    }
     rmSync(old, { recursive: true, force: true });
-    return manifest;
+    return readManifest(dist) ?? manifest;
   } catch (e) {
     rmSync(staging, { recursive: true, force: true });
     throw e;
