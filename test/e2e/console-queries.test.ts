@@ -2,6 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../support/backends.js';
 import { APP, OTHER_APP, mintCode, startTestGateway, type TestGateway } from '../support/gateway.js';
 import type { GatewayClient } from '../../sdk/client.js';
+import { parse, print } from 'graphql';
+import { persistedDocuments } from '../../sdk/persisted.js';
+import * as consoleDocuments from '../../console/src/graphql/generated.js';
 
 const DAY = 86_400_000;
 
@@ -132,5 +135,35 @@ describe.each(BACKENDS)('the console\'s queries ($name)', (backend) => {
     expect((await gql(auditor, q, { a: OTHER_APP.appid, ids })).data!.auditRecordsByIds).toEqual([]);
     expect((await gql(auditor, q, { a: APP, ids: Array.from({ length: 501 }, (_, i) => `x${i}`) })).errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     expect((await gql(operator, q, { a: APP, ids })).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+  });
+});
+
+describe("the console's documents with TRUSTED_DOCUMENTS=only", () => {
+  let t: TestGateway;
+  beforeAll(async () => {
+    t = await startTestGateway({ backend: BACKENDS[0]!, env: { TRUSTED_DOCUMENTS: 'only' } });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('are trusted documents: a gateway that runs nothing else runs them, as the console sends them', async () => {
+    const trusted = new Set(Object.values(persistedDocuments()));
+    const documents = Object.entries(consoleDocuments).filter(([name, v]) => name.endsWith('Document') && v instanceof String);
+    expect(documents.length).toBeGreaterThanOrEqual(13);
+    for (const [name, doc] of documents) expect(trusted.has(print(parse(String(doc)))), name).toBe(true);
+
+    const token = await t.token('ops', { appid: undefined, scopes: ['quota:read'] });
+    const send = (query: string) =>
+      fetch(t.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables: {} }) }).then(async (r) => ({ status: r.status, body: (await r.json()) as { data?: unknown; errors?: { extensions?: { code?: string } }[] } }));
+    // Spaced as codegen wrote them, and on one line as the console's bundle carries them.
+    const apps = await send(String(consoleDocuments.ConsoleAppsDocument));
+    expect(apps.body.errors).toBeUndefined();
+    expect((apps.body.data as { apps: unknown[] }).apps.length).toBe(2);
+    const compact = await send(String(consoleDocuments.ConsoleSessionDocument).replace(/\s+/g, ' '));
+    expect(compact.body.errors).toBeUndefined();
+    const other = await send('{ apps { appid } }');
+    expect(other.status).toBe(400);
+    expect(other.body.errors?.[0]?.extensions?.code).toBe('TRUSTED_DOCUMENT_REQUIRED');
   });
 });
