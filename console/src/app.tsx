@@ -12,7 +12,7 @@ import { ReconciliationView } from './views/reconciliation';
 import { Exchanges } from './views/exchanges';
 import { Audit } from './views/audit';
 import { LangSwitch } from './ui/lang-switch';
-import { Loading } from './ui/states';
+import { ErrorState, Loading } from './ui/states';
 
 /** Which scope each page needs: a page the token does not allow is neither linked nor shown. */
 const NEEDS: Record<Route['name'], Scope> = {
@@ -56,7 +56,11 @@ export function App() {
   );
 }
 
-type Gate = { state: 'signed-out'; problem: MessageKey | null } | { state: 'checking' } | { state: 'signed-in'; session: OperatorSession };
+type Gate =
+  | { state: 'signed-out'; problem: MessageKey | null }
+  | { state: 'checking' }
+  | { state: 'unreachable'; token: string; error: GatewayError }
+  | { state: 'signed-in'; session: OperatorSession };
 
 /** Checks a token with the gateway (the `session` query) before anything else is shown. */
 function SessionGate() {
@@ -78,7 +82,9 @@ function SessionGate() {
         keepToken(token);
         setGate({ state: 'signed-in', session: { token, subject: session.subject, scopes, expiresAt: Date.parse(session.expiresAt) } });
       } catch (e) {
-        signOut(e instanceof GatewayError && e.code === 'UNAUTHENTICATED' ? 'signin.refused' : 'signin.unreachable');
+        if (e instanceof GatewayError && e.code === 'UNAUTHENTICATED') return signOut('signin.refused');
+        // The gateway did not answer: the token may be fine, so it is kept and checked again on retry.
+        setGate({ state: 'unreachable', token, error: e instanceof GatewayError ? e : new GatewayError(String(e), 0, undefined) });
       }
     },
     [signOut],
@@ -100,6 +106,18 @@ function SessionGate() {
   }, [gate, signOut]);
 
   if (gate.state === 'checking') return <Loading />;
+  if (gate.state === 'unreachable') {
+    return (
+      <main id="main" class="sign-in">
+        <div class="sign-in-card">
+          <ErrorState error={gate.error} retry={() => void check(gate.token)} />
+          <button type="button" onClick={() => signOut(null)} data-action="sign-out">
+            <SignOutLabel />
+          </button>
+        </div>
+      </main>
+    );
+  }
   if (gate.state === 'signed-out') return <SignIn onToken={check} busy={false} problem={gate.problem} />;
   return (
     <Console.Provider value={{ session: gate.session, signOut: () => signOut(null), expire: () => signOut('signin.expired') }}>
@@ -171,4 +189,8 @@ function Shell({ session, onSignOut }: { session: OperatorSession; onSignOut: ()
       <footer class="muted small">{t('footer.note')}</footer>
     </>
   );
+}
+
+function SignOutLabel() {
+  return <>{useI18n().t('signin.out')}</>;
 }

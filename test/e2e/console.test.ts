@@ -54,6 +54,10 @@ describe.skipIf(!chromiumAvailable)('the operations console in a browser', () =>
       const r = await user.ExchangePhoneCode({ input: { code: await mintCode(t.sim, phone), purpose: 'login' } });
       expect(r.exchangePhoneCode.__typename).toBe('PhoneNumberVerified');
     }
+    // A code exchanged too late: INVALID_CODE, for the exchanges page.
+    const late = await mintCode(t.sim);
+    await t.sim.advance(301);
+    expect((await user.ExchangePhoneCode({ input: { code: late, purpose: 'login' } })).exchangePhoneCode).toMatchObject({ code: 'INVALID_CODE' });
     expect((await admin.SyncUsage({ appid: APP })).syncUsage.__typename).toBe('UsageSynced');
   }, 90_000);
 
@@ -105,6 +109,12 @@ describe.skipIf(!chromiumAvailable)('the operations console in a browser', () =>
   }
 
   const digits = (s: string | null) => Number((s ?? '').replace(/[^\d]/g, ''));
+
+  async function streamText(stream: NodeJS.ReadableStream): Promise<string> {
+    let text = '';
+    for await (const chunk of stream) text += String(chunk);
+    return text;
+  }
 
   it('is served with a strict CSP: the page uncached, the hashed assets cached for good, nothing from elsewhere', async () => {
     const html = await fetch(`${origin}/console`);
@@ -253,7 +263,8 @@ describe.skipIf(!chromiumAvailable)('the operations console in a browser', () =>
     await page.click('[data-action=search]');
     await page.waitForSelector('tr[data-record]');
     const rows = page.locator('tr[data-record]');
-    expect(await rows.count()).toBe(3);
+    // Three disclosures and the refused late code.
+    expect(await rows.count()).toBe(4);
     // Masked numbers and hashes as stored: never the number, never the openid.
     const shown = await page.locator('table.records').textContent();
     for (const phone of phones) {
@@ -267,21 +278,70 @@ describe.skipIf(!chromiumAvailable)('the operations console in a browser', () =>
     await page.waitForSelector('dialog[open]');
     await page.click('dialog[open] button:not([data-action])');
     await page.waitForSelector('dialog[open]', { state: 'detached' });
-    expect(await page.locator('tr[data-record][data-erased=false]').count()).toBe(3);
+    expect(await page.locator('tr[data-record][data-erased=false]').count()).toBe(4);
 
     await page.click('[data-action=erase]');
     expect(await page.locator('dialog[open]').textContent()).toContain('无法撤销');
     await page.click('dialog[open] [data-action=confirm]');
     await page.waitForSelector('[data-notice=erased]');
-    expect(await page.locator('[data-notice=erased]').textContent()).toContain('3 条记录');
-    expect(await page.locator('tr[data-record][data-erased=true]').count()).toBe(3);
-    expect(await page.locator('table.records [data-col=masked]').allTextContents()).toEqual(Array(3).fill(expect.stringContaining('已删除')));
+    expect(await page.locator('[data-notice=erased]').textContent()).toContain('4 条记录');
+    expect(await page.locator('tr[data-record][data-erased=true]').count()).toBe(4);
+    expect(await page.locator('table.records [data-col=masked]').allTextContents()).toEqual(Array(4).fill(expect.stringContaining('已删除')));
     expect(await page.inputValue('input[name=subject]')).toBe('');
     // The gateway agrees: nothing is found by the subject any more, and the chain still verifies.
     const auditor = await t.client('dpo', { appid: undefined, scopes: ['audit:read'] });
     expect((await auditor.AuditRecords({ appid: APP, subject: SUBJECT })).auditRecords.edges).toEqual([]);
     expect((await auditor.VerifyAuditChain({ appid: APP })).verifyAuditChain.ok).toBe(true);
     await check();
+    await close();
+  });
+
+  it('shows exchange outcomes by error code, with what INVALID_CODE usually means beside it', async () => {
+    const { page, check, close } = await openPage();
+    await signInByLink(page, operatorToken);
+    await page.goto(`${origin}/console/#/exchanges`);
+    await page.waitForSelector('table.outcomes');
+    expect(await page.locator('figure.chart svg rect').count()).toBeGreaterThan(0);
+    expect(digits(await page.locator('tr[data-outcome=disclosed] td').first().textContent())).toBe(3);
+    const invalid = await page.locator('tr[data-outcome=INVALID_CODE]').textContent();
+    expect(invalid).toContain('wx.login');
+    // An app with no exchanges: the empty state, not an empty chart.
+    await page.selectOption('#exchanges-app', OTHER_APP.appid);
+    await page.waitForSelector('.state-empty');
+    await check();
+    await close();
+  });
+
+  it("reconciles a period: WeChat's growth beside the gateway's counts, or what is missing to compare", async () => {
+    const { page, check, close } = await openPage();
+    await signInByLink(page, operatorToken);
+    await page.goto(`${origin}/console/#/reconciliation/${APP}`);
+    await page.waitForSelector('[data-report]');
+    // One sync only: nothing brackets the week, and the page says how to fix that.
+    expect(await page.locator('[data-report] .notice').textContent()).toContain('之前和之后各同步一次');
+    expect(digits(await page.locator('[data-field=confirmed] .stat-value').textContent())).toBe(3);
+    expect(digits(await page.locator('[data-field=unconfirmed] .stat-value').textContent())).toBe(1);
+    await check();
+    await close();
+  });
+
+  it('says when the gateway cannot be reached, keeps the session, and recovers on retry', async () => {
+    const { page, context, close } = await openPage();
+    await signInByLink(page, operatorToken);
+    await page.waitForSelector('[data-ready] tr[data-appid]');
+    let down = true;
+    await context.route(`${origin}/graphql`, (route) => (down ? route.abort() : route.continue()));
+    // On a page already signed in,
+    await page.click('header nav a[href="#/exchanges"]');
+    await page.waitForSelector('.state-error');
+    expect(await page.locator('.state-error').textContent()).toContain('无法连接网关');
+    // and on a reload, when even the token cannot be checked: it is kept, not forgotten.
+    await page.reload();
+    await page.waitForSelector('.state-error');
+    expect((await browserStorage(page)).session).toEqual({ [TOKEN_KEY]: operatorToken });
+    down = false;
+    await page.click('.state-error button');
+    await page.waitForSelector('table.outcomes');
     await close();
   });
 
@@ -311,8 +371,14 @@ describe.skipIf(!chromiumAvailable)('the operations console in a browser', () =>
     await page.fill('#records-app', APP);
     await page.click('[data-action=search]');
     await page.waitForSelector('tr[data-record]');
-    expect(await page.locator('[data-action=export]').count()).toBe(1);
     expect(await page.locator('[data-action=erase]').count()).toBe(0);
+    // The export is the gateway's NDJSON, fetched with the token in a header and saved as a file.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-action=export]')]);
+    expect(download.suggestedFilename()).toBe(`consent-${APP}.ndjson`);
+    const lines = (await streamText(await download.createReadStream())).trim().split('\n').map((l) => JSON.parse(l) as { appid: string; maskedPhone: string | null });
+    expect(lines.length).toBeGreaterThanOrEqual(4);
+    expect(lines.every((l) => l.appid === APP)).toBe(true);
+    expect(JSON.stringify(lines)).not.toMatch(new RegExp(phones.join('|')));
     await check();
     await close();
   });

@@ -37,7 +37,6 @@ export const en: Record<MessageKey, string> = {
   'signin.storage': "The console works through the gateway's GraphQL API with the token's scopes; pages the token does not allow are not offered.",
   'signin.refused': 'The gateway refused this token (invalid, expired, or signed with another key).',
   'signin.expired': 'Your session ended: the token expired or the gateway refused it. Sign in again.',
-  'signin.unreachable': 'The token could not be checked: the gateway did not answer.',
   'signin.noOperatorScope': 'This token carries no operator scope (quota:read, billing:admin, audit:read or audit:admin).',
 
   'picker.app': 'App',

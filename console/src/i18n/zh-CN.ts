@@ -35,7 +35,6 @@ export const zhCN = {
   'signin.storage': '控制台通过网关的 GraphQL 接口、以令牌所带的权限工作；令牌不允许的页面不会出现。',
   'signin.refused': '网关拒绝了这个令牌（无效、已过期或签名密钥不符）。',
   'signin.expired': '会话已结束：令牌已过期或被网关拒绝，请重新登录。',
-  'signin.unreachable': '暂时无法核对令牌：网关没有响应。',
   'signin.noOperatorScope': '这个令牌没有运维权限（quota:read、billing:admin、audit:read 或 audit:admin）。',
 
   'picker.app': '应用',
