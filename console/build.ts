@@ -5,6 +5,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import type { Plugin } from 'esbuild';
+import { ASSET_PREFIX, CONSOLE_DIST, CONSOLE_ROOT, contentTypeOf } from './paths.js';
 
 /**
  * Builds the operations console (console/src, Preact + TypeScript) into console/dist: one
@@ -12,9 +13,6 @@ import type { Plugin } from 'esbuild';
  * for the gateway to serve. `npm install` runs it (the `prepare` script); `wxphone serve`
  * runs it when dist is missing or older than the sources.
  */
-export const CONSOLE_ROOT = fileURLToPath(new URL('.', import.meta.url));
-export const CONSOLE_DIST = join(CONSOLE_ROOT, 'dist');
-export const ASSET_PREFIX = '/console/assets/';
 const SOURCES = join(CONSOLE_ROOT, 'src');
 
 export interface ConsoleAsset {
@@ -33,28 +31,17 @@ export interface ConsoleManifest {
   gzipBytes: number;
 }
 
-const TYPES: Record<string, string> = {
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.html': 'text/html; charset=utf-8',
-};
-
-export function contentTypeOf(name: string): string {
-  return TYPES[name.slice(name.lastIndexOf('.'))] ?? 'application/octet-stream';
-}
-
 function filesUnder(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true })
     .flatMap((e) => (e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)]))
     .sort();
 }
 
-/** A fingerprint of everything the bundle is made of: the sources, this script and the two packages. */
+/** A fingerprint of everything the bundle is made of: the sources, this script, the paths and the two packages. */
 export function sourceHash(): string {
   const require = createRequire(import.meta.url);
   const h = createHash('sha256');
-  for (const file of [...filesUnder(SOURCES), fileURLToPath(import.meta.url)]) {
+  for (const file of [...filesUnder(SOURCES), fileURLToPath(import.meta.url), join(CONSOLE_ROOT, 'paths.ts')]) {
     h.update(relative(CONSOLE_ROOT, file)).update('\0').update(readFileSync(file)).update('\0');
   }
   for (const pkg of ['preact/package.json', 'esbuild/package.json']) h.update((JSON.parse(readFileSync(require.resolve(pkg), 'utf8')) as { version: string }).version);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
-import { ASSET_PREFIX, CONSOLE_DIST, contentTypeOf } from './build.js';
+import { ASSET_PREFIX, CONSOLE_DIST, contentTypeOf } from './paths.js';
 
 export const CONSOLE_PATH = '/console';
 
