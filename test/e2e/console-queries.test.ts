@@ -5,6 +5,8 @@ import type { GatewayClient } from '../../sdk/client.js';
 import { parse, print } from 'graphql';
 import { persistedDocuments } from '../../sdk/persisted.js';
 import * as consoleDocuments from '../../console/src/graphql/generated.js';
+import { ensureConsoleBuilt } from '../../console/build.js';
+import { CONSOLE_CSP } from '../../console/serve.js';
 
 const DAY = 86_400_000;
 
@@ -165,5 +167,27 @@ describe("the console's documents with TRUSTED_DOCUMENTS=only", () => {
     const other = await send('{ apps { appid } }');
     expect(other.status).toBe(400);
     expect(other.body.errors?.[0]?.extensions?.code).toBe('TRUSTED_DOCUMENT_REQUIRED');
+  });
+});
+
+describe('the console in production', () => {
+  let t: TestGateway;
+  beforeAll(async () => {
+    await ensureConsoleBuilt();
+    t = await startTestGateway({ backend: BACKENDS[0]!, env: { NODE_ENV: 'production' } });
+  }, 60_000);
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('is served (it is for operators, and shows only what their tokens allow), with its CSP', async () => {
+    const origin = new URL(t.url).origin;
+    const page = await fetch(`${origin}/console/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-security-policy')).toBe(CONSOLE_CSP);
+    expect(await page.text()).toMatch(/<script type="module" src="\/console\/assets\/app-[\w-]+\.js"><\/script>/);
+    expect((await fetch(`${origin}/console`, { method: 'POST' })).status).toBe(405);
+    // GraphiQL is not, in production.
+    expect((await fetch(t.url, { headers: { accept: 'text/html' } })).headers.get('content-type') ?? '').not.toMatch(/html/);
   });
 });
