@@ -36,8 +36,7 @@ export function useQuery<R, V>(document: TypedDocumentString<R, V>, variables: V
       },
     );
     return () => abort.abort();
-    // `key` stands for the variables' value.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // `key` stands for the variables' value: a new object with the same values is no new query.
   }, [document, key, round, options.skip, session.token]);
 
   const reload = useCallback(() => setRound((r) => r + 1), []);

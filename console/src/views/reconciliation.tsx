@@ -22,13 +22,12 @@ export function ReconciliationView({ appid }: { appid: string | null }) {
   const today = cstDate(Date.now());
   const [fromDate, setFromDate] = useState(cstDate(Date.now() - 6 * DAY_MS));
   const [toDate, setToDate] = useState(today);
-  const [applied, setApplied] = useState(() => dateRange(fromDate, toDate));
-  const range = applied;
+  const [range, setRange] = useState(() => dateRange(fromDate, toDate));
   const report = useQuery(ConsoleReconciliationDocument, { appid: appid ?? '', from: iso(range?.from ?? 0), to: iso(range?.to ?? 1) }, { skip: !appid || !range });
 
   const apply = (e: Event) => {
     e.preventDefault();
-    setApplied(dateRange(fromDate, toDate));
+    setRange(dateRange(fromDate, toDate));
   };
 
   return (
