@@ -11,7 +11,7 @@ import { Legend } from '../charts/legend';
 
 const PART_COLORS = { confirmed: '#2563eb', unconfirmed: '#d97706', reported: '#0d9488', unexplained: '#dc2626', wechat: '#475569' };
 
-// The causes WeChat's own guide to billing discrepancies (手机号计费误差问题排查指南) names, and the gateway's own.
+// What usually accounts for charges the gateway's records do not: lost callbacks, extra taps, codes taken elsewhere.
 const CAUSES: MessageKey[] = ['recon.cause.extraTaps', 'recon.cause.leftPage', 'recon.cause.unreported', 'recon.cause.elsewhere', 'recon.cause.devVersions'];
 
 type Report = ConsoleReconciliationQuery['reconciliation'];
