@@ -6,7 +6,7 @@ import { checkNoticeVersion, checkPurpose, resolveApp } from '../src/phone/input
 import type { AuditRecord } from '../src/consent/audit-record.js';
 import type { GraphQLContext } from './context.js';
 
-const AuditRecordRef = builder.objectRef<AuditRecord>('AuditRecord').implement({
+export const AuditRecordRef = builder.objectRef<AuditRecord>('AuditRecord').implement({
   description: 'One entry of an app\'s consent log (hash-chained). Personal fields are null after erasure.',
   fields: (t) => ({
     id: t.exposeID('id'),

@@ -13,6 +13,9 @@ import type { ConsentAudit, RequestConsentLog } from '../src/consent/index.js';
 import type { RequestAccessTokens } from '../src/wechat/index.js';
 import type { VerificationTokens } from '../src/binding/index.js';
 import type { WechatChargeAlert, WechatEvents } from '../src/billing/wechat-events.js';
+import type { UsageHistoryService } from '../src/billing/usage-history.js';
+import type { OutcomeHistoryService } from '../src/phone/outcome-history.js';
+import type { AuditRecordLookup } from '../src/consent/records-by-id.js';
 
 /** What resolvers may use: the verified session and the domain services (no I/O clients directly). */
 export interface Services {
@@ -23,6 +26,10 @@ export interface Services {
   /** The session tokens' issuer: subject hashes are scoped by it. */
   issuer: string;
   audit: ConsentAudit;
+  /** Consent records by id (a page reading erased records again). */
+  auditLookup: AuditRecordLookup;
+  /** Exchange outcomes over time, counted from the consent log. */
+  exchangeOutcomes: OutcomeHistoryService;
   tokens: VerificationTokens;
   billing: {
     ledger: BillingLedger;
@@ -32,6 +39,7 @@ export interface Services {
     reconciliation: Reconciliation;
     wechatEvents: WechatEvents;
     procurement: Procurement;
+    usageHistory: UsageHistoryService;
   };
 }
 

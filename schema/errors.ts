@@ -127,6 +127,8 @@ function refusal<R extends string>(name: string, ruleEnum: string, rules: Record
     values: Object.fromEntries(entries.map(([rule, { description }]) => [rule, { description }])),
   });
   class Refused extends Error {
+    /** The rule enum, for fields that name a rule without a refusal (e.g. what a pack's refund would meet). */
+    static readonly ruleEnum = RuleEnum;
     constructor(readonly rule: R) {
       super(rules[rule].message);
     }

@@ -12,6 +12,10 @@ import './reports.js';
 import './reconciliation.js';
 import './audit.js';
 import './wechat-events.js';
+import './usage-history.js';
+import './exchange-outcomes.js';
+import './pack-refund-eligibility.js';
+import './audit-records-by-id.js';
 import type { Loaders, Services } from './context.js';
 
 export type { GraphQLContext, Loaders, Services } from './context.js';

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { generate } from '@graphql-codegen/cli';
 import config from '../codegen.js';
 
-// Regenerates the SDK in memory and compares it with the committed file.
+// Regenerates the SDK and the console's typed documents in memory and compares them with the committed files.
 const outputs = (await generate({ ...config, silent: true }, false)) as { filename: string; content: string }[];
 let stale = false;
 for (const { filename, content } of outputs) {
@@ -18,4 +18,4 @@ for (const { filename, content } of outputs) {
   }
 }
 if (stale) process.exit(1);
-console.log('sdk/generated.ts matches schema/schema.graphql and sdk/operations');
+console.log(`${outputs.map((o) => o.filename).join(', ')} match schema/schema.graphql, sdk/operations and console/operations`);

@@ -1,13 +1,15 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { print, type DocumentNode } from 'graphql';
+import { parse, print, type DocumentNode } from 'graphql';
 import * as generated from './generated.js';
+import * as consoleDocuments from '../console/src/graphql/generated.js';
 
 /**
- * The SDK's operations as trusted documents: SHA-256 of each document's text (as graphql-js prints
- * it, which is what the SDK sends) → that text. The gateway reads it (plugins/persisted-documents);
- * a client may send the hash instead of the text. `--write` rewrites sdk/persisted-documents.json,
- * `--check` fails when it is stale.
+ * The SDK's operations, and the operations console's, as trusted documents: SHA-256 of each
+ * document's text (as graphql-js prints it, which is what the SDK sends) → that text. The gateway
+ * reads it (plugins/persisted-documents); a client may send the hash instead of the text, and with
+ * TRUSTED_DOCUMENTS=only the console keeps working. `--write` rewrites
+ * sdk/persisted-documents.json, `--check` fails when it is stale.
  */
 export const PERSISTED_DOCUMENTS_FILE = new URL('./persisted-documents.json', import.meta.url);
 
@@ -16,6 +18,12 @@ export function persistedDocuments(): Record<string, string> {
   for (const [name, value] of Object.entries(generated)) {
     if (!name.endsWith('Document') || typeof value !== 'object' || (value as DocumentNode).kind !== 'Document') continue;
     const text = print(value as DocumentNode);
+    out[createHash('sha256').update(text).digest('hex')] = text;
+  }
+  // The console sends its documents as the strings codegen wrote (typed-document-node, string mode).
+  for (const [name, value] of Object.entries(consoleDocuments)) {
+    if (!name.endsWith('Document') || !(value instanceof String)) continue;
+    const text = print(parse(String(value)));
     out[createHash('sha256').update(text).digest('hex')] = text;
   }
   return Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b)));

@@ -9,6 +9,8 @@ import { shutdownTracing } from '../plugins/tracing/load.js';
 import { SANDBOX_APP, SimulatorControl, startSimulator } from './simulator/index.js';
 import { signSessionToken } from './auth/index.js';
 import { createGatewayClient } from '../sdk/client.js';
+import { ensureConsoleBuilt } from '../console/build.js';
+import { CONSOLE_SCOPES, consoleLink } from '../console/link.js';
 
 const USAGE = `usage: wxphone <command> [options]
 
@@ -17,6 +19,8 @@ commands:
   simulator [--port N] [--host H]                     start the WeChat simulator alone
   token --sub OPENID [--appid APPID] [--scope "s1 s2"] [--ttl 1h]
                                                       print a session JWT signed with the configured key
+  console-link --sub NAME [--scope "s1 s2"] [--ttl 8h] [--url URL]
+                                                      print a link that signs the operations console in
   demo                                                run the whole flow once against a throwaway sandbox
 `;
 
@@ -58,6 +62,7 @@ async function serve(argv: string[]) {
   if (values.host) env.HOST = values.host;
   if (simPort) env.SIMULATOR_PORT = simPort;
   const config = loadConfig(env);
+  await buildConsoleIfStale();
   const gateway = await createGateway(config);
   const { url } = await gateway.listen();
   // Then the spans still batched for the collector (if this process exports them).
@@ -68,6 +73,13 @@ async function serve(argv: string[]) {
     lines.push(`Simulator:  ${gateway.simulator.url}   (the WeChat stand-in; control API under /__sim__)`);
     const firstApp = [...config.apps.keys()][0] ?? SANDBOX_APP.appid;
     lines.push(`Dev token:  npx wxphone token --sub o_demo_user --appid ${firstApp} --scope "phone:exchange"`);
+    if (config.jwt.secret) {
+      const jwt = await signSessionToken(
+        { secret: config.jwt.secret, issuer: config.jwt.issuer, audience: config.jwt.audience },
+        { subject: 'sandbox-operator', scopes: [...CONSOLE_SCOPES], ttl: '12h' },
+      );
+      lines.push(`Console:    ${consoleLink(url.replace(/\/graphql$/, ''), jwt)}   (signed in as an operator, all scopes, 12 h)`);
+    }
   } else {
     lines.push(`WeChat:     ${gateway.wechatApiBase}`);
   }
@@ -115,6 +127,48 @@ async function token(argv: string[]) {
   process.stdout.write(`${jwt}\n`);
 }
 
+/**
+ * The console's files come from `npm install` (its prepare script); a checkout installed without
+ * scripts, or whose console sources changed since, gets them here. The API does not need them,
+ * so a build that fails is reported and the gateway starts anyway.
+ */
+async function buildConsoleIfStale() {
+  try {
+    const started = Date.now();
+    const { built } = await ensureConsoleBuilt();
+    if (built) process.stderr.write(`built the operations console (console/dist) in ${Date.now() - started} ms\n`);
+  } catch (e) {
+    process.stderr.write(`wxphone: the operations console could not be built (${(e as Error).message.split('\n')[0]}); /console answers 503 until \`npm run console:build\` succeeds\n`);
+  }
+}
+
+/** A console link for an operator: a token with operator scopes only, in the link's fragment. */
+async function consoleLinkCommand(argv: string[]) {
+  const { values } = parseArgs({
+    args: argv,
+    options: { sub: { type: 'string' }, scope: { type: 'string' }, ttl: { type: 'string' }, url: { type: 'string' } },
+  });
+  if (!values.sub) fail('console-link needs --sub NAME (who the operator is, as the token\'s subject)');
+  const config = loadConfig();
+  if (!config.sandbox && !process.env.JWT_SECRET) fail('outside sandbox mode, links can be signed only with a configured JWT_SECRET');
+  if (!config.jwt.secret) fail('no signing key is configured (JWT_JWKS_URL verifies only): get an operator token from your identity provider and paste it into the console');
+  const ttl = values.ttl ?? '8h';
+  if (!/^\d+\s*(s|m|h|d)$/.test(ttl)) fail('--ttl looks like 30m, 8h or 1d');
+  const scopes = (values.scope ?? 'quota:read').split(/\s+/).filter(Boolean);
+  const foreign = scopes.filter((s) => !(CONSOLE_SCOPES as readonly string[]).includes(s));
+  if (foreign.length || !scopes.length) fail(`a console link carries operator scopes only (${CONSOLE_SCOPES.join(', ')}), not: ${foreign.join(', ') || '(none)'}`);
+  let base = values.url ?? `http://${config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host}:${config.port}`;
+  try {
+    const u = new URL(base);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme');
+    base = u.origin;
+  } catch {
+    fail('--url is the gateway\'s address as operators reach it, e.g. https://gw.example.com');
+  }
+  const jwt = await signSessionToken({ secret: config.jwt.secret, issuer: config.jwt.issuer, audience: config.jwt.audience }, { subject: values.sub, scopes, ttl });
+  process.stdout.write(`${consoleLink(base, jwt)}\n`);
+}
+
 /** The whole flow once, against a throwaway sandbox: what a newcomer's first exchange looks like. */
 async function demo() {
   const dir = mkdtempSync(join(tmpdir(), 'wxphone-demo-'));
@@ -156,7 +210,7 @@ async function demo() {
 }
 
 const [command, ...rest] = process.argv.slice(2);
-const commands: Record<string, (argv: string[]) => Promise<void>> = { serve, simulator, token, demo };
+const commands: Record<string, (argv: string[]) => Promise<void>> = { serve, simulator, token, demo, 'console-link': consoleLinkCommand };
 const run = command ? commands[command] : undefined;
 if (!run) {
   process.stderr.write(USAGE);

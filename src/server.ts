@@ -31,6 +31,9 @@ import { PUSH_PATH_PREFIX, createPushEndpoint } from './wechat/push-endpoint.js'
 import { ClientReports } from './billing/client-reports.js';
 import { Reconciliation } from './billing/reconciliation.js';
 import { ConsentAudit } from './consent/index.js';
+import { UsageHistoryService } from './billing/usage-history.js';
+import { OutcomeHistoryService } from './phone/outcome-history.js';
+import { AuditRecordLookup } from './consent/records-by-id.js';
 import { VerificationTokens, jwksResponse } from './binding/index.js';
 import { newRequestId, requestIdOf, requestIdOfError, useRequestId, type RequestIdServerContext } from '../plugins/request-id/index.js';
 import { createSessionVerifier, SessionError, signSessionToken } from './auth/index.js';
@@ -48,6 +51,7 @@ import { ExchangeRateLimiter, clientAddress } from './phone/rate-limit.js';
 import { consentWithdrawnError } from './phone/errors.js';
 import { buildSchema, createLoaders, type GraphQLContext, type Services } from '../schema/index.js';
 import { parseInstant } from './util/instant.js';
+import { createConsoleRoute, isConsolePath } from '../console/serve.js';
 
 /** What the HTTP layer hands yoga with each request. */
 export interface GatewayServerContext extends BodyCappedContext, RequestIdServerContext {
@@ -291,6 +295,8 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       now,
       issuer: config.jwt.issuer,
       audit,
+      auditLookup: new AuditRecordLookup(store.db),
+      exchangeOutcomes: new OutcomeHistoryService(store.db, config.apps),
       tokens: verificationTokens,
       billing: {
         ledger,
@@ -300,6 +306,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
         reconciliation: new Reconciliation(store.db, config.apps),
         procurement: new Procurement(store.db, config.apps, { chargingStartDate: config.billing.chargingStartDate }),
         wechatEvents,
+        usageHistory: new UsageHistoryService(store.db, config.apps),
       },
     };
     usage.start(config.billing.syncIntervalSeconds * 1000);
@@ -407,6 +414,8 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
     purge.unref();
 
     let httpServer: Server | undefined;
+    // The operations console (console/): static files; it talks to /graphql like any client.
+    const serveConsole = createConsoleRoute();
     const handler = async (req: IncomingMessage, res: ServerResponse, requestId: string) => {
       const path = (req.url ?? '/').split('?')[0];
       if (path === '/health') return sendText(res, 200, 'ok\n');
@@ -425,6 +434,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       }
       if (path === '/audit/export.ndjson') return exportAudit(req, res);
       if (path?.startsWith(PUSH_PATH_PREFIX)) return servePush(req, res, requestId);
+      if (path && isConsolePath(path)) return serveConsole(req, res, path);
 
       return serveGraphQL(yoga, req, res, {
         clientIp: clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], config.hardening.trustProxyHops),

@@ -68,10 +68,47 @@ describe('the wxphone CLI, as a newcomer uses it', () => {
     const r = await client.ExchangePhoneCode({ input: { code: (minted as { code: string }).code, purpose: 'login' } });
     expect(r.exchangePhoneCode).toMatchObject({ __typename: 'PhoneNumberVerified', phoneNumber: '13800138000', replayed: false });
 
+    // The sandbox's console link signs an operator in: the page is there, and the token carries every operator scope.
+    const link = /Console:\s+(\S+)/.exec(lines.join('\n'))?.[1];
+    expect(link).toMatch(new RegExp(`^${graphql!.replace(/\/graphql$/, '')}/console/#token=[\\w-]+\\.[\\w-]+\\.[\\w-]+$`));
+    const page = await fetch(link!.split('#')[0]!);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-security-policy')).toMatch(/script-src 'self'/);
+    const operator = createGatewayClient({ url: graphql!, token: link!.split('#token=')[1]! });
+    expect((await operator.Session()).session.scopes).toEqual(['audit:admin', 'audit:read', 'billing:admin', 'quota:read']);
+
     const exited = new Promise<number | null>((r) => server!.once('exit', (code) => r(code)));
     server.kill('SIGTERM');
     expect(await exited).toBe(0);
   });
+
+  it('console-link prints a sign-in link for the console: the token, with the operator scopes asked for, after the #', () => {
+    const r = spawnSync(process.execPath, [BIN, 'console-link', '--sub', 'ops-alice', '--scope', 'quota:read audit:read'], { cwd: dir, env: freshEnv(), encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const m = /^http:\/\/127\.0\.0\.1:4000\/console\/#token=([\w-]+)\.([\w-]+)\.([\w-]+)\n$/.exec(r.stdout);
+    expect(m, r.stdout).not.toBeNull();
+    const claims = JSON.parse(Buffer.from(m![2]!, 'base64url').toString()) as Record<string, unknown>;
+    expect(claims).toMatchObject({ sub: 'ops-alice', scope: 'quota:read audit:read' });
+    expect(claims.appid).toBeUndefined();
+    expect((claims.exp as number) - (claims.iat as number)).toBe(8 * 3600);
+
+    const behindProxy = spawnSync(process.execPath, [BIN, 'console-link', '--sub', 'ops', '--url', 'https://gw.example.com/', '--ttl', '30m'], { cwd: dir, env: freshEnv(), encoding: 'utf8' });
+    expect(behindProxy.status, behindProxy.stderr).toBe(0);
+    expect(behindProxy.stdout).toMatch(/^https:\/\/gw\.example\.com\/console\/#token=\S+\n$/);
+  }, 60_000);
+
+  it('console-link refuses a user scope, a missing --sub, and signing outside sandbox mode without JWT_SECRET', () => {
+    const user = spawnSync(process.execPath, [BIN, 'console-link', '--sub', 'ops', '--scope', 'quota:read phone:exchange'], { cwd: dir, env: freshEnv(), encoding: 'utf8' });
+    expect(user.status).toBe(2);
+    expect(user.stderr).toMatch(/operator scopes only .* not: phone:exchange/);
+    const nobody = spawnSync(process.execPath, [BIN, 'console-link'], { cwd: dir, env: freshEnv(), encoding: 'utf8' });
+    expect(nobody.status).toBe(2);
+    expect(nobody.stderr).toMatch(/--sub/);
+    const outside = spawnSync(process.execPath, [BIN, 'console-link', '--sub', 'ops'], { cwd: dir, env: freshEnv({ WECHAT_API_BASE: 'http://127.0.0.1:9' }), encoding: 'utf8' });
+    expect(outside.status).toBe(2);
+    expect(outside.stderr).toMatch(/JWT_SECRET/);
+    expect(outside.stdout).toBe('');
+  }, 60_000);
 
   it('token is refused outside sandbox mode when no signing key is configured', () => {
     const r = spawnSync(process.execPath, [BIN, 'token', '--sub', 'o_x'], {
