@@ -55,7 +55,7 @@ export function useRequestId(): Plugin<{ requestId: string }, RequestIdServerCon
     onExecute({ args }) {
       const requestId = (args.contextValue as { requestId: string }).requestId;
       return {
-        // First of the plugins (see src/server.ts), so before any replaces an error or yoga masks it.
+        // First of the plugins (see src/app/yoga.ts), so before any replaces an error or yoga masks it.
         onExecuteDone: (payload) =>
           handleStreamOrSingleExecutionResult(payload, ({ result }) => {
             for (const error of result.errors ?? []) {

@@ -8,7 +8,7 @@ import { Writable } from 'node:stream';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { createGateway, type Gateway } from '../../src/server.js';
+import { createGateway, type Gateway } from '../../app/gateway.js';
 import { createLogger } from '../../src/log.js';
 import { signSessionToken } from '../../src/auth/index.js';
 import { createGatewayClient } from '../../sdk/client.js';

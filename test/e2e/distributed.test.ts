@@ -133,7 +133,7 @@ describe.skipIf(!pgUrl || !redisUrl)('three gateway processes sharing PostgreSQL
   }, 90_000);
 
   it('one of three processes SIGKILLed mid-load: its clients retry elsewhere, no double charge, no lost record, the chain verifies', async () => {
-    // A short WeChat timeout keeps the claim lease short (see exchangeTimings in src/server.ts):
+    // A short WeChat timeout keeps the claim lease short (see exchangeTimings in src/app/gateway.ts):
     // a dead process's pending claims can be taken over 15 s after they were made.
     const cluster = await startCluster({ instances: INSTANCES, databaseUrl: pgUrl, redisUrl, packUnits: 2000, wechat: { timeoutMs: 1500, maxRetries: 0 } });
     clusters.push(cluster);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { loadConfig, type GatewayConfig } from '../../src/config.js';
-import { createGateway, type Gateway } from '../../src/server.js';
+import { createGateway, type Gateway } from '../../app/gateway.js';
 import { createLogger } from '../../src/log.js';
 import { SimulatorControl, startSimulator, type RunningSimulator, SANDBOX_APP } from '../../src/simulator/index.js';
 import { signSessionToken } from '../../src/auth/index.js';
