@@ -7,12 +7,18 @@
 // --if-typescript: when TypeScript is not installed (npm ci --omit=dev), say so and build
 // nothing: bin/wxphone.mjs then runs the sources through tsx.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { BUILD_CONFIG, OUT_DIR, STAMP, filesUnder, sourceDirs, sourceHash } from './compiled.mjs';
 
 const root = resolve(import.meta.dirname, '..');
+const dirs = sourceDirs(root);
+
+function fail(message) {
+  process.stderr.write(`wxphone build: ${message}\n`);
+  process.exit(1);
+}
 
 let tsc;
 try {
@@ -22,7 +28,7 @@ try {
     process.stderr.write('wxphone build: TypeScript is not installed (dev dependencies omitted); dist/ not built, the sources will run through tsx\n');
     process.exit(0);
   }
-  throw new Error('wxphone build: TypeScript is not installed (npm install without --omit=dev)');
+  fail('TypeScript is not installed (install without --omit=dev)');
 }
 
 // Hashed before compiling: a source edited during the build leaves a stamp that no longer matches.
@@ -32,7 +38,12 @@ rmSync(join(root, OUT_DIR), { recursive: true, force: true });
 // Type checking is `npm run typecheck`'s job; the build only emits (isolatedModules allows it).
 const compiled = spawnSync(process.execPath, [tsc, '-p', BUILD_CONFIG, '--noCheck'], { cwd: root, stdio: 'inherit' });
 if (compiled.status !== 0) process.exit(compiled.status ?? 1);
-for (const file of sourceDirs(root).flatMap((d) => filesUnder(root, d)).filter((f) => !f.endsWith('.ts'))) {
+// A folder outside the build's own list, compiled because something imports it, would escape the stamp.
+const strays = readdirSync(join(root, OUT_DIR), { withFileTypes: true }).filter((e) => e.isDirectory() && !dirs.includes(e.name));
+if (strays.length) {
+  fail(`${strays.map((e) => `${e.name}/`).join(', ')} compiled but not in ${BUILD_CONFIG}'s include: add it there`);
+}
+for (const file of dirs.flatMap((d) => filesUnder(root, d)).filter((f) => !f.endsWith('.ts'))) {
   mkdirSync(dirname(join(root, OUT_DIR, file)), { recursive: true });
   copyFileSync(join(root, file), join(root, OUT_DIR, file));
 }

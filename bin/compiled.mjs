@@ -22,14 +22,23 @@ export function filesUnder(root, dir) {
   return entries.flatMap((e) => (e.isDirectory() ? filesUnder(root, join(dir, e.name)) : e.isFile() ? [join(dir, e.name)] : []));
 }
 
+/** TypeScript files at the top of the checkout: the compiled folders may import one (sdk/ imports codegen.ts). */
+function topLevelSources(root) {
+  return readdirSync(root, { withFileTypes: true })
+    .filter((e) => e.isFile() && /\.[cm]?ts$/.test(e.name))
+    .map((e) => e.name)
+    .sort();
+}
+
 /**
  * A hash of everything the build reads: the compiler configs, package.json (its `type` decides
- * the module format) and every file in the compiled folders. Contents, not times: a checkout
- * or a copy can give older sources newer times and newer sources older ones.
+ * the module format), the top-level TypeScript files and every file in the compiled folders.
+ * Contents, not times: a checkout or a copy can give older sources newer times and newer
+ * sources older ones.
  */
 export function sourceHash(root) {
   const hash = createHash('sha256');
-  const files = ['package.json', 'tsconfig.json', BUILD_CONFIG, ...sourceDirs(root).flatMap((d) => filesUnder(root, d))];
+  const files = ['package.json', 'tsconfig.json', BUILD_CONFIG, ...topLevelSources(root), ...sourceDirs(root).flatMap((d) => filesUnder(root, d))];
   for (const file of files) hash.update(`${file}\0`).update(readFileSync(join(root, file))).update('\0');
   return hash.digest('hex');
 }

@@ -60,6 +60,11 @@ describe('which entry bin/wxphone.mjs runs', () => {
     expect(compiledEntry(root)).toBeUndefined();
   });
 
+  it('runs the sources when a top-level TypeScript file the folders may import changes', () => {
+    write(root, 'codegen.ts', 'export default {};');
+    expect(compiledEntry(root)).toBeUndefined();
+  });
+
   it('runs the sources when the compiler settings change, a folder joins the build among them', () => {
     write(root, 'tsconfig.build.json', JSON.stringify({ extends: './tsconfig.json', include: ['src', 'sdk', 'test'] }));
     expect(compiledEntry(root)).toBeUndefined();
