@@ -422,7 +422,8 @@ async function main() {
   }
   if (profile.length) console.table(profile);
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
-  const file = join(ROOT, `bench/results/bench-${storage}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  // One file per backend, overwritten: the latest run is the one to read, earlier ones are in git's history.
+  const file = join(ROOT, `bench/results/bench-${storage}.json`);
   writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cores: availableParallelism(), storage, rows, summary, soak: { seconds: soakSeconds, exchanges: soaked, rssBeforeMb: rssBefore, rssAfterMb: rssAfter }, phases, profile }, null, 2)}\n`);
   console.log(`wrote ${file}`);
 }

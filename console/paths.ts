@@ -1,8 +1,13 @@
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** Where the console's build lives and how its files are named and typed: shared by the build and the route. */
-export const CONSOLE_ROOT = fileURLToPath(new URL('.', import.meta.url));
+const here = dirname(fileURLToPath(import.meta.url));
+
+/**
+ * Where the console's build lives and how its files are named and typed: shared by the build and the route.
+ * Compiled, this module runs from dist/console/, while the console's sources and built files stay in console/.
+ */
+export const CONSOLE_ROOT = basename(dirname(here)) === 'dist' ? join(dirname(dirname(here)), 'console') : here;
 export const CONSOLE_DIST = join(CONSOLE_ROOT, 'dist');
 export const ASSET_PREFIX = '/console/assets/';
 

@@ -13,7 +13,8 @@ import { testSchemaName } from './schemas.js';
 import { withSearchPath } from './stores.js';
 
 /**
- * Real gateway processes (`node bin/wxphone.mjs serve --port 0`), as an operator runs them behind
+ * Real gateway processes (`node bin/wxphone.mjs serve --port 0`: the compiled build when it matches
+ * the sources, and `npm run test:processes` builds first), as an operator runs them behind
  * a load balancer: N of them sharing one PostgreSQL schema, one Redis key prefix and one WeChat
  * simulator. The simulator runs in the test process, so tests read its stats directly; each
  * process's stdout and stderr are kept (every incarnation's) for leak checks.
