@@ -13,8 +13,8 @@ function checkout(): string {
   const files: Record<string, string> = {
     'package.json': '{"type":"module"}',
     'tsconfig.json': '{}',
-    'tsconfig.build.json': JSON.stringify({ extends: './tsconfig.json', include: ['src', 'sdk'] }),
-    'src/cli.ts': 'export {};',
+    'tsconfig.build.json': JSON.stringify({ extends: './tsconfig.json', include: ['app', 'src', 'sdk'] }),
+    'app/cli.ts': 'export {};',
     'src/phone/service.ts': 'export const a = 1;',
     'sdk/persisted-documents.json': '{}',
     'test/unit/x.test.ts': 'export {};',
@@ -72,7 +72,7 @@ describe('which entry bin/wxphone.mjs runs', () => {
 
   it('ignores files outside the compiled folders and file times', () => {
     write(root, 'test/unit/x.test.ts', 'export const changed = true;');
-    utimesSync(join(root, 'src/cli.ts'), new Date(), new Date(Date.now() + 3600_000));
+    utimesSync(join(root, 'app/cli.ts'), new Date(), new Date(Date.now() + 3600_000));
     expect(compiledEntry(root)).toBe(join(root, COMPILED_ENTRY));
   });
 
