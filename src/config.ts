@@ -1,7 +1,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
-import { SANDBOX_APP } from './simulator/index.js';
+import { SANDBOX_APP } from './sandbox-app.js';
 import { SUBJECT_TYPES, type SubjectType } from './wechat/subject-types.js';
 import { parseApiSecurityKeys, type ApiSecurityField, type ApiSecurityKeys } from './wechat/api-security/keys.js';
 import { aesKeyFromEncodingAesKey, type MessagePushSettings } from './wechat/message-push.js';

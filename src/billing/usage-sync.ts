@@ -35,7 +35,7 @@ export interface SnapshotRow {
   trial: boolean;
 }
 
-/** WeChat's view of an app's units at one moment (usage API, wechat-api.md §4). */
+/** WeChat's view of an app's units at one moment (from the usage API). */
 export interface UsageSnapshot {
   appid: string;
   syncedAt: number;

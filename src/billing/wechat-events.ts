@@ -13,7 +13,7 @@ import type { WechatAlertWebhookEvent } from './alerts.js';
  * alert webhook; every other event is acknowledged and counted. Each event counts once however
  * often WeChat retries it: the row's key decides, in the database every instance shares.
  *
- * Charge events (wechat-api.md §4c), both with `event_type`, `appid`, `spu_id`, `spu_name`:
+ * Charge events, both with `event_type`, `appid`, `spu_id`, `spu_name`:
  * - quota alert (event_type 3): `total_quota` (units of the SPU in effect) and `total_used_quota`;
  *   documented as charge_mp_service_quota_notify, received in production as
  *   charge_service_quota_notify; numbers as JSON numbers or strings;

@@ -2,7 +2,7 @@ import { newLoginCode, newPhoneCode, newSessionKey } from './random.js';
 
 /**
  * Phone codes (from the button) and login codes (from wx.login): both valid
- * 5 minutes from issue and good for one use (wechat-api.md §2, §3).
+ * 5 minutes from issue and good for one use.
  */
 
 export const CODE_TTL_MS = 300_000;

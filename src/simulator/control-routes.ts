@@ -6,7 +6,7 @@ import type { PushTargetInput } from './message-push.js';
 import { WECHAT_PATHS } from './wechat-routes.js';
 
 /**
- * The simulator's own API under /__sim__ (outside.md "The WeChat simulator"):
+ * The simulator's own API under /__sim__:
  * what a test or the sandbox uses to play the mini program and the WeChat
  * console. Handlers take the parsed JSON body (or query) and return the JSON
  * answer; SimInputError becomes HTTP 400.

@@ -46,18 +46,8 @@ export interface RunningSimulator {
   close(): Promise<void>;
 }
 
-/** The sandbox's one app (outside.md "Sandbox app"). Its secret is public on purpose: sandbox only. */
-export const SANDBOX_APP: {
-  readonly appid: 'wxa1b2c3d4e5f60001';
-  readonly secret: string;
-  readonly product: 'quick';
-  readonly subjectType: 'enterprise';
-} = Object.freeze({
-  appid: 'wxa1b2c3d4e5f60001',
-  secret: 'sandb0x5ecret0f0wxa1b2c3d4e5f6001',
-  product: 'quick',
-  subjectType: 'enterprise',
-});
+export { SANDBOX_APP } from '../sandbox-app.js';
+import { SANDBOX_APP } from '../sandbox-app.js';
 
 // 1,000+ simultaneous connects must not overflow the accept queue (the kernel caps it at somaxconn).
 const LISTEN_BACKLOG = 4096;

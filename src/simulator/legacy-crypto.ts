@@ -2,7 +2,7 @@ import { createCipheriv, randomBytes } from 'node:crypto';
 
 /**
  * What the pre-2.21.2 button hands the mini program: the phone number as JSON,
- * AES-128-CBC with PKCS#7 padding under the user's session key (wechat-api.md §3).
+ * AES-128-CBC with PKCS#7 padding under the user's session key.
  */
 
 export interface EncryptedPhone {

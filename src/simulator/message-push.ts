@@ -4,7 +4,7 @@ import { SimInputError } from './errors.js';
 import { encryptPush, signPush } from './push-crypto.js';
 
 /**
- * WeChat's charge alerts, pushed the way WeChat pushes them (wechat-api.md §4c): to the URL an
+ * WeChat's charge alerts, pushed the way WeChat pushes them: to the URL an
  * app set in its console, signed with its Token and, in compatible and safe mode, encrypted with
  * its EncodingAESKey; XML or JSON; answered `success` within 5 s or sent again, up to 3 times.
  *

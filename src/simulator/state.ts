@@ -64,7 +64,7 @@ export interface SimulatorStateOptions {
 export type PhoneCodeResult = { code: string; expiresAt: number } | { errno: 1400001; errMsg: string };
 
 /**
- * Pack input in seconds, either as its window or as a purchase (validity counted per billing.md);
+ * Pack input in seconds, either as its window or as a purchase (validity counted from when it takes effect);
  * optionally the pack's skuId and its source (2 bought, the default; 3 assigned by a service provider).
  */
 export type PackInput = (
@@ -314,7 +314,7 @@ export class SimulatorState {
     return { session_key: result.sessionKey.toString('base64'), openid: result.openid };
   }
 
-  // --- packs and usage (§4, billing.md) -------------------------------------------
+  // --- packs and usage -------------------------------------------
 
   addPack(appid: string, input: PackInput): { pkgId: string } {
     const app = this.requireApp(appid);

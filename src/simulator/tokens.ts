@@ -2,7 +2,7 @@ import { cstDayNumber } from '../billing/rules.js';
 import { newAccessToken } from './random.js';
 
 /**
- * Access tokens with WeChat's lifetimes (wechat-api.md §1). Stable tokens
+ * Access tokens with WeChat's lifetimes. Stable tokens
  * (/cgi-bin/stable_token) and plain tokens (/cgi-bin/token) live side by side
  * and never affect each other.
  */

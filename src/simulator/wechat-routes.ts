@@ -6,7 +6,7 @@ import { newHint, newRid } from './random.js';
 import type { SimulatorState } from './state.js';
 
 /**
- * The WeChat paths of wechat-api.md §1–4, each a function from the parsed
+ * The WeChat paths the gateway calls, each a function from the parsed
  * request to the answer WeChat would give.
  */
 

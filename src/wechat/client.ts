@@ -1,4 +1,4 @@
-// The typed WeChat client: one method per endpoint of wechat-api.md.
+// The typed WeChat client: one method per WeChat endpoint the gateway calls.
 //
 // What it does not do, on purpose:
 // - refresh tokens: token errors go up as WechatApiError kind 'token'; the

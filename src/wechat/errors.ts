@@ -27,7 +27,7 @@ export interface ErrcodeInfo {
   description: string;
 }
 
-/** Every errcode of wechat-api.md. 40013 is endpoint-dependent: see classifyErrcode. */
+/** Every errcode the gateway knows. 40013 is endpoint-dependent: see classifyErrcode. */
 function apiSecurity(description: string): ErrcodeInfo {
   return { kind: 'credentials', retryable: false, description: `API security: ${description}` };
 }

@@ -1,7 +1,7 @@
 import { createDecipheriv, createHash, timingSafeEqual } from 'node:crypto';
 
 /**
- * WeChat's message-push protocol, the receiving side (wechat-api.md §4c): the URL check, the
+ * WeChat's message-push protocol, the receiving side: the URL check, the
  * signatures, the three modes (plaintext, compatible, safe) and both body formats. Pure: no
  * I/O, no clock of its own; what to do with a message is the caller's business.
  *
