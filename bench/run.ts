@@ -13,6 +13,7 @@
  * RSS after a soak of exchanges; then where an exchange's time goes, phase by phase, from the
  * spans of a second gateway process with tracing on (bench/phases.ts); and (BENCH_PROFILE=1)
  * where the gateway's CPU time goes.
+ * One file on purpose: the scenario, the turns and the ratios must be read together to trust a figure.
  * The gateway, the WeChat simulator and the ceiling each run in a process of their own (WeChat is
  * not in the gateway's process in production either); this process only generates load.
  *

@@ -1,3 +1,5 @@
+// Longer than a module usually is, on purpose: every setting, its validation, its env override and
+// its default in one place, so there is one answer to "what does this key do".
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';

@@ -1,3 +1,6 @@
+// Longer than a module usually is: 集采's orders and assignments are one aggregate (an order's units
+// held by its assignments, each assignment's pack drawn like the app's own), kept in one file so its
+// locks and invariants read together; the rules it decides by are pure, in rules.ts.
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { AppConfig } from '../config.js';

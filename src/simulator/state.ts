@@ -1,3 +1,6 @@
+// Longer than a module usually is: the one object the simulated WeChat's routes answer from (apps,
+// tokens, codes, packs, faults, pushes), so every route and test sees the same state; each concern's
+// workings live in its own module (tokens.ts, codes.ts, ledger.ts, message-push.ts, …).
 import {
   DEFAULT_CHARGING_START_DATE,
   SPU_ID_BY_PRODUCT,
