@@ -39,16 +39,32 @@ import {
 // The exchange's failures
 
 export const ExchangeErrorCodeEnum = builder.enumType('ExchangeErrorCode', {
-  description: 'Why an exchange gave no phone number. New codes may be added: treat unknown ones by `retryable`.',
-  values: EXCHANGE_ERROR_CODES,
+  description:
+    'Why an exchange gave no phone number. OPEN ENUM: new codes are added in minor releases, so clients must handle a code they do not know (act on `retryable`, show `message`) and never treat this list as exhaustive; generated unions need a default branch.',
+  values: {
+    INVALID_INPUT: { description: 'The input was refused before anything was sent to WeChat (InvalidInputError names the field).' },
+    INVALID_CODE: { description: 'WeChat rejected the code (40029): expired, used, malformed, or a wx.login code. Ask the user to tap again.' },
+    CODE_ALREADY_USED: { description: 'Another session already used this code.' },
+    APP_MISMATCH: { description: 'The code or session belongs to another mini program, or the app is not served here.' },
+    WATERMARK_MISMATCH: { description: "WeChat's answer carried another app's watermark; the number was withheld." },
+    RATE_LIMITED: { description: 'Too many requests (WeChat 45011, or the gateway limit); retry after the time the message gives.' },
+    UPSTREAM_UNAVAILABLE: { description: 'WeChat was busy or unreachable and the code was not used; retry shortly.' },
+    OUTCOME_UNKNOWN: { description: 'WeChat gave no clear answer: the code may be spent. Ask the user to tap again.' },
+    IN_PROGRESS: { description: 'The same code is being exchanged by a concurrent request of this session; retry shortly.' },
+    SESSION_KEY_MISMATCH: { description: 'Legacy flow only: the data does not decrypt with this login.' },
+    BASE64_MANGLED: { description: 'Legacy flow only: encryptedData or iv is not intact base64.' },
+    GATEWAY_MISCONFIGURED: { description: "WeChat refused the gateway's own credentials or request form; operators must act." },
+    CONSENT_WITHDRAWN: { description: 'The user withdrew consent for this purpose; giveConsent first.' },
+    SERVICE_UNAVAILABLE: { description: "The gateway's own storage is down; retryable when the message says the code was not used." },
+  } satisfies Record<(typeof EXCHANGE_ERROR_CODES)[number], { description: string }>,
 });
 
 export const ExchangeErrorInterface = builder.interfaceRef<ExchangeFailure>('ExchangeError').implement({
   description: 'Every expected failure of an exchange: a stable code, a message safe to log, and whether retrying may help.',
   fields: (t) => ({
-    code: t.field({ type: ExchangeErrorCodeEnum, resolve: (e) => e.code }),
-    message: t.exposeString('message'),
-    retryable: t.exposeBoolean('retryable'),
+    code: t.field({ type: ExchangeErrorCodeEnum, description: 'Stable: branch on it (an open enum: handle codes you do not know).', resolve: (e) => e.code }),
+    message: t.exposeString('message', { description: 'What happened and what to do, in English; safe to log (never a number, code or token).' }),
+    retryable: t.exposeBoolean('retryable', { description: 'Whether the same request may succeed later; false means ask the user to tap again or fix the input.' }),
   }),
 });
 
@@ -102,10 +118,13 @@ builder.objectType(InvalidInputError, {
   }),
 });
 
+type ErrorClass = new (...args: any[]) => Error;
+
+/** Failures only the legacy flow (a login code and encrypted data) can meet: not members of the exchange's union. */
+export const LEGACY_ONLY_ERROR_TYPES = [SessionKeyMismatchError, Base64MangledError] as unknown as ErrorClass[];
+
 /** The error classes every phone-number field answers as union members. */
-export const EXCHANGE_ERROR_TYPES = [InvalidInputError, ...described.map(([cls]) => cls)] as unknown as (new (
-  ...args: any[]
-) => Error)[];
+export const EXCHANGE_ERROR_TYPES = [InvalidInputError, ...described.map(([cls]) => cls).filter((cls) => !(LEGACY_ONLY_ERROR_TYPES as unknown[]).includes(cls))] as unknown as ErrorClass[];
 
 // ---------------------------------------------------------------------------
 // Billing
@@ -113,7 +132,7 @@ export const EXCHANGE_ERROR_TYPES = [InvalidInputError, ...described.map(([cls])
 builder.objectType(LedgerInputError, {
   name: 'BillingInputError',
   description: 'The billing change was refused: the message says which rule or input.',
-  fields: (t) => ({ message: t.exposeString('message') }),
+  fields: (t) => ({ message: t.exposeString('message', { description: 'Which input or rule refused it.' }) }),
 });
 
 /**
@@ -124,6 +143,7 @@ builder.objectType(LedgerInputError, {
 function refusal<R extends string>(name: string, ruleEnum: string, rules: Record<R, { description: string; message: string }>) {
   const entries = Object.entries(rules) as [R, { description: string }][];
   const RuleEnum = builder.enumType(ruleEnum, {
+    description: `The rules that can refuse it (${name}).`,
     values: Object.fromEntries(entries.map(([rule, { description }]) => [rule, { description }])),
   });
   class Refused extends Error {
@@ -135,7 +155,11 @@ function refusal<R extends string>(name: string, ruleEnum: string, rules: Record
   }
   builder.objectType(Refused, {
     name,
-    fields: (t) => ({ rule: t.field({ type: RuleEnum, resolve: (e): string => e.rule }), message: t.exposeString('message') }),
+    description: 'A billing rule refused the change: which rule, and a message that says it.',
+    fields: (t) => ({
+      rule: t.field({ type: RuleEnum, description: 'The rule that refused it.', resolve: (e): string => e.rule }),
+      message: t.exposeString('message', { description: 'The rule in words.' }),
+    }),
   });
   return Refused;
 }
@@ -202,8 +226,8 @@ builder.objectType(UsageSyncFailure, {
   name: 'UsageSyncFailed',
   description: "WeChat's usage API could not be read; the last good snapshot stays in use.",
   fields: (t) => ({
-    message: t.exposeString('message'),
-    lastSyncedAt: t.field({ type: DateTime, nullable: true, resolve: (e) => e.lastSyncedAt }),
+    message: t.exposeString('message', { description: 'Why WeChat could not be read.' }),
+    lastSyncedAt: t.field({ type: DateTime, nullable: true, description: 'When the last good sync was; null when none ever was.', resolve: (e) => e.lastSyncedAt }),
   }),
 });
 

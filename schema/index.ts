@@ -2,6 +2,8 @@ import DataLoader from 'dataloader';
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
 import { builder } from './builder.js';
 import './scalars.js';
+import './node.js';
+import './enums.js';
 import './errors.js';
 import './phone.js';
 import './session.js';

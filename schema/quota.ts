@@ -4,6 +4,8 @@ import type { Quota } from '../src/billing/quota.js';
 import type { AppConfig } from '../src/config.js';
 import { UsageSyncFailure, appNamed, toClientError } from './errors.js';
 import { exemption } from '../src/billing/rules.js';
+import { NodeInterface, registerNode } from './node.js';
+import { ProductEnum, SubjectTypeEnum, productName, subjectTypeName } from './enums.js';
 
 export const ExemptionRuleEnum = builder.enumType('ExemptionRule', {
   description: "Which of WeChat's free-of-charge rules (免费规则) applies.",
@@ -15,6 +17,7 @@ export const ExemptionRuleEnum = builder.enumType('ExemptionRule', {
 });
 
 const QuotaBasisEnum = builder.enumType('QuotaBasis', {
+  description: 'Where the remaining units come from.',
   values: {
     WECHAT: { description: "WeChat's usage API at the last sync, minus the charges recorded since." },
     LEDGER: { description: "Never synced: the gateway's own ledger." },
@@ -22,12 +25,13 @@ const QuotaBasisEnum = builder.enumType('QuotaBasis', {
 });
 
 export const QuotaRef = builder.objectRef<Quota>('Quota').implement({
-  description: 'What an app can still be charged for, and when it runs out.',
+  description: 'What an app can still be charged for, and when it runs out. Its id is the same for the app however it is reached (quota, apps, syncUsage), so a cache updates it in one place.',
+  interfaces: [NodeInterface],
   fields: (t) => ({
-    appid: t.exposeString('appid'),
-    exempt: t.exposeBoolean('exempt'),
-    exemptionRule: t.field({ type: ExemptionRuleEnum, nullable: true, resolve: (q) => q.exemptionRule }),
-    basis: t.field({ type: QuotaBasisEnum, resolve: (q) => q.basis }),
+    appid: t.exposeString('appid', { description: 'The mini program.' }),
+    exempt: t.exposeBoolean('exempt', { description: "True when one of WeChat's free-of-charge rules applies: nothing is charged, nothing runs out." }),
+    exemptionRule: t.field({ type: ExemptionRuleEnum, nullable: true, description: 'The free-of-charge rule that applies; null when not exempt.', resolve: (q) => q.exemptionRule }),
+    basis: t.field({ type: QuotaBasisEnum, description: 'Where remaining comes from: a usage sync, or the ledger alone before any.', resolve: (q) => q.basis }),
     trialUsed: t.exposeInt('trialUsed', { description: "Of the 1,000-call trial, from the trial's row (source 1) at the last usage sync; 0 when WeChat lists none." }),
     trialRemaining: t.exposeInt('trialRemaining', { description: "What the trial's row still holds, when it is in effect." }),
     packsRemaining: t.exposeInt('packsRemaining', { description: 'remaining minus trialRemaining: units left in packs in effect (own, bought or assigned).' }),
@@ -53,39 +57,64 @@ export const QuotaRef = builder.objectRef<Quota>('Quota').implement({
         "Exhausted, or estimatedRemaining at or below 20 % of unitsInEffect (WeChat's first quota alert), or below a configured threshold (units or days). Never for exempt apps.",
     }),
     exhausted: t.exposeBoolean('exhausted', { description: 'Nothing left (estimatedRemaining is 0): the next tap gets errno 1400001. Never for exempt apps.' }),
-    syncedAt: t.field({ type: DateTime, nullable: true, resolve: (q) => q.syncedAt }),
-    syncAgeSeconds: t.int({ nullable: true, resolve: (q, _a, ctx) => (q.syncedAt === null ? null : Math.floor((ctx.services.now() - q.syncedAt) / 1000)) }),
-    lastSyncAttemptAt: t.field({ type: DateTime, nullable: true, resolve: (q) => q.lastSyncAttemptAt }),
+    syncedAt: t.field({ type: DateTime, nullable: true, description: "When WeChat's usage was last read successfully; null before any sync.", resolve: (q) => q.syncedAt }),
+    syncAgeSeconds: t.int({
+      nullable: true,
+      description: 'Seconds since syncedAt, by the gateway clock; null before any sync.',
+      resolve: (q, _a, ctx) => (q.syncedAt === null ? null : Math.floor((ctx.services.now() - q.syncedAt) / 1000)),
+    }),
+    lastSyncAttemptAt: t.field({ type: DateTime, nullable: true, description: 'When a usage sync was last tried, whether or not it worked.', resolve: (q) => q.lastSyncAttemptAt }),
     lastSyncError: t.exposeString('lastSyncError', { nullable: true, description: 'Why the last sync failed; the numbers above are from the last good one.' }),
   }),
 });
 
 const ExemptionRef = builder.objectRef<{ app: AppConfig }>('Exemption').implement({
+  description: "Whether WeChat's free-of-charge rules (免费规则) exempt the app, from its configured subject type and category.",
   fields: (t) => ({
-    appid: t.string({ resolve: ({ app }) => app.appid }),
-    exempt: t.boolean({ resolve: ({ app }) => exemption({ subjectType: app.subjectType, category: app.category }).exempt }),
-    rule: t.field({ type: ExemptionRuleEnum, nullable: true, resolve: ({ app }) => exemption({ subjectType: app.subjectType, category: app.category }).rule }),
-    subjectType: t.string({ resolve: ({ app }) => app.subjectType }),
-    category: t.string({ nullable: true, resolve: ({ app }) => app.category ?? null }),
+    appid: t.string({ description: 'The mini program.', resolve: ({ app }) => app.appid }),
+    exempt: t.boolean({ description: 'True when a rule applies.', resolve: ({ app }) => exemption({ subjectType: app.subjectType, category: app.category }).exempt }),
+    rule: t.field({
+      type: ExemptionRuleEnum,
+      nullable: true,
+      description: 'The rule that applies; null when none does.',
+      resolve: ({ app }) => exemption({ subjectType: app.subjectType, category: app.category }).rule,
+    }),
+    subjectType: t.field({ type: SubjectTypeEnum, description: 'The subject type in the config.', resolve: ({ app }) => subjectTypeName(app.subjectType) }),
+    category: t.string({ nullable: true, description: 'The service category in the config (e.g. 政务民生); null when none is set.', resolve: ({ app }) => app.category ?? null }),
   }),
 });
 
 const AppRef = builder.objectRef<AppConfig>('App').implement({
   description: 'A mini program this gateway serves.',
+  interfaces: [NodeInterface],
   fields: (t) => ({
-    appid: t.exposeString('appid'),
-    product: t.string({ description: 'quick or realtime', resolve: (a) => a.product }),
-    purposes: t.stringList({ resolve: (a) => [...a.purposes] }),
-    exemption: t.field({ type: ExemptionRef, resolve: (app) => ({ app }) }),
-    quota: t.field({ type: QuotaRef, resolve: (app, _a, ctx) => ctx.loaders.quota.load(app.appid) }),
+    appid: t.exposeString('appid', { description: "WeChat's appid of the mini program." }),
+    product: t.field({ type: ProductEnum, description: 'The component the app uses.', resolve: (a) => productName(a.product) }),
+    purposes: t.stringList({ description: 'The consent purposes configured for the app: what exchangePhoneCode accepts as purpose.', resolve: (a) => [...a.purposes] }),
+    exemption: t.field({ type: ExemptionRef, description: 'Whether the app is exempt from charges, and by which rule.', resolve: (app) => ({ app }) }),
+    quota: t.field({
+      type: QuotaRef,
+      nullable: true,
+      description: "The app's quota; null (with an error) when it could not be read, leaving the other apps in place.",
+      resolve: (app, _a, ctx) => ctx.loaders.quota.load(app.appid),
+    }),
   }),
+});
+
+registerNode<AppConfig>('App', { key: (a) => [a.appid], scope: 'quota:read', load: async ([appid], ctx) => ctx.services.apps.get(appid!) ?? null });
+registerNode<Quota>('Quota', {
+  key: (q) => [q.appid],
+  scope: 'quota:read',
+  load: async ([appid], ctx) => (ctx.services.apps.has(appid!) ? ctx.loaders.quota.load(appid!) : null),
 });
 
 builder.queryFields((t) => ({
   quota: t.field({
     type: QuotaRef,
+    nullable: true,
+    description: "An app's quota: what it can still be charged for and the forecast. NOT_FOUND for an app not served here.",
     authScopes: { scope: 'quota:read' },
-    args: { appid: t.arg.string() },
+    args: { appid: t.arg.string({ description: 'The mini program.' }) },
     resolve: (_r, { appid }, ctx) => {
       appNamed(ctx.services.apps, appid);
       return ctx.loaders.quota.load(appid);
@@ -93,31 +122,36 @@ builder.queryFields((t) => ({
   }),
   exemption: t.field({
     type: ExemptionRef,
+    nullable: true,
+    description: "Whether WeChat's free-of-charge rules exempt an app. NOT_FOUND for an app not served here.",
     authScopes: { scope: 'quota:read' },
-    args: { appid: t.arg.string() },
+    args: { appid: t.arg.string({ description: 'The mini program.' }) },
     resolve: (_r, { appid }, ctx) => ({ app: appNamed(ctx.services.apps, appid) }),
   }),
   apps: t.field({
     type: [AppRef],
-    description: 'Every configured app; their quotas load in one batched query.',
+    nullable: true,
+    description: 'Every configured app, by appid; their quotas load in one batched query.',
     authScopes: { scope: 'quota:read' },
     resolve: (_r, _a, ctx) => [...ctx.services.apps.values()].sort((a, b) => a.appid.localeCompare(b.appid)),
   }),
 }));
 
 const UsageSynced = builder.objectRef<{ appid: string }>('UsageSynced').implement({
+  description: "WeChat's usage was read and recorded.",
   fields: (t) => ({
-    quota: t.field({ type: QuotaRef, resolve: ({ appid }, _a, ctx) => ctx.loaders.quota.load(appid) }),
+    quota: t.field({ type: QuotaRef, description: "The app's quota as the sync left it (the same entity as quota(appid), so caches update).", resolve: ({ appid }, _a, ctx) => ctx.loaders.quota.load(appid) }),
   }),
 });
 
 builder.mutationField('syncUsage', (t) =>
   t.field({
     type: UsageSynced,
+    nullable: true,
     description: "Pulls WeChat's usage API for the app now.",
     authScopes: { scope: 'billing:admin' },
-    args: { appid: t.arg.string() },
-    errors: { types: [UsageSyncFailure], union: { name: 'SyncUsageResult' } },
+    args: { appid: t.arg.string({ description: 'The mini program.' }) },
+    errors: { types: [UsageSyncFailure], union: { name: 'SyncUsageResult', description: 'The quota after the sync, or why WeChat could not be read.' } },
     resolve: async (_r, { appid }, ctx) => {
       appNamed(ctx.services.apps, appid);
       try {

@@ -6,9 +6,9 @@ import { UsageHistoryInputError, type UsageHistory, type UsageHistoryDay, type U
 const UsageHistoryPointRef = builder.objectRef<UsageHistoryPoint>('UsageHistoryPoint').implement({
   description: "WeChat's usage API as the last usage sync of a day (Asia/Shanghai) read it.",
   fields: (t) => ({
-    syncedAt: t.field({ type: DateTime, resolve: (p) => p.syncedAt }),
+    syncedAt: t.field({ type: DateTime, description: 'When the sync read it.', resolve: (p) => p.syncedAt }),
     remaining: t.exposeInt('remaining', { description: 'Units left in the rows in effect, trial included (as Quota.remaining).' }),
-    unitsInEffect: t.exposeInt('unitsInEffect'),
+    unitsInEffect: t.exposeInt('unitsInEffect', { description: 'Units of the rows in effect, used or not (as Quota.unitsInEffect).' }),
     effectiveUse: t.exposeInt('effectiveUse', { description: "WeChat's cumulative use count." }),
   }),
 });
@@ -26,9 +26,9 @@ const UsageHistoryDayRef = builder.objectRef<UsageHistoryDay>('UsageHistoryDay')
 const UsageHistoryRef = builder.objectRef<UsageHistory>('UsageHistory').implement({
   description: "An app's usage over a period: WeChat's counts at each day's last sync, and each day's charges. Exempt charges are left out.",
   fields: (t) => ({
-    appid: t.exposeString('appid'),
-    from: t.field({ type: DateTime, resolve: (h) => h.from }),
-    to: t.field({ type: DateTime, resolve: (h) => h.to }),
+    appid: t.exposeString('appid', { description: 'The mini program.' }),
+    from: t.field({ type: DateTime, description: 'Start of the period.', resolve: (h) => h.from }),
+    to: t.field({ type: DateTime, description: 'End of the period.', resolve: (h) => h.to }),
     snapshots: t.field({
       type: [UsageHistoryPointRef],
       description: 'The last usage snapshot of each day of the period, oldest first, led by the last one before it.',
@@ -41,9 +41,14 @@ const UsageHistoryRef = builder.objectRef<UsageHistory>('UsageHistory').implemen
 builder.queryField('usageHistory', (t) =>
   t.field({
     type: UsageHistoryRef,
+    nullable: true,
     description: "An app's usage over a period of at most 366 days, for charts (the usage syncs' snapshots and the charges recorded).",
     authScopes: { scope: 'quota:read' },
-    args: { appid: t.arg.string(), from: t.arg({ type: DateTime }), to: t.arg({ type: DateTime }) },
+    args: {
+      appid: t.arg.string({ description: 'The mini program.' }),
+      from: t.arg({ type: DateTime, description: 'Start of the period.' }),
+      to: t.arg({ type: DateTime, description: 'End of the period (at most 366 days after from).' }),
+    },
     resolve: async (_r, { appid, from, to }, ctx) => {
       appNamed(ctx.services.apps, appid);
       try {

@@ -1,5 +1,5 @@
 import { print, type DocumentNode } from 'graphql';
-import { getSdk, type Requester } from './generated.js';
+import { getSdk, type Requester, type Sdk } from './generated.js';
 
 export * from './generated.js';
 
@@ -25,6 +25,14 @@ export interface GatewayClientOptions {
   fetch?: typeof fetch;
   headers?: Record<string, string>;
 }
+
+/**
+ * An answer without errors. The schema makes root fields nullable so that one failing field leaves
+ * the others' data in place; this client throws on any error, so in what it returns each root field
+ * is present (`node` and `nodes` excepted: they are null for an id that names nothing).
+ */
+export type Answered<R> = { [K in keyof R]: K extends 'node' | 'nodes' ? R[K] : NonNullable<R[K]> };
+type AnsweredSdk<S> = { [M in keyof S]: S[M] extends (...args: infer A) => Promise<infer R> ? (...args: A) => Promise<Answered<R>> : S[M] };
 
 /** The typed SDK over HTTP: one method per operation in sdk/operations. */
 export function createGatewayClient(opts: GatewayClientOptions) {
@@ -61,7 +69,7 @@ export function createGatewayClient(opts: GatewayClientOptions) {
     if (!res.ok || body.data == null) throw new GatewayClientError(`gateway answered HTTP ${res.status} without data`, res.status, undefined, []);
     return body.data as never;
   };
-  return getSdk(requester);
+  return getSdk(requester) as AnsweredSdk<Sdk>;
 }
 
 export type GatewayClient = ReturnType<typeof createGatewayClient>;

@@ -42,7 +42,6 @@
     ],
     "ExchangePhoneCodeResult": [
       "AppMismatchError",
-      "Base64MangledError",
       "CodeAlreadyUsedError",
       "ConsentWithdrawnError",
       "ExchangeInProgressError",
@@ -53,13 +52,20 @@
       "PhoneNumberVerified",
       "RateLimitedError",
       "ServiceUnavailableError",
-      "SessionKeyMismatchError",
       "UpstreamUnavailableError",
       "WatermarkMismatchError"
     ],
     "GiveConsentResult": [
       "ConsentGiven",
       "InvalidInputError"
+    ],
+    "Node": [
+      "App",
+      "AuditRecord",
+      "Pack",
+      "PackAssignment",
+      "ProcurementOrder",
+      "Quota"
     ],
     "RecordPackAssignmentResultResult": [
       "BillingInputError",
@@ -68,7 +74,7 @@
     ],
     "RecordPackPurchaseResult": [
       "BillingInputError",
-      "PackRecord"
+      "Pack"
     ],
     "RecordProcurementOrderResult": [
       "BillingInputError",
@@ -141,7 +147,6 @@
     ],
     "ExchangePhoneCodeResult": [
       "AppMismatchError",
-      "Base64MangledError",
       "CodeAlreadyUsedError",
       "ConsentWithdrawnError",
       "ExchangeInProgressError",
@@ -152,13 +157,20 @@
       "PhoneNumberVerified",
       "RateLimitedError",
       "ServiceUnavailableError",
-      "SessionKeyMismatchError",
       "UpstreamUnavailableError",
       "WatermarkMismatchError"
     ],
     "GiveConsentResult": [
       "ConsentGiven",
       "InvalidInputError"
+    ],
+    "Node": [
+      "App",
+      "AuditRecord",
+      "Pack",
+      "PackAssignment",
+      "ProcurementOrder",
+      "Quota"
     ],
     "RecordPackAssignmentResultResult": [
       "BillingInputError",
@@ -167,7 +179,7 @@
     ],
     "RecordPackPurchaseResult": [
       "BillingInputError",
-      "PackRecord"
+      "Pack"
     ],
     "RecordProcurementOrderResult": [
       "BillingInputError",

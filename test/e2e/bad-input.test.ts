@@ -357,10 +357,10 @@ describe.each(BACKENDS)('bad input over real HTTP ($name)', (backend) => {
     expect((await t.sim.stats()).calls['/sns/jscode2session'] ?? 0).toBe(logins);
 
     const records = (await auditor.AuditRecords({ appid: APP, subject: 'o_rl_session', first: 50 })).auditRecords.edges.map((e) => e.node);
-    expect(records.filter((r) => r.outcome === 'disclosed')).toHaveLength(3);
-    expect(records.filter((r) => r.outcome === 'refused').map((r) => [r.flow, r.errorCode]).sort()).toEqual([
-      ['exchange', 'RATE_LIMITED'],
-      ['legacy', 'RATE_LIMITED'],
+    expect(records.filter((r) => r.outcome === 'DISCLOSED')).toHaveLength(3);
+    expect(records.filter((r) => r.outcome === 'REFUSED').map((r) => [r.flow, r.errorCode]).sort()).toEqual([
+      ['EXCHANGE', 'RATE_LIMITED'],
+      ['LEGACY', 'RATE_LIMITED'],
     ]);
     // Another session is not affected meanwhile.
     await stillServing(before + 3);

@@ -35,16 +35,16 @@ describe.each(BACKENDS)('consent audit, withdrawal, erasure and verification tok
 
     const mine = await records('o_audited');
     expect(mine.map((m) => [m.kind, m.outcome, m.errorCode, m.purpose])).toEqual([
-      ['exchange', 'disclosed', null, 'order-contact'],
-      ['exchange', 'replayed', null, 'order-contact'],
-      ['exchange', 'refused', 'INVALID_INPUT', null],
+      ['EXCHANGE', 'DISCLOSED', null, 'order-contact'],
+      ['EXCHANGE', 'REPLAYED', null, 'order-contact'],
+      ['EXCHANGE', 'REFUSED', 'INVALID_INPUT', null],
     ]);
-    expect(mine[0]).toMatchObject({ flow: 'exchange', noticeVersion: 'privacy-2026-03', requestId: 'req-audit-1', maskedPhone: maskPhone(phone) });
+    expect(mine[0]).toMatchObject({ flow: 'EXCHANGE', noticeVersion: 'privacy-2026-03', requestId: 'req-audit-1', maskedPhone: maskPhone(phone) });
     expect(mine[0]!.maskedPhone).toMatch(/^\d{3}\*{4}\d{4}$/);
     expect(mine[0]!.phoneHash).toBeTruthy();
     expect(mine[0]!.subjectHash).not.toContain('o_audited');
     const intruder = await records('o_intruder');
-    expect(intruder.map((m) => [m.outcome, m.errorCode, m.maskedPhone])).toEqual([['refused', 'CODE_ALREADY_USED', null]]);
+    expect(intruder.map((m) => [m.outcome, m.errorCode, m.maskedPhone])).toEqual([['REFUSED', 'CODE_ALREADY_USED', null]]);
     // Nowhere in the stored rows: the number or the openid.
     const raw = JSON.stringify(await t.gateway.store.db.selectFrom('audit_records').selectAll().execute());
     expect(raw).not.toContain(phone);
@@ -57,18 +57,18 @@ describe.each(BACKENDS)('consent audit, withdrawal, erasure and verification tok
     expect(before.verifyAuditChain.ok).toBe(true);
     const target = (await records())[1]!;
     const db = t.gateway.store.db;
-    await db.updateTable('audit_records').set({ purpose: 'login' }).where('id', '=', target.id).execute();
-    expect((await auditor.VerifyAuditChain({ appid: APP })).verifyAuditChain).toMatchObject({ ok: false, firstBrokenId: target.id });
-    await db.updateTable('audit_records').set({ purpose: target.purpose }).where('id', '=', target.id).execute();
+    await db.updateTable('audit_records').set({ purpose: 'login' }).where('id', '=', target.recordId).execute();
+    expect((await auditor.VerifyAuditChain({ appid: APP })).verifyAuditChain).toMatchObject({ ok: false, firstBrokenId: target.recordId });
+    await db.updateTable('audit_records').set({ purpose: target.purpose }).where('id', '=', target.recordId).execute();
     // A masked number swapped for another: caught through the personal digest.
-    await db.updateTable('audit_records').set({ masked_phone: '139****0000' }).where('id', '=', target.id).execute();
-    expect((await auditor.VerifyAuditChain({ appid: APP })).verifyAuditChain.firstBrokenId).toBe(target.id);
-    await db.updateTable('audit_records').set({ masked_phone: target.maskedPhone }).where('id', '=', target.id).execute();
+    await db.updateTable('audit_records').set({ masked_phone: '139****0000' }).where('id', '=', target.recordId).execute();
+    expect((await auditor.VerifyAuditChain({ appid: APP })).verifyAuditChain.firstBrokenId).toBe(target.recordId);
+    await db.updateTable('audit_records').set({ masked_phone: target.maskedPhone }).where('id', '=', target.recordId).execute();
     expect((await auditor.VerifyAuditChain({ appid: APP })).verifyAuditChain.ok).toBe(true);
     // The newest record deleted: the head no longer matches.
     const last = (await records()).at(-1)!;
-    const stored = await db.selectFrom('audit_records').selectAll().where('id', '=', last.id).executeTakeFirstOrThrow();
-    await db.deleteFrom('audit_records').where('id', '=', last.id).execute();
+    const stored = await db.selectFrom('audit_records').selectAll().where('id', '=', last.recordId).executeTakeFirstOrThrow();
+    await db.deleteFrom('audit_records').where('id', '=', last.recordId).execute();
     expect((await auditor.VerifyAuditChain({ appid: APP })).verifyAuditChain.ok).toBe(false);
     await db.insertInto('audit_records').values(stored).execute();
     expect((await auditor.VerifyAuditChain({ appid: APP })).verifyAuditChain.ok).toBe(true);
@@ -92,7 +92,7 @@ describe.each(BACKENDS)('consent audit, withdrawal, erasure and verification tok
     expect((await user.GiveConsent({ purpose: 'login', noticeVersion: 'privacy-2026-04' })).giveConsent.__typename).toBe('ConsentGiven');
     expect((await user.ExchangePhoneCode({ input: { code: await mintCode(t.sim), purpose: 'login' } })).exchangePhoneCode.__typename).toBe('PhoneNumberVerified');
     const kinds = (await records('o_withdraws')).map((r) => r.kind);
-    expect(kinds).toEqual(['exchange', 'withdrawal', 'exchange', 'exchange', 'exchange', 'consent', 'exchange']);
+    expect(kinds).toEqual(['EXCHANGE', 'WITHDRAWAL', 'EXCHANGE', 'EXCHANGE', 'EXCHANGE', 'CONSENT', 'EXCHANGE']);
     expect((await auditor.VerifyAuditChain({ appid: APP })).verifyAuditChain.ok).toBe(true);
   });
 
@@ -108,7 +108,7 @@ describe.each(BACKENDS)('consent audit, withdrawal, erasure and verification tok
     const redacted = all.filter((r) => r.erasedAt);
     expect(redacted.length).toBe(erased.eraseSubject.records);
     for (const r of redacted) expect([r.subjectHash, r.maskedPhone, r.phoneHash]).toEqual([null, null, null]);
-    expect(all.at(-1)).toMatchObject({ kind: 'erasure', subjectHash: null });
+    expect(all.at(-1)).toMatchObject({ kind: 'ERASURE', subjectHash: null });
     expect(JSON.stringify(all)).not.toContain(maskPhone(phone));
     expect((await auditor.VerifyAuditChain({ appid: APP })).verifyAuditChain).toMatchObject({ ok: true, firstBrokenId: null });
   });
@@ -130,7 +130,7 @@ describe.each(BACKENDS)('consent audit, withdrawal, erasure and verification tok
     expect(purged).toBe(before);
     const left = await records();
     expect(left).toHaveLength(1);
-    expect(left[0]).toMatchObject({ kind: 'checkpoint' });
+    expect(left[0]).toMatchObject({ kind: 'CHECKPOINT' });
     expect(JSON.parse(left[0]!.detail!)).toMatchObject({ purgedCount: before });
     expect((await auditor.VerifyAuditChain({ appid: APP })).verifyAuditChain).toMatchObject({ ok: true, checked: 1 });
     await (await t.client('o_after_purge')).ExchangePhoneCode({ input: { code: await mintCode(t.sim), purpose: 'login' } });
@@ -207,8 +207,8 @@ describe.each(BACKENDS)('consent audit, withdrawal, erasure and verification tok
     expect(JSON.stringify(r)).not.toContain(phone);
     const mine = await records('o_racing_withdrawal');
     expect(mine.slice(-2).map((m) => [m.kind, m.outcome, m.errorCode])).toEqual([
-      ['withdrawal', null, null],
-      ['exchange', 'refused', 'CONSENT_WITHDRAWN'],
+      ['WITHDRAWAL', null, null],
+      ['EXCHANGE', 'REFUSED', 'CONSENT_WITHDRAWN'],
     ]);
     // Nothing was stored to replay, and the withdrawal survives an erasure.
     expect((await user.ExchangePhoneCode({ input: { code, purpose: 'login' } })).exchangePhoneCode).toMatchObject({ code: 'CONSENT_WITHDRAWN' });
@@ -227,12 +227,12 @@ describe.each(BACKENDS)('consent audit, withdrawal, erasure and verification tok
     expect((await ok()).ok).toBe(true);
 
     // Marking a record erased to point it at someone else.
-    const stored = await db.selectFrom('audit_records').selectAll().where('id', '=', first!.id).executeTakeFirstOrThrow();
-    await db.updateTable('audit_records').set({ erased_at: Date.now(), subject_hash: 'someone-else', masked_phone: '139****0000' }).where('id', '=', first!.id).execute();
-    expect(await ok()).toMatchObject({ ok: false, firstBrokenId: first!.id });
-    await db.updateTable('audit_records').set({ erased_at: Date.now(), subject_hash: null, masked_phone: null, phone_hash: null, request_id: null, digest_salt: null }).where('id', '=', first!.id).execute();
-    expect(await ok()).toMatchObject({ ok: false, firstBrokenId: first!.id }); // emptied, but no erasure record names it
-    await db.updateTable('audit_records').set(stored).where('id', '=', first!.id).execute();
+    const stored = await db.selectFrom('audit_records').selectAll().where('id', '=', first!.recordId).executeTakeFirstOrThrow();
+    await db.updateTable('audit_records').set({ erased_at: Date.now(), subject_hash: 'someone-else', masked_phone: '139****0000' }).where('id', '=', first!.recordId).execute();
+    expect(await ok()).toMatchObject({ ok: false, firstBrokenId: first!.recordId });
+    await db.updateTable('audit_records').set({ erased_at: Date.now(), subject_hash: null, masked_phone: null, phone_hash: null, request_id: null, digest_salt: null }).where('id', '=', first!.recordId).execute();
+    expect(await ok()).toMatchObject({ ok: false, firstBrokenId: first!.recordId }); // emptied, but no erasure record names it
+    await db.updateTable('audit_records').set(stored).where('id', '=', first!.recordId).execute();
     expect((await ok()).ok).toBe(true);
 
     // Deleting the head does not hide the chain from a full verification.

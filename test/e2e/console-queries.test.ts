@@ -81,10 +81,10 @@ describe.each(BACKENDS)('the console\'s queries ($name)', (backend) => {
     const q = 'query($a:String,$f:DateTime!,$t:DateTime!,$b:OutcomeBucketSize){ exchangeOutcomes(appid:$a,from:$f,to:$t,bucket:$b){ bucket buckets { start counts { outcome errorCode count } } totals { outcome errorCode count } } }';
     const vars = { f: new Date(start - 2 * DAY).toISOString(), t: new Date(Date.now() + 60_000).toISOString() };
     const expected = [
-      { outcome: 'disclosed', errorCode: null, count: 3 },
-      { outcome: 'refused', errorCode: 'CODE_ALREADY_USED', count: 1 },
-      { outcome: 'refused', errorCode: 'INVALID_CODE', count: 1 },
-      { outcome: 'replayed', errorCode: null, count: 1 },
+      { outcome: 'DISCLOSED', errorCode: null, count: 3 },
+      { outcome: 'REFUSED', errorCode: 'CODE_ALREADY_USED', count: 1 },
+      { outcome: 'REFUSED', errorCode: 'INVALID_CODE', count: 1 },
+      { outcome: 'REPLAYED', errorCode: null, count: 1 },
     ];
     const byDay = await gql(operator, q, { ...vars, a: APP, b: 'DAY' });
     expect(byDay.errors).toBeUndefined();
@@ -108,14 +108,14 @@ describe.each(BACKENDS)('the console\'s queries ($name)', (backend) => {
 
   it('Pack.refundable and refundRefusal say what requestPackRefund would answer', async () => {
     const record = (paidAt: number) =>
-      gql(operator, 'mutation($i:RecordPackPurchaseInput!){ recordPackPurchase(input:$i){ __typename ... on PackRecord { id } } }', {
-        i: { appid: OTHER_APP.appid, units: 100, paidAt: new Date(paidAt).toISOString(), validityDays: 365, pricePaidMilli: 3000 },
+      gql(operator, 'mutation($i:RecordPackPurchaseInput!){ recordPackPurchase(input:$i){ __typename ... on Pack { packId } } }', {
+        i: { appid: OTHER_APP.appid, units: 100, paidAt: new Date(paidAt).toISOString(), validityDays: 365, pricePaidMilli: '3000' },
       });
-    const fresh = (await record(Date.now() - 60_000)).data!.recordPackPurchase.id;
-    const old = (await record(Date.now() - 8 * DAY)).data!.recordPackPurchase.id;
+    const fresh = (await record(Date.now() - 60_000)).data!.recordPackPurchase.packId;
+    const old = (await record(Date.now() - 8 * DAY)).data!.recordPackPurchase.packId;
     const packs = async () => {
-      const r = await gql(operator, 'query($a:String!){ packs(appid:$a){ id refundable refundRefusal } }', { a: OTHER_APP.appid });
-      return Object.fromEntries(r.data!.packs.map((p: { id: string }) => [p.id, p]));
+      const r = await gql(operator, 'query($a:String!){ packs(appid:$a){ packId refundable refundRefusal } }', { a: OTHER_APP.appid });
+      return Object.fromEntries(r.data!.packs.map((p: { packId: string }) => [p.packId, p]));
     };
     expect((await packs())[fresh]).toMatchObject({ refundable: true, refundRefusal: null });
     expect((await packs())[old]).toMatchObject({ refundable: false, refundRefusal: 'REFUND_WINDOW_PASSED' });
@@ -128,7 +128,7 @@ describe.each(BACKENDS)('the console\'s queries ($name)', (backend) => {
     const page = await gql(auditor, 'query($a:String!,$s:String){ auditRecords(appid:$a,subject:$s,first:50){ edges { node { id maskedPhone subjectHash } } } }', { a: APP, s: 'o_console_user' });
     const ids: string[] = page.data!.auditRecords.edges.map((e: { node: { id: string } }) => e.node.id);
     expect(ids.length).toBe(5);
-    const erased = await gql(auditor, 'mutation($a:String!,$s:String){ eraseSubject(appid:$a,subject:$s){ records } }', { a: APP, s: 'o_console_user' });
+    const erased = await gql(auditor, 'mutation($a:String!,$s:String){ eraseSubject(input:{appid:$a,subject:$s}){ records } }', { a: APP, s: 'o_console_user' });
     expect(erased.data!.eraseSubject.records).toBe(5);
     const q = 'query($a:String!,$ids:[ID!]!){ auditRecordsByIds(appid:$a,ids:$ids){ id seq erasedAt subjectHash maskedPhone phoneHash requestId } }';
     const again = await gql(auditor, q, { a: APP, ids: [...ids].reverse() });

@@ -39,9 +39,9 @@ describe.skipIf(!chromiumAvailable)('the operations console in a browser', () =>
 
     // Two packs: one bought a minute ago (refundable), one eight days ago (past the 7-day window).
     const bought = async (paidAt: number) => {
-      const r = await admin.RecordPackPurchase({ input: { appid: APP, units: 200, paidAt: new Date(paidAt).toISOString(), validityDays: 365, pricePaidMilli: 6000 } });
-      if (r.recordPackPurchase.__typename !== 'PackRecord') throw new Error('pack not recorded');
-      return r.recordPackPurchase.id;
+      const r = await admin.RecordPackPurchase({ input: { appid: APP, units: 200, paidAt: new Date(paidAt).toISOString(), validityDays: 365, pricePaidMilli: '6000' } });
+      if (r.recordPackPurchase.__typename !== 'Pack') throw new Error('pack not recorded');
+      return r.recordPackPurchase.packId;
     };
     freshPack = await bought(Date.now() - 60_000);
     oldPack = await bought(Date.now() - 8 * DAY);
@@ -218,14 +218,14 @@ describe.skipIf(!chromiumAvailable)('the operations console in a browser', () =>
     await page.waitForSelector('dialog[open]');
     await page.keyboard.press('Escape');
     await page.waitForSelector('dialog[open]', { state: 'detached' });
-    expect((await admin.Packs({ appid: APP })).packs.find((p) => p.id === freshPack)?.refundRequestedAt).toBeNull();
+    expect((await admin.Packs({ appid: APP })).packs.find((p) => p.packId === freshPack)?.refundRequestedAt).toBeNull();
 
     await page.click(`tr[data-pack="${freshPack}"] button`);
     await page.click('dialog[open] [data-action=confirm]');
     await page.waitForSelector('[data-notice=ok]');
     expect(await page.locator('[data-notice=ok]').textContent()).toContain('已记录');
     await expect.poll(async () => page.locator(`tr[data-pack="${freshPack}"] [data-col=refund]`).textContent()).toContain('已申请退款');
-    expect((await admin.Packs({ appid: APP })).packs.find((p) => p.id === freshPack)?.refundRequestedAt).not.toBeNull();
+    expect((await admin.Packs({ appid: APP })).packs.find((p) => p.packId === freshPack)?.refundRequestedAt).not.toBeNull();
 
     // Past the window: the cell says so before asking, the dialog warns, and the refusal names the rule.
     expect(await page.locator(`tr[data-pack="${oldPack}"] [data-col=refund]`).textContent()).toBe('只能在支付后 7 天内退款');

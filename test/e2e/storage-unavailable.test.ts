@@ -82,7 +82,7 @@ describe('the SQLite file locked by another connection past the busy timeout', (
     const res = await fetch(t.url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'x-request-id': 'req-store-503' },
-      body: JSON.stringify({ query: 'mutation { giveConsent(purpose: "login") { __typename } }' }),
+      body: JSON.stringify({ query: 'mutation { giveConsent(input: { purpose: "login" }) { __typename } }' }),
     });
     unlock();
     expect(res.status).toBe(503);

@@ -53,8 +53,8 @@ describe('session and scopes on /graphql', () => {
     const before = (await t.sim.stats()).calls['/wxa/business/getuserphonenumber'] ?? 0;
     const requests = [
       { query: MUTATION, variables: { input: { code, purpose: 'login', appid: OTHER_APP.appid } } },
-      { query: `mutation { giveConsent(appid: "${OTHER_APP.appid}", purpose: "login") { __typename } }` },
-      { query: `mutation { withdrawConsent(appid: "${OTHER_APP.appid}") { __typename } }` },
+      { query: `mutation { giveConsent(input: { appid: "${OTHER_APP.appid}", purpose: "login" }) { __typename } }` },
+      { query: `mutation { withdrawConsent(input: { appid: "${OTHER_APP.appid}" }) { __typename } }` },
       { query: `mutation { reportButtonOutcome(input: { appid: "${OTHER_APP.appid}", outcome: USER_DENY, clientEventId: "e1" }) { __typename } }` },
     ];
     for (const body of requests) {

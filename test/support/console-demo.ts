@@ -43,8 +43,8 @@ export async function seedConsoleDemo(t: TestGateway): Promise<{ subject: string
 
   const buy = async (appid: string, units: number, paidAt: number, validityDays: number, pricePaidMilli: number) => {
     const { pkgId } = state.addPack(appid, { all: units, paidAt: Math.floor(paidAt / 1000), validityDays });
-    const r = await admin.RecordPackPurchase({ input: { appid, units, paidAt: new Date(paidAt).toISOString(), validityDays, pricePaidMilli, wechatPkgId: pkgId } });
-    if (r.recordPackPurchase.__typename !== 'PackRecord') throw new Error(`pack not recorded: ${JSON.stringify(r.recordPackPurchase)}`);
+    const r = await admin.RecordPackPurchase({ input: { appid, units, paidAt: new Date(paidAt).toISOString(), validityDays, pricePaidMilli: String(pricePaidMilli), wechatPkgId: pkgId } });
+    if (r.recordPackPurchase.__typename !== 'Pack') throw new Error(`pack not recorded: ${JSON.stringify(r.recordPackPurchase)}`);
   };
   const spend = (appid: string, n: number) => {
     for (let i = 0; i < n; i++) {

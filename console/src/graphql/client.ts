@@ -15,10 +15,17 @@ export class GatewayError extends Error {
 const ENDPOINT = '/graphql';
 
 /**
+ * An answer without errors. The schema makes root fields nullable so that one failing field leaves
+ * the others' data in place; `request` throws on any error, so in what it returns each root field
+ * is present (`node` and `nodes` excepted: they are null for an id that names nothing).
+ */
+export type Answered<R> = { [K in keyof R]: K extends 'node' | 'nodes' ? R[K] : NonNullable<R[K]> };
+
+/**
  * One typed operation against the gateway's GraphQL API, same origin, POST (variables never in
  * a URL), with the operator's bearer token.
  */
-export async function request<R, V>(document: TypedDocumentString<R, V>, variables: V, token: string, signal?: AbortSignal): Promise<R> {
+export async function request<R, V>(document: TypedDocumentString<R, V>, variables: V, token: string, signal?: AbortSignal): Promise<Answered<R>> {
   let res: Response;
   try {
     res = await fetch(ENDPOINT, {
@@ -44,5 +51,5 @@ export async function request<R, V>(document: TypedDocumentString<R, V>, variabl
   const first = body.errors?.[0];
   if (first) throw new GatewayError(first.message, res.status, first.extensions?.code ?? (res.status === 401 ? 'UNAUTHENTICATED' : undefined));
   if (!res.ok || body.data == null) throw new GatewayError(`HTTP ${res.status}`, res.status, undefined);
-  return body.data;
+  return body.data as Answered<R>;
 }

@@ -4,6 +4,66 @@ type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 /** Internal type. DO NOT USE DIRECTLY. */
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
 import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
+/** What a consent record records. */
+export type AuditRecordKind =
+  /** A periodic anchor of the chain (its detail holds the count and head). */
+  | 'CHECKPOINT'
+  /** The user consented again after a withdrawal. */
+  | 'CONSENT'
+  /** A subject's personal fields were erased. */
+  | 'ERASURE'
+  /** An exchange or legacy decrypt: the number disclosed, replayed, or refused. */
+  | 'EXCHANGE'
+  /** The user withdrew consent for purposes. */
+  | 'WITHDRAWAL';
+
+/** Why an exchange gave no phone number. OPEN ENUM: new codes are added in minor releases, so clients must handle a code they do not know (act on `retryable`, show `message`) and never treat this list as exhaustive; generated unions need a default branch. */
+export type ExchangeErrorCode =
+  /** The code or session belongs to another mini program, or the app is not served here. */
+  | 'APP_MISMATCH'
+  /** Legacy flow only: encryptedData or iv is not intact base64. */
+  | 'BASE64_MANGLED'
+  /** Another session already used this code. */
+  | 'CODE_ALREADY_USED'
+  /** The user withdrew consent for this purpose; giveConsent first. */
+  | 'CONSENT_WITHDRAWN'
+  /** WeChat refused the gateway's own credentials or request form; operators must act. */
+  | 'GATEWAY_MISCONFIGURED'
+  /** WeChat rejected the code (40029): expired, used, malformed, or a wx.login code. Ask the user to tap again. */
+  | 'INVALID_CODE'
+  /** The input was refused before anything was sent to WeChat (InvalidInputError names the field). */
+  | 'INVALID_INPUT'
+  /** The same code is being exchanged by a concurrent request of this session; retry shortly. */
+  | 'IN_PROGRESS'
+  /** WeChat gave no clear answer: the code may be spent. Ask the user to tap again. */
+  | 'OUTCOME_UNKNOWN'
+  /** Too many requests (WeChat 45011, or the gateway limit); retry after the time the message gives. */
+  | 'RATE_LIMITED'
+  /** The gateway's own storage is down; retryable when the message says the code was not used. */
+  | 'SERVICE_UNAVAILABLE'
+  /** Legacy flow only: the data does not decrypt with this login. */
+  | 'SESSION_KEY_MISMATCH'
+  /** WeChat was busy or unreachable and the code was not used; retry shortly. */
+  | 'UPSTREAM_UNAVAILABLE'
+  /** WeChat's answer carried another app's watermark; the number was withheld. */
+  | 'WATERMARK_MISMATCH';
+
+/** How the number was asked for. */
+export type ExchangeFlow =
+  /** exchangePhoneCode: the button code exchanged through getuserphonenumber. */
+  | 'EXCHANGE'
+  /** decryptPhoneNumber: a wx.login code and the encrypted button data. */
+  | 'LEGACY';
+
+/** How an exchange ended. */
+export type ExchangeOutcome =
+  /** WeChat verified the number and the gateway returned it. */
+  | 'DISCLOSED'
+  /** No number: the record carries the ExchangeErrorCode. */
+  | 'REFUSED'
+  /** The same session sent the same code again and got the stored answer. */
+  | 'REPLAYED';
+
 /** Which of WeChat's free-of-charge rules (免费规则) applies. */
 export type ExemptionRule =
   /** Verified subject is a government body or a non-profit organisation. */
@@ -13,12 +73,14 @@ export type ExemptionRule =
   /** Category 公立医疗机构 or 学历教育（学校）. */
   | 'PUBLIC_MEDICAL_OR_EDUCATION';
 
+/** How long each bucket of a history is. */
 export type OutcomeBucketSize =
   /** Days from 00:00 Asia/Shanghai (at most 366 in a period). */
   | 'DAY'
   /** Hours (at most 744 in a period). */
   | 'HOUR';
 
+/** Where an assignment of a procurement pack stands. */
 export type PackAssignmentState =
   /** WeChat assigned the pack: it is one of the app's packs, drawn in the usual order. */
   | 'ASSIGNED'
@@ -29,31 +91,41 @@ export type PackAssignmentState =
   /** Asked of WeChat (package/assign); WeChat's result is not known yet. Holds its units of the order. */
   | 'REQUESTED';
 
+/** How the app came by a pack. */
 export type PackKind =
   /** Assigned to the app from a service provider's bulk-procurement (集采) order. */
   | 'ASSIGNED'
   /** Bought in the app's own console. */
   | 'OWN';
 
+/** Where a pack stands at the gateway's clock. */
 export type PackStatus =
+  /** Its validity ended; units left over are lost. */
   | 'EXPIRED'
+  /** Being drawn from (or next in line): units left and within its validity. */
   | 'IN_EFFECT'
+  /** Paid, but its validity has not begun. */
   | 'NOT_YET_EFFECTIVE'
+  /** A refund was requested: it is no longer drawn from. */
   | 'REFUNDED'
+  /** Every unit used. */
   | 'USED_UP';
 
+/** Which of the two phone-number components an app or pack is for. */
 export type Product =
   /** 手机号快速验证, 0.03 yuan a call. */
   | 'QUICK'
   /** 手机号实时验证, 0.04 yuan a call. */
   | 'REALTIME';
 
+/** Where the remaining units come from. */
 export type QuotaBasis =
   /** Never synced: the gateway's own ledger. */
   | 'LEDGER'
   /** WeChat's usage API at the last sync, minus the charges recorded since. */
   | 'WECHAT';
 
+/** The rules that can refuse it (RefundRefused). */
 export type RefundRefusalRule =
   /** A refund was already requested. */
   | 'ALREADY_REQUESTED'
@@ -62,15 +134,31 @@ export type RefundRefusalRule =
   /** More than 7 days after payment: no refund. */
   | 'REFUND_WINDOW_PASSED';
 
+/** The kind of subject (主体类型) the mini program is registered to; it decides exemption with the category. */
+export type SubjectType =
+  /** A company (企业). */
+  | 'ENTERPRISE'
+  /** A government body (政府). */
+  | 'GOVERNMENT'
+  /** A person (个人). */
+  | 'INDIVIDUAL'
+  /** A non-profit organisation (其他组织 registered as non-profit). */
+  | 'NON_PROFIT'
+  /** Anything else. */
+  | 'OTHER'
+  /** A public institution (事业单位). */
+  | 'PUBLIC_INSTITUTION';
+
+/** Which charge alert WeChat pushed. */
 export type WechatChargeAlertKind =
   /** A pack expiring (event_type 4): pushed 15, 7, 3 and 1 days before, and when it expires. */
   | 'EXPIRY'
   /** Units running out (event_type 3): pushed at 20 %, 10 %, 5 % and 0 % left. */
   | 'QUOTA';
 
-export type ConsolePackFieldsFragment = { id: string, kind: PackKind, orderId: string | null, requestId: string | null, product: string, status: PackStatus, paidAt: string, effectiveAt: string, expiresAt: string, validityDays: number, unitsAll: number, unitsUsed: number, unitsLeft: number, pricePaidYuan: string, wechatPkgId: string | null, refundRequestedAt: string | null, refundable: boolean, refundRefusal: RefundRefusalRule | null };
+export type ConsolePackFieldsFragment = { id: string, packId: string, kind: PackKind, orderId: string | null, requestId: string | null, product: Product, status: PackStatus, paidAt: string, effectiveAt: string, expiresAt: string, validityDays: number, unitsAll: number, unitsUsed: number, unitsLeft: number, pricePaidYuan: string, wechatPkgId: string | null, refundRequestedAt: string | null, refundable: boolean, refundRefusal: RefundRefusalRule | null };
 
-export type ConsoleAssignmentFieldsFragment = { orderId: string, requestId: string, skuId: string, state: PackAssignmentState, units: number, durationSeconds: number, requestedAt: string, assignedAt: string | null, settledAt: string | null, cancelledAt: string | null, cancellableUntil: string | null, errcode: number | null, receivePkgId: string | null };
+export type ConsoleAssignmentFieldsFragment = { id: string, orderId: string, requestId: string, skuId: string, state: PackAssignmentState, units: number, durationSeconds: number, requestedAt: string, assignedAt: string | null, settledAt: string | null, cancelledAt: string | null, cancellableUntil: string | null, errcode: number | null, receivePkgId: string | null };
 
 export type ConsoleAppQueryVariables = Exact<{
   appid: string;
@@ -79,12 +167,12 @@ export type ConsoleAppQueryVariables = Exact<{
 }>;
 
 
-export type ConsoleAppQuery = { quota: { appid: string, basis: QuotaBasis, exempt: boolean, exemptionRule: ExemptionRule | null, remaining: number, estimatedRemaining: number, trialRemaining: number, packsRemaining: number, unitsInEffect: number, chargesSinceSync: number, dailyAverage: number, daysLeft: number | null, forecastExhaustionDate: string | null, wechatMonthlyAverageBound: number | null, lowQuota: boolean, exhausted: boolean, syncedAt: string | null, syncAgeSeconds: number | null, lastSyncAttemptAt: string | null, lastSyncError: string | null, lastWechatAlert: { kind: WechatChargeAlertKind, event: string, at: string | null, receivedAt: string, remaining: number | null, totalQuota: number | null, totalUsed: number | null, validityEndsAt: string | null } | null }, exemption: { exempt: boolean, rule: ExemptionRule | null, subjectType: string, category: string | null }, packs: Array<{ id: string, kind: PackKind, orderId: string | null, requestId: string | null, product: string, status: PackStatus, paidAt: string, effectiveAt: string, expiresAt: string, validityDays: number, unitsAll: number, unitsUsed: number, unitsLeft: number, pricePaidYuan: string, wechatPkgId: string | null, refundRequestedAt: string | null, refundable: boolean, refundRefusal: RefundRefusalRule | null }>, packAssignments: Array<{ orderId: string, requestId: string, skuId: string, state: PackAssignmentState, units: number, durationSeconds: number, requestedAt: string, assignedAt: string | null, settledAt: string | null, cancelledAt: string | null, cancellableUntil: string | null, errcode: number | null, receivePkgId: string | null }>, usageHistory: { snapshots: Array<{ syncedAt: string, remaining: number, unitsInEffect: number }>, days: Array<{ date: string, confirmed: number, unconfirmed: number, unseen: number }> } };
+export type ConsoleAppQuery = { quota: { id: string, appid: string, basis: QuotaBasis, exempt: boolean, exemptionRule: ExemptionRule | null, remaining: number, estimatedRemaining: number, trialRemaining: number, packsRemaining: number, unitsInEffect: number, chargesSinceSync: number, dailyAverage: number, daysLeft: number | null, forecastExhaustionDate: string | null, wechatMonthlyAverageBound: number | null, lowQuota: boolean, exhausted: boolean, syncedAt: string | null, syncAgeSeconds: number | null, lastSyncAttemptAt: string | null, lastSyncError: string | null, lastWechatAlert: { kind: WechatChargeAlertKind, event: string, at: string | null, receivedAt: string, remaining: number | null, totalQuota: number | null, totalUsed: number | null, validityEndsAt: string | null } | null } | null, exemption: { exempt: boolean, rule: ExemptionRule | null, subjectType: SubjectType, category: string | null } | null, packs: Array<{ id: string, packId: string, kind: PackKind, orderId: string | null, requestId: string | null, product: Product, status: PackStatus, paidAt: string, effectiveAt: string, expiresAt: string, validityDays: number, unitsAll: number, unitsUsed: number, unitsLeft: number, pricePaidYuan: string, wechatPkgId: string | null, refundRequestedAt: string | null, refundable: boolean, refundRefusal: RefundRefusalRule | null }> | null, packAssignments: Array<{ id: string, orderId: string, requestId: string, skuId: string, state: PackAssignmentState, units: number, durationSeconds: number, requestedAt: string, assignedAt: string | null, settledAt: string | null, cancelledAt: string | null, cancellableUntil: string | null, errcode: number | null, receivePkgId: string | null }> | null, usageHistory: { snapshots: Array<{ syncedAt: string, remaining: number, unitsInEffect: number }>, days: Array<{ date: string, confirmed: number, unconfirmed: number, unseen: number }> } | null };
 
 export type ConsoleProcurementOrdersQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type ConsoleProcurementOrdersQuery = { procurementOrders: Array<{ orderId: string, product: Product, paidAt: string, pricePaidYuan: string, unitsAll: number, unitsHeld: number, unitsLeft: number, validityBeginAt: string | null, validityEndAt: string | null, skus: Array<{ skuId: string, skuName: string | null, units: number, durationSeconds: number }> }> };
+export type ConsoleProcurementOrdersQuery = { procurementOrders: Array<{ id: string, orderId: string, product: Product, paidAt: string, pricePaidYuan: string, unitsAll: number, unitsHeld: number, unitsLeft: number, validityBeginAt: string | null, validityEndAt: string | null, skus: Array<{ skuId: string, skuName: string | null, units: number, durationSeconds: number }> }> | null };
 
 export type ConsoleSyncUsageMutationVariables = Exact<{
   appid: string;
@@ -93,8 +181,8 @@ export type ConsoleSyncUsageMutationVariables = Exact<{
 
 export type ConsoleSyncUsageMutation = { syncUsage:
     | { __typename: 'UsageSyncFailed', message: string, lastSyncedAt: string | null }
-    | { __typename: 'UsageSynced', quota: { appid: string, basis: QuotaBasis, exempt: boolean, exemptionRule: ExemptionRule | null, remaining: number, estimatedRemaining: number, trialRemaining: number, packsRemaining: number, unitsInEffect: number, chargesSinceSync: number, dailyAverage: number, daysLeft: number | null, forecastExhaustionDate: string | null, wechatMonthlyAverageBound: number | null, lowQuota: boolean, exhausted: boolean, syncedAt: string | null, syncAgeSeconds: number | null, lastSyncAttemptAt: string | null, lastSyncError: string | null, lastWechatAlert: { kind: WechatChargeAlertKind, event: string, at: string | null, receivedAt: string, remaining: number | null, totalQuota: number | null, totalUsed: number | null, validityEndsAt: string | null } | null } }
-   };
+    | { __typename: 'UsageSynced', quota: { id: string, appid: string, basis: QuotaBasis, exempt: boolean, exemptionRule: ExemptionRule | null, remaining: number, estimatedRemaining: number, trialRemaining: number, packsRemaining: number, unitsInEffect: number, chargesSinceSync: number, dailyAverage: number, daysLeft: number | null, forecastExhaustionDate: string | null, wechatMonthlyAverageBound: number | null, lowQuota: boolean, exhausted: boolean, syncedAt: string | null, syncAgeSeconds: number | null, lastSyncAttemptAt: string | null, lastSyncError: string | null, lastWechatAlert: { kind: WechatChargeAlertKind, event: string, at: string | null, receivedAt: string, remaining: number | null, totalQuota: number | null, totalUsed: number | null, validityEndsAt: string | null } | null } }
+   | null };
 
 export type ConsoleRequestRefundMutationVariables = Exact<{
   packId: string;
@@ -104,17 +192,17 @@ export type ConsoleRequestRefundMutationVariables = Exact<{
 export type ConsoleRequestRefundMutation = { requestPackRefund:
     | { __typename: 'BillingInputError', message: string }
     | { __typename: 'RefundRefused', rule: RefundRefusalRule, message: string }
-    | { __typename: 'RefundRequested', pack: { id: string, refundRequestedAt: string | null } }
-   };
+    | { __typename: 'RefundRequested', pack: { id: string, packId: string, kind: PackKind, orderId: string | null, requestId: string | null, product: Product, status: PackStatus, paidAt: string, effectiveAt: string, expiresAt: string, validityDays: number, unitsAll: number, unitsUsed: number, unitsLeft: number, pricePaidYuan: string, wechatPkgId: string | null, refundRequestedAt: string | null, refundable: boolean, refundRefusal: RefundRefusalRule | null } }
+   | null };
 
-export type ConsoleAuditRecordFieldsFragment = { id: string, seq: number, kind: string, flow: string | null, purpose: string | null, noticeVersion: string | null, outcome: string | null, errorCode: string | null, subjectHash: string | null, maskedPhone: string | null, phoneHash: string | null, requestId: string | null, detail: string | null, at: string, erasedAt: string | null };
+export type ConsoleAuditRecordFieldsFragment = { id: string, recordId: string, seq: number, kind: AuditRecordKind, flow: ExchangeFlow | null, purpose: string | null, noticeVersion: string | null, outcome: ExchangeOutcome | null, errorCode: ExchangeErrorCode | null, subjectHash: string | null, maskedPhone: string | null, phoneHash: string | null, requestId: string | null, detail: string | null, at: string, erasedAt: string | null };
 
 export type ConsoleVerifyChainQueryVariables = Exact<{
   appid?: string | null | undefined;
 }>;
 
 
-export type ConsoleVerifyChainQuery = { verifyAuditChain: { ok: boolean, checked: number, firstBrokenId: string | null } };
+export type ConsoleVerifyChainQuery = { verifyAuditChain: { ok: boolean, checked: number, firstBrokenId: string | null } | null };
 
 export type ConsoleAuditRecordsQueryVariables = Exact<{
   appid: string;
@@ -128,7 +216,7 @@ export type ConsoleAuditRecordsQueryVariables = Exact<{
 }>;
 
 
-export type ConsoleAuditRecordsQuery = { auditRecords: { edges: Array<{ node: { id: string, seq: number, kind: string, flow: string | null, purpose: string | null, noticeVersion: string | null, outcome: string | null, errorCode: string | null, subjectHash: string | null, maskedPhone: string | null, phoneHash: string | null, requestId: string | null, detail: string | null, at: string, erasedAt: string | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+export type ConsoleAuditRecordsQuery = { auditRecords: { edges: Array<{ node: { id: string, recordId: string, seq: number, kind: AuditRecordKind, flow: ExchangeFlow | null, purpose: string | null, noticeVersion: string | null, outcome: ExchangeOutcome | null, errorCode: ExchangeErrorCode | null, subjectHash: string | null, maskedPhone: string | null, phoneHash: string | null, requestId: string | null, detail: string | null, at: string, erasedAt: string | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } | null };
 
 export type ConsoleAuditRecordsByIdsQueryVariables = Exact<{
   appid: string;
@@ -136,7 +224,7 @@ export type ConsoleAuditRecordsByIdsQueryVariables = Exact<{
 }>;
 
 
-export type ConsoleAuditRecordsByIdsQuery = { auditRecordsByIds: Array<{ id: string, seq: number, kind: string, flow: string | null, purpose: string | null, noticeVersion: string | null, outcome: string | null, errorCode: string | null, subjectHash: string | null, maskedPhone: string | null, phoneHash: string | null, requestId: string | null, detail: string | null, at: string, erasedAt: string | null }> };
+export type ConsoleAuditRecordsByIdsQuery = { auditRecordsByIds: Array<{ id: string, recordId: string, seq: number, kind: AuditRecordKind, flow: ExchangeFlow | null, purpose: string | null, noticeVersion: string | null, outcome: ExchangeOutcome | null, errorCode: ExchangeErrorCode | null, subjectHash: string | null, maskedPhone: string | null, phoneHash: string | null, requestId: string | null, detail: string | null, at: string, erasedAt: string | null }> | null };
 
 export type ConsoleEraseSubjectMutationVariables = Exact<{
   appid: string;
@@ -145,7 +233,7 @@ export type ConsoleEraseSubjectMutationVariables = Exact<{
 }>;
 
 
-export type ConsoleEraseSubjectMutation = { eraseSubject: { records: number } };
+export type ConsoleEraseSubjectMutation = { eraseSubject: { records: number } | null };
 
 export type ConsoleExchangeOutcomesQueryVariables = Exact<{
   appid?: string | null | undefined;
@@ -155,21 +243,21 @@ export type ConsoleExchangeOutcomesQueryVariables = Exact<{
 }>;
 
 
-export type ConsoleExchangeOutcomesQuery = { exchangeOutcomes: { bucket: OutcomeBucketSize, buckets: Array<{ start: string, counts: Array<{ outcome: string, errorCode: string | null, count: number }> }>, totals: Array<{ outcome: string, errorCode: string | null, count: number }> } };
+export type ConsoleExchangeOutcomesQuery = { exchangeOutcomes: { bucket: OutcomeBucketSize, buckets: Array<{ start: string, counts: Array<{ outcome: ExchangeOutcome | null, errorCode: ExchangeErrorCode | null, count: number }> }>, totals: Array<{ outcome: ExchangeOutcome | null, errorCode: ExchangeErrorCode | null, count: number }> } | null };
 
 export type ConsoleAlertFieldsFragment = { kind: WechatChargeAlertKind, event: string, at: string | null, receivedAt: string, remaining: number | null, totalQuota: number | null, totalUsed: number | null, validityEndsAt: string | null };
 
-export type ConsoleQuotaFieldsFragment = { appid: string, basis: QuotaBasis, exempt: boolean, exemptionRule: ExemptionRule | null, remaining: number, estimatedRemaining: number, trialRemaining: number, packsRemaining: number, unitsInEffect: number, chargesSinceSync: number, dailyAverage: number, daysLeft: number | null, forecastExhaustionDate: string | null, wechatMonthlyAverageBound: number | null, lowQuota: boolean, exhausted: boolean, syncedAt: string | null, syncAgeSeconds: number | null, lastSyncAttemptAt: string | null, lastSyncError: string | null, lastWechatAlert: { kind: WechatChargeAlertKind, event: string, at: string | null, receivedAt: string, remaining: number | null, totalQuota: number | null, totalUsed: number | null, validityEndsAt: string | null } | null };
+export type ConsoleQuotaFieldsFragment = { id: string, appid: string, basis: QuotaBasis, exempt: boolean, exemptionRule: ExemptionRule | null, remaining: number, estimatedRemaining: number, trialRemaining: number, packsRemaining: number, unitsInEffect: number, chargesSinceSync: number, dailyAverage: number, daysLeft: number | null, forecastExhaustionDate: string | null, wechatMonthlyAverageBound: number | null, lowQuota: boolean, exhausted: boolean, syncedAt: string | null, syncAgeSeconds: number | null, lastSyncAttemptAt: string | null, lastSyncError: string | null, lastWechatAlert: { kind: WechatChargeAlertKind, event: string, at: string | null, receivedAt: string, remaining: number | null, totalQuota: number | null, totalUsed: number | null, validityEndsAt: string | null } | null };
 
 export type ConsoleAppsQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type ConsoleAppsQuery = { apps: Array<{ appid: string, product: string, exemption: { exempt: boolean, rule: ExemptionRule | null, subjectType: string, category: string | null }, quota: { appid: string, basis: QuotaBasis, exempt: boolean, exemptionRule: ExemptionRule | null, remaining: number, estimatedRemaining: number, trialRemaining: number, packsRemaining: number, unitsInEffect: number, chargesSinceSync: number, dailyAverage: number, daysLeft: number | null, forecastExhaustionDate: string | null, wechatMonthlyAverageBound: number | null, lowQuota: boolean, exhausted: boolean, syncedAt: string | null, syncAgeSeconds: number | null, lastSyncAttemptAt: string | null, lastSyncError: string | null, lastWechatAlert: { kind: WechatChargeAlertKind, event: string, at: string | null, receivedAt: string, remaining: number | null, totalQuota: number | null, totalUsed: number | null, validityEndsAt: string | null } | null } }> };
+export type ConsoleAppsQuery = { apps: Array<{ id: string, appid: string, product: Product, exemption: { exempt: boolean, rule: ExemptionRule | null, subjectType: SubjectType, category: string | null }, quota: { id: string, appid: string, basis: QuotaBasis, exempt: boolean, exemptionRule: ExemptionRule | null, remaining: number, estimatedRemaining: number, trialRemaining: number, packsRemaining: number, unitsInEffect: number, chargesSinceSync: number, dailyAverage: number, daysLeft: number | null, forecastExhaustionDate: string | null, wechatMonthlyAverageBound: number | null, lowQuota: boolean, exhausted: boolean, syncedAt: string | null, syncAgeSeconds: number | null, lastSyncAttemptAt: string | null, lastSyncError: string | null, lastWechatAlert: { kind: WechatChargeAlertKind, event: string, at: string | null, receivedAt: string, remaining: number | null, totalQuota: number | null, totalUsed: number | null, validityEndsAt: string | null } | null } | null }> | null };
 
 export type ConsoleAppIdsQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type ConsoleAppIdsQuery = { apps: Array<{ appid: string, product: string }> };
+export type ConsoleAppIdsQuery = { apps: Array<{ id: string, appid: string, product: Product }> | null };
 
 export type ConsoleReconciliationQueryVariables = Exact<{
   appid: string;
@@ -178,12 +266,12 @@ export type ConsoleReconciliationQueryVariables = Exact<{
 }>;
 
 
-export type ConsoleReconciliationQuery = { reconciliation: { appid: string, exempt: boolean, windowFrom: string | null, windowTo: string | null, wechatCharged: number | null, confirmed: number, unconfirmed: number, unconfirmedCharged: number | null, reportedSuccessUnseen: number, explained: number | null, unexplained: number | null, overCounted: number | null, note: string | null, reported: { success: number, userDeny: number, noQuota: number, privacy: number, other: number } } };
+export type ConsoleReconciliationQuery = { reconciliation: { appid: string, exempt: boolean, windowFrom: string | null, windowTo: string | null, wechatCharged: number | null, confirmed: number, unconfirmed: number, unconfirmedCharged: number | null, reportedSuccessUnseen: number, explained: number | null, unexplained: number | null, overCounted: number | null, note: string | null, reported: { success: number, userDeny: number, noQuota: number, privacy: number, other: number } } | null };
 
 export type ConsoleSessionQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type ConsoleSessionQuery = { session: { subject: string, appid: string | null, scopes: Array<string>, expiresAt: string } };
+export type ConsoleSessionQuery = { session: { subject: string, appid: string | null, scopes: Array<string>, expiresAt: string } | null };
 
 export class TypedDocumentString<TResult, TVariables>
   extends String
@@ -206,6 +294,7 @@ export class TypedDocumentString<TResult, TVariables>
 export const ConsolePackFieldsFragmentDoc = new TypedDocumentString(`
     fragment ConsolePackFields on Pack {
   id
+  packId
   kind
   orderId
   requestId
@@ -227,6 +316,7 @@ export const ConsolePackFieldsFragmentDoc = new TypedDocumentString(`
     `, {"fragmentName":"ConsolePackFields"}) as unknown as TypedDocumentString<ConsolePackFieldsFragment, unknown>;
 export const ConsoleAssignmentFieldsFragmentDoc = new TypedDocumentString(`
     fragment ConsoleAssignmentFields on PackAssignment {
+  id
   orderId
   requestId
   skuId
@@ -245,6 +335,7 @@ export const ConsoleAssignmentFieldsFragmentDoc = new TypedDocumentString(`
 export const ConsoleAuditRecordFieldsFragmentDoc = new TypedDocumentString(`
     fragment ConsoleAuditRecordFields on AuditRecord {
   id
+  recordId
   seq
   kind
   flow
@@ -275,6 +366,7 @@ export const ConsoleAlertFieldsFragmentDoc = new TypedDocumentString(`
     `, {"fragmentName":"ConsoleAlertFields"}) as unknown as TypedDocumentString<ConsoleAlertFieldsFragment, unknown>;
 export const ConsoleQuotaFieldsFragmentDoc = new TypedDocumentString(`
     fragment ConsoleQuotaFields on Quota {
+  id
   appid
   basis
   exempt
@@ -342,6 +434,7 @@ export const ConsoleAppDocument = new TypedDocumentString(`
 }
     fragment ConsolePackFields on Pack {
   id
+  packId
   kind
   orderId
   requestId
@@ -361,6 +454,7 @@ export const ConsoleAppDocument = new TypedDocumentString(`
   refundRefusal
 }
 fragment ConsoleAssignmentFields on PackAssignment {
+  id
   orderId
   requestId
   skuId
@@ -386,6 +480,7 @@ fragment ConsoleAlertFields on WechatChargeAlert {
   validityEndsAt
 }
 fragment ConsoleQuotaFields on Quota {
+  id
   appid
   basis
   exempt
@@ -413,6 +508,7 @@ fragment ConsoleQuotaFields on Quota {
 export const ConsoleProcurementOrdersDocument = new TypedDocumentString(`
     query ConsoleProcurementOrders {
   procurementOrders {
+    id
     orderId
     product
     paidAt
@@ -457,6 +553,7 @@ export const ConsoleSyncUsageDocument = new TypedDocumentString(`
   validityEndsAt
 }
 fragment ConsoleQuotaFields on Quota {
+  id
   appid
   basis
   exempt
@@ -487,8 +584,7 @@ export const ConsoleRequestRefundDocument = new TypedDocumentString(`
     __typename
     ... on RefundRequested {
       pack {
-        id
-        refundRequestedAt
+        ...ConsolePackFields
       }
     }
     ... on RefundRefused {
@@ -500,7 +596,27 @@ export const ConsoleRequestRefundDocument = new TypedDocumentString(`
     }
   }
 }
-    `) as unknown as TypedDocumentString<ConsoleRequestRefundMutation, ConsoleRequestRefundMutationVariables>;
+    fragment ConsolePackFields on Pack {
+  id
+  packId
+  kind
+  orderId
+  requestId
+  product
+  status
+  paidAt
+  effectiveAt
+  expiresAt
+  validityDays
+  unitsAll
+  unitsUsed
+  unitsLeft
+  pricePaidYuan
+  wechatPkgId
+  refundRequestedAt
+  refundable
+  refundRefusal
+}`) as unknown as TypedDocumentString<ConsoleRequestRefundMutation, ConsoleRequestRefundMutationVariables>;
 export const ConsoleVerifyChainDocument = new TypedDocumentString(`
     query ConsoleVerifyChain($appid: String) {
   verifyAuditChain(appid: $appid) {
@@ -535,6 +651,7 @@ export const ConsoleAuditRecordsDocument = new TypedDocumentString(`
 }
     fragment ConsoleAuditRecordFields on AuditRecord {
   id
+  recordId
   seq
   kind
   flow
@@ -558,6 +675,7 @@ export const ConsoleAuditRecordsByIdsDocument = new TypedDocumentString(`
 }
     fragment ConsoleAuditRecordFields on AuditRecord {
   id
+  recordId
   seq
   kind
   flow
@@ -575,7 +693,9 @@ export const ConsoleAuditRecordsByIdsDocument = new TypedDocumentString(`
 }`) as unknown as TypedDocumentString<ConsoleAuditRecordsByIdsQuery, ConsoleAuditRecordsByIdsQueryVariables>;
 export const ConsoleEraseSubjectDocument = new TypedDocumentString(`
     mutation ConsoleEraseSubject($appid: String!, $subject: String, $subjectHash: String) {
-  eraseSubject(appid: $appid, subject: $subject, subjectHash: $subjectHash) {
+  eraseSubject(
+    input: {appid: $appid, subject: $subject, subjectHash: $subjectHash}
+  ) {
     records
   }
 }
@@ -603,6 +723,7 @@ export const ConsoleExchangeOutcomesDocument = new TypedDocumentString(`
 export const ConsoleAppsDocument = new TypedDocumentString(`
     query ConsoleApps {
   apps {
+    id
     appid
     product
     exemption {
@@ -627,6 +748,7 @@ export const ConsoleAppsDocument = new TypedDocumentString(`
   validityEndsAt
 }
 fragment ConsoleQuotaFields on Quota {
+  id
   appid
   basis
   exempt
@@ -654,6 +776,7 @@ fragment ConsoleQuotaFields on Quota {
 export const ConsoleAppIdsDocument = new TypedDocumentString(`
     query ConsoleAppIds {
   apps {
+    id
     appid
     product
   }

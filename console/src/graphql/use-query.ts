@@ -1,10 +1,10 @@
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
-import { request, GatewayError } from './client';
+import { request, GatewayError, type Answered } from './client';
 import type { TypedDocumentString } from './generated';
 import { useConsole } from '../context';
 
 export interface QueryState<R> {
-  data: R | undefined;
+  data: Answered<R> | undefined;
   error: GatewayError | undefined;
   loading: boolean;
   reload: () => void;
@@ -17,7 +17,7 @@ export interface QueryState<R> {
 export function useQuery<R, V>(document: TypedDocumentString<R, V>, variables: V, options: { skip?: boolean } = {}): QueryState<R> {
   const { session, expire } = useConsole();
   const key = JSON.stringify(variables);
-  const [state, setState] = useState<{ data: R | undefined; error: GatewayError | undefined; loading: boolean }>({ data: undefined, error: undefined, loading: !options.skip });
+  const [state, setState] = useState<{ data: Answered<R> | undefined; error: GatewayError | undefined; loading: boolean }>({ data: undefined, error: undefined, loading: !options.skip });
   const [round, setRound] = useState(0);
   const latest = useRef(0);
 
@@ -47,7 +47,7 @@ export function useQuery<R, V>(document: TypedDocumentString<R, V>, variables: V
 export function useRequest() {
   const { session, expire } = useConsole();
   return useCallback(
-    async <R, V>(document: TypedDocumentString<R, V>, variables: V): Promise<R> => {
+    async <R, V>(document: TypedDocumentString<R, V>, variables: V): Promise<Answered<R>> => {
       try {
         return await request(document, variables, session.token);
       } catch (e) {

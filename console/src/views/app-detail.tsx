@@ -56,8 +56,8 @@ export function AppDetail({ appid }: { appid: string }) {
   const refund = async (pack: ConsolePackFieldsFragment) => {
     setRefunding(true);
     try {
-      const r = (await send(ConsoleRequestRefundDocument, { packId: pack.id })).requestPackRefund;
-      if (r.__typename === 'RefundRequested') setNotice({ tone: 'ok', text: t('refund.requested', { pack: pack.wechatPkgId ?? pack.id }) });
+      const r = (await send(ConsoleRequestRefundDocument, { packId: pack.packId })).requestPackRefund;
+      if (r.__typename === 'RefundRequested') setNotice({ tone: 'ok', text: t('refund.requested', { pack: pack.wechatPkgId ?? pack.packId }) });
       else if (r.__typename === 'RefundRefused') setNotice({ tone: 'warn', text: t('refund.refused', { rule: t(REFUND_RULE[r.rule]) }), detail: `${r.rule}: ${r.message}` });
       else setNotice({ tone: 'warn', text: t('refund.notPossible'), detail: r.message });
       app.reload();
@@ -108,7 +108,7 @@ export function AppDetail({ appid }: { appid: string }) {
         <Stat label={t('app.stat.sync')} value={<SyncAge syncedAt={q.syncedAt} ageSeconds={q.syncAgeSeconds} />} hint={q.lastSyncError ? <span class="warn-text">{q.lastSyncError}</span> : q.basis === 'LEDGER' ? t('app.stat.ledgerBasis') : q.syncedAt ? dateTime(q.syncedAt) : undefined} />
       </div>
       <p class="muted small">
-        {t('app.exemption')}: {d.exemption.rule ? t(EXEMPTION_RULE[d.exemption.rule]) : t('exemption.none')} · {t('app.subject', { type: d.exemption.subjectType, category: d.exemption.category ?? '—' })} · {t('app.lastAlert')}:{' '}
+        {t('app.exemption')}: {d.exemption.rule ? t(EXEMPTION_RULE[d.exemption.rule]) : t('exemption.none')} · {t('app.subject', { type: d.exemption.subjectType.toLowerCase().replace('_', '-'), category: d.exemption.category ?? '—' })} · {t('app.lastAlert')}:{' '}
         <AlertSummary alert={q.lastWechatAlert} now={now} />
       </p>
 
@@ -137,7 +137,7 @@ export function AppDetail({ appid }: { appid: string }) {
 
       {refundOf && (
         <ConfirmDialog title={t('refund.confirmTitle')} confirmLabel={t('packs.requestRefund')} busy={refunding} onCancel={() => setRefundOf(null)} onConfirm={() => refund(refundOf)}>
-          <p>{t('refund.confirmBody', { pack: refundOf.wechatPkgId ?? refundOf.id, units: num(refundOf.unitsAll), price: refundOf.pricePaidYuan })}</p>
+          <p>{t('refund.confirmBody', { pack: refundOf.wechatPkgId ?? refundOf.packId, units: num(refundOf.unitsAll), price: refundOf.pricePaidYuan })}</p>
           {!refundOf.refundable && refundOf.refundRefusal && <p class="warn-text">{t('refund.expectRefusal', { rule: t(REFUND_RULE[refundOf.refundRefusal]) })}</p>}
         </ConfirmDialog>
       )}

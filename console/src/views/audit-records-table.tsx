@@ -31,12 +31,12 @@ export function AuditRecordsTable({ records }: { records: ConsoleAuditRecordFiel
               <td class="num">{r.seq}</td>
               <td>{dateTime(r.at)}</td>
               <td>
-                {r.kind}
-                {r.flow && r.flow !== r.kind ? <span class="muted small"> · {r.flow}</span> : null}
+                {r.kind.toLowerCase()}
+                {r.flow && r.flow !== r.kind ? <span class="muted small"> · {r.flow.toLowerCase()}</span> : null}
               </td>
               <td>{r.purpose ?? '—'}</td>
               <td>
-                {r.outcome ?? '—'}
+                {r.outcome?.toLowerCase() ?? '—'}
                 {r.errorCode && (
                   <>
                     {' '}

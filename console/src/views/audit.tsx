@@ -12,6 +12,7 @@ import { ConfirmDialog } from '../ui/confirm-dialog';
 import { Empty, ErrorState, Loading } from '../ui/states';
 import { AuditRecordsTable } from './audit-records-table';
 import { exportNdjson } from './audit-export';
+import type { Answered } from '../graphql/client';
 
 const PAGE = 50;
 const IDS_PER_REQUEST = 500;
@@ -65,7 +66,7 @@ function VerifyPanel() {
   const { t, num } = useI18n();
   const send = useRequest();
   const [appid, setAppid] = useState('');
-  const [state, setState] = useState<{ busy: boolean; result?: ConsoleVerifyChainQuery['verifyAuditChain']; error?: GatewayError; of?: string }>({ busy: false });
+  const [state, setState] = useState<{ busy: boolean; result?: Answered<ConsoleVerifyChainQuery>['verifyAuditChain']; error?: GatewayError; of?: string }>({ busy: false });
   const verify = async () => {
     setState({ busy: true });
     try {

@@ -7,6 +7,7 @@ import { AppPicker } from '../ui/app-picker';
 import { Empty, ErrorState, Loading } from '../ui/states';
 import { Badge } from '../ui/badge';
 import { StackedBars } from '../charts/stacked-bars';
+import type { Answered } from '../graphql/client';
 
 const PERIODS: { key: string; label: MessageKey; bucket: OutcomeBucketSize; range: () => { from: number; to: number } }[] = [
   { key: '24h', label: 'exchanges.period.24h', bucket: 'HOUR', range: () => ({ from: Date.now() - 24 * 3_600_000, to: Date.now() }) },
@@ -41,8 +42,9 @@ const HINTS: Record<string, MessageKey> = {
   SERVICE_UNAVAILABLE: 'exchanges.hint.SERVICE_UNAVAILABLE',
 };
 
-type History = ConsoleExchangeOutcomesQuery['exchangeOutcomes'];
-const keyOf = (c: { outcome: string; errorCode: string | null }) => c.errorCode ?? c.outcome;
+type History = Answered<ConsoleExchangeOutcomesQuery>['exchangeOutcomes'];
+// Error codes are upper case, outcomes lower case: the two never collide as keys.
+const keyOf = (c: { outcome: string | null; errorCode: string | null }) => c.errorCode ?? (c.outcome ?? 'other').toLowerCase();
 
 /** A rise: the later half of the period has clearly more of the code than the earlier half. */
 function rising(h: History, code: string): boolean {
@@ -68,8 +70,8 @@ export function Exchanges() {
     let spare = 0;
     return h.totals.map((c) => {
       const key = keyOf(c);
-      const color = c.errorCode ? (CODE_COLORS[c.errorCode] ?? SPARE_COLORS[spare++ % SPARE_COLORS.length]!) : (OUTCOME_COLORS[c.outcome] ?? '#94a3b8');
-      const label = c.errorCode ?? t(c.outcome === 'disclosed' ? 'outcome.disclosed' : c.outcome === 'replayed' ? 'outcome.replayed' : 'outcome.other');
+      const color = c.errorCode ? (CODE_COLORS[c.errorCode] ?? SPARE_COLORS[spare++ % SPARE_COLORS.length]!) : (OUTCOME_COLORS[keyOf(c)] ?? '#94a3b8');
+      const label = c.errorCode ?? t(c.outcome === 'DISCLOSED' ? 'outcome.disclosed' : c.outcome === 'REPLAYED' ? 'outcome.replayed' : 'outcome.other');
       return { key, label, color, values: h.buckets.map((b) => b.counts.filter((x) => keyOf(x) === key).reduce((n, x) => n + x.count, 0)) };
     });
   }, [h, t]);
@@ -137,7 +139,7 @@ export function Exchanges() {
                   return (
                     <tr key={keyOf(c)} data-outcome={keyOf(c)}>
                       <th scope="row">
-                        {c.errorCode ? <code>{c.errorCode}</code> : t(c.outcome === 'disclosed' ? 'outcome.disclosed' : c.outcome === 'replayed' ? 'outcome.replayed' : 'outcome.other')}
+                        {c.errorCode ? <code>{c.errorCode}</code> : t(c.outcome === 'DISCLOSED' ? 'outcome.disclosed' : c.outcome === 'REPLAYED' ? 'outcome.replayed' : 'outcome.other')}
                         {up && (
                           <>
                             {' '}

@@ -6,8 +6,12 @@ import { hrefOf } from '../router';
 import { Empty, ErrorState, Loading } from '../ui/states';
 import { Stat } from '../ui/stat';
 import { AlertSummary, EXEMPTION_RULE, QuotaBadges, SyncAge } from './quota-labels';
+import type { Answered } from '../graphql/client';
 
-type AppRow = ConsoleAppsQuery['apps'][number];
+type AnsweredApp = Answered<ConsoleAppsQuery>['apps'][number];
+// The console's requests fail as a whole on any error, so an app it shows always has its quota.
+type AppRow = AnsweredApp & { quota: NonNullable<AnsweredApp['quota']> };
+const withQuota = (apps: AnsweredApp[]): AppRow[] => apps.flatMap((a) => (a.quota ? [{ ...a, quota: a.quota }] : []));
 type SortKey = 'appid' | 'remaining' | 'estimated' | 'daysLeft' | 'forecast' | 'status' | 'sync' | 'alert';
 type Filter = 'all' | 'attention' | 'exhausted' | 'low' | 'exempt' | 'syncIssue';
 
@@ -75,7 +79,7 @@ export function Overview() {
   const [search, setSearch] = useState('');
   const [filter, setFilter] = useState<Filter>('all');
   const [sort, setSort] = useState<{ key: SortKey; dir: 1 | -1 }>({ key: 'daysLeft', dir: 1 });
-  const rows = apps.data?.apps;
+  const rows = useMemo(() => (apps.data ? withQuota(apps.data.apps) : undefined), [apps.data]);
   const now = useMemo(() => Date.now(), [rows]);
 
   const shown = useMemo(() => {
@@ -167,7 +171,7 @@ export function Overview() {
                   <tr key={a.appid} data-appid={a.appid}>
                     <th scope="row">
                       <a href={hrefOf({ name: 'app', appid: a.appid })}>{a.appid}</a>
-                      <div class="muted small">{a.product}</div>
+                      <div class="muted small">{a.product.toLowerCase()}</div>
                     </th>
                     <td>
                       <QuotaBadges q={q} />

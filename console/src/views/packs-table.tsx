@@ -57,10 +57,10 @@ export function PacksTable({ packs, canRefund, onRefund }: { packs: ConsolePackF
           {packs.map((p, i) => {
             const [status, tone] = STATUS[p.status];
             return (
-              <tr key={p.id} data-pack={p.id}>
+              <tr key={p.id} data-pack={p.packId}>
                 <td>{i + 1}</td>
                 <th scope="row">
-                  <code title={p.id}>{p.wechatPkgId ?? p.id.slice(0, 14)}</code>
+                  <code title={p.packId}>{p.wechatPkgId ?? p.packId.slice(0, 14)}</code>
                   <div class="muted small">{p.kind === 'ASSIGNED' ? t('packs.kind.assigned', { order: p.orderId ?? '' }) : t('packs.kind.own')}</div>
                 </th>
                 <td>

@@ -2,6 +2,7 @@ import type { ConsoleAssignmentFieldsFragment, ConsoleProcurementOrdersQuery, Pa
 import { useI18n, type MessageKey } from '../i18n';
 import { Badge, type Tone } from '../ui/badge';
 import { Empty } from '../ui/states';
+import type { Answered } from '../graphql/client';
 
 const STATE: Record<PackAssignmentState, [MessageKey, Tone]> = {
   REQUESTED: ['assignment.state.REQUESTED', 'info'],
@@ -11,7 +12,7 @@ const STATE: Record<PackAssignmentState, [MessageKey, Tone]> = {
 };
 
 /** 集采: the app's assignments, and the orders they came from. */
-export function ProcurementTables({ assignments, orders }: { assignments: ConsoleAssignmentFieldsFragment[]; orders: ConsoleProcurementOrdersQuery['procurementOrders'] | undefined }) {
+export function ProcurementTables({ assignments, orders }: { assignments: ConsoleAssignmentFieldsFragment[]; orders: Answered<ConsoleProcurementOrdersQuery>['procurementOrders'] | undefined }) {
   const { t, num, date, dateTime } = useI18n();
   if (!assignments.length) return <Empty>{t('procurement.none')}</Empty>;
   const orderIds = new Set(assignments.map((a) => a.orderId));
@@ -90,7 +91,7 @@ export function ProcurementTables({ assignments, orders }: { assignments: Consol
                   <td>
                     <code>{o.orderId}</code>
                   </td>
-                  <td>{o.product}</td>
+                  <td>{o.product.toLowerCase()}</td>
                   <td class="num">{num(o.unitsAll)}</td>
                   <td class="num">{num(o.unitsHeld)}</td>
                   <td class="num">{num(o.unitsLeft)}</td>

@@ -8,13 +8,14 @@ import { AppPicker } from '../ui/app-picker';
 import { Empty, ErrorState, Loading } from '../ui/states';
 import { Stat } from '../ui/stat';
 import { Legend } from '../charts/legend';
+import type { Answered } from '../graphql/client';
 
 const PART_COLORS = { confirmed: '#2563eb', unconfirmed: '#d97706', reported: '#0d9488', unexplained: '#dc2626', wechat: '#475569' };
 
 // What usually accounts for charges the gateway's records do not: lost callbacks, extra taps, codes taken elsewhere.
 const CAUSES: MessageKey[] = ['recon.cause.extraTaps', 'recon.cause.leftPage', 'recon.cause.unreported', 'recon.cause.elsewhere', 'recon.cause.devVersions'];
 
-type Report = ConsoleReconciliationQuery['reconciliation'];
+type Report = Answered<ConsoleReconciliationQuery>['reconciliation'];
 
 /** 计费误差排查: WeChat's growth over a period beside what the gateway saw and clients reported. */
 export function ReconciliationView({ appid }: { appid: string | null }) {

@@ -1,4 +1,5 @@
 import type { ConsoleAppQuery } from '../graphql/generated';
+import type { Answered } from '../graphql/client';
 import { useI18n } from '../i18n';
 import { RemainingChart } from '../charts/remaining-chart';
 import { StackedBars } from '../charts/stacked-bars';
@@ -8,7 +9,7 @@ import { Empty } from '../ui/states';
 export const USE_COLORS = { confirmed: '#2563eb', unconfirmed: '#d97706', unseen: '#9333ea', average: '#dc2626' };
 
 /** Units left over the period with the forecast, and each day's use with the observed average. */
-export function UsageCharts({ data, from, now }: { data: ConsoleAppQuery; from: number; now: number }) {
+export function UsageCharts({ data, from, now }: { data: Answered<ConsoleAppQuery>; from: number; now: number }) {
   const { t, num, date } = useI18n();
   const q = data.quota;
   const h = data.usageHistory;
