@@ -56,3 +56,18 @@ export function acknowledgedBy(named: Set<string>, path: string): string | undef
   for (const candidate of named) if (covers(candidate, path)) return candidate;
   return undefined;
 }
+
+/** `## Unreleased` becomes `## <version> — <date>` under a new, empty `## Unreleased`. */
+export function releaseChangelog(changelog: string, version: string, date: string): string {
+  const lines = changelog.split('\n');
+  const isHeading = headings(lines);
+  if (lines.some((line, i) => isHeading[i] && VERSION.exec(line)?.[1] === version)) {
+    throw new Error(`CHANGELOG.md already has a heading for ${version}`);
+  }
+  if (unreleasedSection(changelog) === undefined) {
+    throw new Error('CHANGELOG.md has no `## Unreleased` section before its first release heading');
+  }
+  const at = lines.findIndex((line, i) => isHeading[i] && UNRELEASED.test(line));
+  lines.splice(at, 1, '## Unreleased', '', `## ${version} — ${date}`);
+  return lines.join('\n');
+}

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { releaseChangelog, unreleasedSection } from '../../schema/changelog.js';
 import { checkSchemaChanges, formatReport } from '../../schema/diff.js';
 
 const released = /* GraphQL */ `
@@ -76,5 +77,14 @@ describe('checkSchemaChanges', () => {
     const result = await checkSchemaChanges(read('schema/released.graphql'), read('schema/schema.graphql'), read('CHANGELOG.md'));
     expect(result.unacknowledged).toEqual([]);
     expect(result.ok).toBe(true);
+  });
+});
+
+describe('releaseChangelog', () => {
+  it('turns Unreleased into the version under a new, empty Unreleased', () => {
+    const next = releaseChangelog(changelog('\n- `Pack.note` removed.\n'), '0.2.0', '2027-01-15');
+    expect(next).toContain('## Unreleased\n\n## 0.2.0 — 2027-01-15\n\n- `Pack.note` removed.\n\n## 0.1.0 — 2026-12-06');
+    expect(unreleasedSection(next)?.trim()).toBe('');
+    expect(() => releaseChangelog(next, '0.2.0', '2027-01-16')).toThrow(/already has a heading for 0.2.0/);
   });
 });
