@@ -47,4 +47,8 @@ writeFileSync(file('CHANGELOG.md'), nextChangelog);
 // npm's own command keeps package-lock.json's copy of the version in step.
 const npm = spawnSync('npm', ['version', version, '--no-git-tag-version', '--allow-same-version'], { cwd: root, stdio: 'inherit' });
 if (npm.status !== 0) process.exit(npm.status ?? 1);
-console.log(`released ${version} (${date}): schema/released.graphql, CHANGELOG.md, package.json; review and commit them`);
+// The SDK package is versioned with the schema it was generated from (schema:check holds them equal).
+const sdkPackage = JSON.parse(readFileSync(file('sdk/package.json'), 'utf8')) as { version: string };
+sdkPackage.version = version;
+writeFileSync(file('sdk/package.json'), `${JSON.stringify(sdkPackage, null, 2)}\n`);
+console.log(`released ${version} (${date}): schema/released.graphql, CHANGELOG.md, package.json, sdk/package.json; review and commit them`);

@@ -17,5 +17,12 @@ for (const { filename, content } of outputs) {
     stale = true;
   }
 }
+// The package is versioned with the schema it was generated from: a release bumps both together.
+const gatewayVersion = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const sdkVersion = (JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8')) as { version: string }).version;
+if (sdkVersion !== gatewayVersion) {
+  console.error(`sdk/package.json has version ${sdkVersion}, package.json ${gatewayVersion}: the SDK is released with the gateway's schema, give both the same version.`);
+  stale = true;
+}
 if (stale) process.exit(1);
-console.log(`${outputs.map((o) => o.filename).join(', ')} match schema/schema.graphql, sdk/operations and console/operations`);
+console.log(`${outputs.map((o) => o.filename).join(', ')} match schema/schema.graphql, sdk/operations and console/operations; sdk/package.json is at version ${sdkVersion}`);

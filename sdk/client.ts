@@ -1,7 +1,8 @@
 import { print, type DocumentNode } from 'graphql';
-import { getSdk, type Requester, type Sdk } from './generated.js';
+import { getSdk, type Requester, type Sdk } from './generated-sdk.js';
 
 export * from './generated.js';
+export { getSdk, type Requester, type Sdk } from './generated-sdk.js';
 
 /** A transport or GraphQL-level failure (401, 403, masked internal error), as opposed to a typed result member. */
 export class GatewayClientError extends Error {
