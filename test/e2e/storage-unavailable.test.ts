@@ -98,4 +98,24 @@ describe('the SQLite file locked by another connection past the busy timeout', (
     const r = (await alice.ExchangePhoneCode({ input: { code: await mintCode(t.sim), purpose: 'login' } })).exchangePhoneCode as Result;
     expect(r.__typename).toBe('PhoneNumberVerified');
   }, 30_000);
+
+  it('a field that fails alone leaves the others their data: HTTP 200, the error at its path with SERVICE_UNAVAILABLE and Retry-After', async () => {
+    await start();
+    const token = await t.token('o_store_partial');
+    lock();
+    const res = await fetch(t.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({
+        // The first field is refused before anything is stored (its refusal's record is given up); the second must write.
+        query: 'mutation { refused: exchangePhoneCode(input: { code: "", purpose: "login" }) { __typename } consent: giveConsent(input: { purpose: "login" }) { __typename } }',
+      }),
+    });
+    unlock();
+    const body = (await res.json()) as { data: Record<string, unknown>; errors: { path: string[]; extensions: Record<string, unknown> }[] };
+    expect(res.status).toBe(200);
+    expect(res.headers.get('retry-after')).toBe('5');
+    expect(body.data).toEqual({ refused: { __typename: 'InvalidInputError' }, consent: null });
+    expect(body.errors).toEqual([expect.objectContaining({ path: ['consent'], extensions: { code: 'SERVICE_UNAVAILABLE' } })]);
+  }, 30_000);
 });
