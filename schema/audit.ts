@@ -35,6 +35,7 @@ export const AuditRecordRef = builder.objectRef<AuditRecord>('AuditRecord').impl
 });
 
 registerNode<AuditRecord>('AuditRecord', {
+  keyParts: 2,
   key: (r) => [r.appid, r.id],
   scope: 'audit:read',
   load: async ([appid, id], ctx) => (ctx.services.apps.has(appid!) ? ((await ctx.services.auditLookup.byIds(appid!, [id!]))[0] ?? null) : null),

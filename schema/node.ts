@@ -14,6 +14,8 @@ import type { GraphQLContext } from './context.js';
  * it needs: `node` answers only what the token could read through the type's own query.
  */
 interface NodeType<T> {
+  /** How many parts the key has: an id with another count names nothing. */
+  keyParts: number;
   key: (value: T) => string[];
   load: (key: string[], ctx: GraphQLContext) => Promise<T | null>;
   scope: Scope;
@@ -69,6 +71,7 @@ async function loadNode(id: string, ctx: GraphQLContext): Promise<object | null>
   const parsed = parseGlobalId(id);
   if (!parsed) return null;
   const node = types.get(parsed.type)!;
+  if (parsed.key.length !== node.keyParts) return null;
   if (!ctx.session.scopes.has(node.scope)) {
     throw createGraphQLError(`the session token lacks the scope that ${parsed.type} needs (${node.scope})`, {
       extensions: { code: 'FORBIDDEN' },

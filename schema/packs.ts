@@ -55,6 +55,7 @@ export const PackRef = builder.objectRef<Pack>('Pack').implement({
 });
 
 registerNode<Pack>('Pack', {
+  keyParts: 2,
   key: (p) => [p.appid, p.id],
   scope: 'quota:read',
   load: async ([appid, id], ctx) => {

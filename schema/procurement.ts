@@ -172,11 +172,13 @@ const CancelPackAssignmentInput = builder.inputType('CancelPackAssignmentInput',
 });
 
 registerNode<ProcurementOrder>('ProcurementOrder', {
+  keyParts: 1,
   key: (o) => [o.orderId],
   scope: 'quota:read',
   load: async ([orderId], ctx) => (await ctx.services.billing.procurement.orders([orderId!]))[0] ?? null,
 });
 registerNode<PackAssignment>('PackAssignment', {
+  keyParts: 2,
   key: (a) => [a.orderId, a.requestId],
   scope: 'quota:read',
   load: async ([orderId, requestId], ctx) =>

@@ -101,8 +101,9 @@ const AppRef = builder.objectRef<AppConfig>('App').implement({
   }),
 });
 
-registerNode<AppConfig>('App', { key: (a) => [a.appid], scope: 'quota:read', load: async ([appid], ctx) => ctx.services.apps.get(appid!) ?? null });
+registerNode<AppConfig>('App', { keyParts: 1, key: (a) => [a.appid], scope: 'quota:read', load: async ([appid], ctx) => ctx.services.apps.get(appid!) ?? null });
 registerNode<Quota>('Quota', {
+  keyParts: 1,
   key: (q) => [q.appid],
   scope: 'quota:read',
   load: async ([appid], ctx) => (ctx.services.apps.has(appid!) ? ctx.loaders.quota.load(appid!) : null),

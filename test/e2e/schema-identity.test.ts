@@ -101,6 +101,12 @@ describe.each(BACKENDS)('ids and partial answers ($name)', (backend) => {
     // Ids name nothing else: unknown and malformed ones read as null.
     expect((await read(Buffer.from(`Pack:${APP}:no-such-pack`).toString('base64url'))).data?.node).toBeNull();
     expect((await read('not an id')).data?.node).toBeNull();
+    // A hand-made id with too few or too many key parts names nothing either (and is no internal error).
+    for (const crafted of [`AuditRecord:${APP}`, `Pack:${APP}`, `Quota:${APP}:extra`, 'Nope:x']) {
+      const r = await read(Buffer.from(crafted).toString('base64url'));
+      expect(r.errors, crafted).toBeUndefined();
+      expect(r.data?.node, crafted).toBeNull();
+    }
     // The same entity through the SDK's Node query.
     expect((await admin.Node({ id: d.quota.id })).node).toMatchObject({ __typename: 'Quota', appid: APP });
   });
