@@ -5,6 +5,7 @@ import type { Database } from './schema.js';
 import { migrateToLatest } from './migrations.js';
 import { LruMap } from '../util/lru.js';
 import { preparedStatementName } from './prepared.js';
+import { withCurrentSchemaIntrospection } from './current-schema-introspector.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -91,7 +92,7 @@ export async function openStore(url: string, opts: StoreOptions = {}): Promise<S
       // before the connection's first statement; a pooler that refuses SET only leaves JIT on.
       void client.query('set jit = off').catch(() => {});
     });
-    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), ...log });
+    db = new Kysely<Database>({ dialect: withCurrentSchemaIntrospection(new PostgresDialect({ pool })), ...log });
     dialect = 'postgres';
   } else if (url.startsWith('file:')) {
     const path = url.slice('file:'.length);

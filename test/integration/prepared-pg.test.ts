@@ -26,9 +26,7 @@ describe.skipIf(!pgUrl)('prepared queries as PostgreSQL named statements', () =>
     named = await openStore(url, { poolSize: 1 });
     unnamed = await openStore(url, { poolSize: 1, preparedStatements: false });
   });
-  // The schema is left to the global teardown (test/support/global-setup.ts): dropping it here,
-  // while other files' gateways are still migrating, fails their migrator, which reads the
-  // catalog of every schema (CI saw "schema wxt_prep_… does not exist" from another file).
+  // The schema is left to the global teardown (test/support/global-setup.ts), like every schema of the run.
   afterAll(async () => {
     await named?.close();
     await unnamed?.close();

@@ -5,8 +5,9 @@ import { sharedTestSchema } from './schemas.js';
 /**
  * Gives the run an id (every test file names its PostgreSQL schemas with it, see schemas.ts),
  * creates the schema the storage tests share, and drops this run's schemas once every file has
- * run. Dropping them from each file while others are still starting up races with Kysely's
- * migrator, which reads the catalog of every schema. Other runs' schemas are left alone.
+ * run. Other runs' schemas are left alone. (Dropping them from each file once raced with Kysely's
+ * migrator, which read the catalog of every schema; src/store/current-schema-introspector.ts ended
+ * that, and test/integration/migrate-beside-ddl.test.ts keeps it ended.)
  */
 export default async function setup() {
   // Set before the workers start, so they inherit it.
