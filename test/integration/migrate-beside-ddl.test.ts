@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { PostgresIntrospector, type Kysely } from 'kysely';
+import { PostgresIntrospector, sql, type Kysely } from 'kysely';
 import { openStore } from '../../src/store/db.js';
 import { testSchemaName } from '../support/schemas.js';
-import { withSearchPath } from '../support/stores.js';
+import { openIsolatedStore, withSearchPath } from '../support/stores.js';
 
 const pgUrl = process.env.DATABASE_URL?.startsWith('postgres') ? process.env.DATABASE_URL : undefined;
 if (!pgUrl) console.warn('[migrate-beside-ddl] DATABASE_URL (postgres://…) not set: not run here (CI runs it).');
@@ -81,13 +81,9 @@ describe.skipIf(!pgUrl)('migrating while others create and drop tables and schem
   });
 
   it('the tables it reports for our schema are the ones Kysely\'s own introspector reports for it', async () => {
-    const s = testSchemaName('beside');
-    const admin = new pg.Client({ connectionString: pgUrl });
-    await admin.connect();
-    await admin.query(`create schema ${s}`);
-    await admin.end();
-    const store = await openStore(withSearchPath(pgUrl!, s), { poolSize: 1 });
+    const store = await openIsolatedStore({ name: 'postgres', databaseUrl: pgUrl, redisUrl: undefined }, '', 'beside');
     try {
+      const s = (await sql<{ s: string }>`select current_schema() as s`.execute(store.db)).rows[0]!.s;
       for (const withInternalKyselyTables of [false, true]) {
         const ours = await store.db.introspection.getTables({ withInternalKyselyTables });
         const kysely = (await kyselysOwn(store.db, withInternalKyselyTables)).filter((t) => t.schema === s);
